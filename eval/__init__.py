@@ -1,0 +1,1 @@
+"""Evaluation: text normalisation and metrics shared by tests, benchmarks and reports."""

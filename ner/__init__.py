@@ -1,0 +1,1 @@
+"""Medical entity recognition (see issue: medical NER)."""

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Set up medstream in ./.venv on a fresh Debian machine: system packages, the CPU build of torch
+# (installed first, so that no dependency pulls a multi-GB CUDA build), then the project with its
+# development extras. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v espeak-ng >/dev/null 2>&1; then
+  # espeak-ng speaks the synthetic medical sentences some tests use.
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq espeak-ng >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -e ".[dev]"
+echo "medstream is installed in .venv (run: .venv/bin/medstream --help)"

@@ -1,0 +1,36 @@
+"""The one interface every ASR backend implements; the pipeline and server only see this."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+import numpy as np
+
+from speech.options import TranscribeOptions
+from speech.types import Segment, TranscriptionInfo
+
+
+class ASRBackend(Protocol):
+    """A loaded speech recogniser."""
+
+    @property
+    def identifier(self) -> str:
+        """Which weights are loaded, precisely enough to reproduce a result."""
+        ...
+
+    @property
+    def multilingual(self) -> bool: ...
+
+    def transcribe(
+        self, audio: np.ndarray, options: TranscribeOptions
+    ) -> tuple[Iterator[Segment], TranscriptionInfo]:
+        """Recognise 16 kHz mono float32 ``audio``.
+
+        Segments are produced lazily, in time order, so a caller can show them as they come.
+        """
+        ...
+
+    def detect_language(self, audio: np.ndarray) -> list[tuple[str, float]]:
+        """Language probabilities for the first 30 s of speech, most likely first."""
+        ...

@@ -1,0 +1,59 @@
+"""Options for loading a recogniser and for one transcription call."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from speech.types import Task
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """How to load a model. ``compute_type="auto"`` means int8 on CPU and float16 on CUDA."""
+
+    device: Device = "auto"
+    compute_type: str = "auto"
+    cpu_threads: int = 0
+    """0 lets CTranslate2 choose (it uses the physical cores)."""
+    device_index: int = 0
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """Settings of one transcription. Every field that can change the text is recorded in outputs.
+
+    ``batch_size`` > 1 decodes VAD-cut chunks of up to 30 s in batches (faster on CPU and GPU);
+    1 decodes the recording sequentially with each window conditioned on the previous text.
+    """
+
+    language: str | None = None
+    """ISO 639-1 code, or None to identify the language from the first 30 s of speech."""
+    task: Task = "transcribe"
+    beam_size: int = 5
+    batch_size: int = 8
+    word_timestamps: bool = True
+    vad_filter: bool = True
+    vad_min_silence_ms: int = 500
+    chunk_seconds: float = 20.0
+    """Longest chunk batched decoding cuts (seconds, at most 30); see ``speech_chunks``."""
+    vocabulary: tuple[str, ...] = field(default=())
+    """Medical terms to bias recognition towards (sent to Whisper as hotwords)."""
+    initial_prompt: str | None = None
+    condition_on_previous_text: bool = True
+    """Only used by sequential decoding (batch_size 1)."""
+
+    def __post_init__(self) -> None:
+        if self.task not in ("transcribe", "translate"):
+            raise ValueError(f"task must be 'transcribe' or 'translate', not {self.task!r}")
+        if self.beam_size < 1 or self.batch_size < 1:
+            raise ValueError("beam_size and batch_size must be at least 1")
+        if not 1.0 <= self.chunk_seconds <= 30.0:
+            raise ValueError("chunk_seconds must be between 1 and 30 (Whisper's window)")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["vocabulary"] = list(self.vocabulary)
+        return data

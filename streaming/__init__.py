@@ -1,0 +1,1 @@
+"""The pipeline that joins the stages: batch transcription now; the live server later."""

@@ -1,0 +1,251 @@
+"""Batch transcription of files and folders: discovery, resume, per-file errors, prefetching.
+
+One model serves the whole batch. While a file is being recognised, the next one is decoded in
+a background thread, so decoding (PyAV) overlaps with inference (CTranslate2); both release the
+GIL while they work.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from speech.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, load_audio, probe_duration
+from speech.backends.base import ASRBackend
+from speech.errors import MedstreamError
+from speech.options import TranscribeOptions
+from speech.types import Segment
+from streaming.document import SourceFile, TranscriptDocument, settings_fingerprint
+from streaming.writers import FORMATS, write_outputs
+
+logger = logging.getLogger(__name__)
+
+Status = Literal["done", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A recording to transcribe and the output stem (path without extension) it maps to."""
+
+    path: Path
+    stem: Path
+    """Relative to the output folder."""
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one input."""
+
+    input: InputFile
+    status: Status
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    language: str | None = None
+    text: str = ""
+    error: str | None = None
+    outputs: tuple[Path, ...] = ()
+
+
+@dataclass
+class BatchSummary:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    def count(self, status: Status) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def failed(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+
+class ProgressListener:
+    """Receives progress events; the CLI draws a progress bar from them. Does nothing here."""
+
+    def file_started(self, item: InputFile, duration: float | None) -> None: ...
+
+    def audio_advanced(self, item: InputFile, seconds: float) -> None: ...
+
+    def file_finished(self, outcome: FileOutcome, duration: float | None) -> None: ...
+
+
+def discover_inputs(paths: Iterable[Path]) -> tuple[list[InputFile], list[FileOutcome]]:
+    """Expand files and folders (recursively) into inputs with unique output stems.
+
+    A folder contributes the files whose extension is in ``AUDIO_EXTENSIONS``, and their output
+    stems keep the folder structure below it. A file named explicitly is always taken. Paths
+    that do not exist become failed outcomes, so that the rest of the batch still runs.
+    """
+    found: list[tuple[Path, Path]] = []
+    missing: list[FileOutcome] = []
+    for root in paths:
+        if root.is_dir():
+            for file in sorted(p for p in root.rglob("*") if p.is_file()):
+                if file.suffix.lower() in AUDIO_EXTENSIONS and not file.name.startswith("."):
+                    found.append((file, file.relative_to(root)))
+        elif root.is_file():
+            found.append((root, Path(root.name)))
+        else:
+            item = InputFile(root, Path(root.name))
+            missing.append(FileOutcome(item, "failed", error=f"{root}: no such file or folder"))
+    seen_paths: set[Path] = set()
+    unique = []
+    for path, relative in found:
+        if path.resolve() not in seen_paths:
+            seen_paths.add(path.resolve())
+            unique.append((path, relative))
+    stems = [relative.with_suffix("") for _, relative in unique]
+    clashes = {s for s in stems if stems.count(s) > 1}
+    # Two recordings that differ only by extension keep the extension in their output name.
+    inputs = [InputFile(path, relative if stem in clashes else stem)
+              for (path, relative), stem in zip(unique, stems, strict=True)]
+    return inputs, missing
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """A batch: where outputs go, in which formats, and how to transcribe."""
+
+    out_dir: Path
+    options: TranscribeOptions
+    formats: tuple[str, ...] = FORMATS
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = set(self.formats) - set(FORMATS)
+        if unknown:
+            raise ValueError(f"unknown output format(s) {sorted(unknown)}; choose from {FORMATS}")
+
+
+class BatchTranscriber:
+    """Runs a :class:`BatchJob` over inputs with one backend."""
+
+    def __init__(self, backend: ASRBackend, job: BatchJob,
+                 listener: ProgressListener | None = None) -> None:
+        self.backend = backend
+        self.job = job
+        self.listener = listener or ProgressListener()
+        self.fingerprint = settings_fingerprint(_weights_of(backend.identifier),
+                                                job.options.to_dict())
+
+    def stem_path(self, item: InputFile) -> Path:
+        return self.job.out_dir / item.stem
+
+    def existing(self, item: InputFile, source: SourceFile) -> TranscriptDocument | None:
+        """The finished transcript of this exact input with these settings, if one exists."""
+        json_path = self.stem_path(item).with_name(item.stem.name + ".json")
+        try:
+            doc = TranscriptDocument.from_json(json_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if doc.source.sha256 != source.sha256:
+            logger.info("%s changed since it was transcribed: transcribing again", item.path)
+            return None
+        if doc.fingerprint != self.fingerprint:
+            logger.info("%s was transcribed with other settings: transcribing again", item.path)
+            return None
+        return doc
+
+    def run(self, inputs: list[InputFile],
+            on_outcome: Callable[[FileOutcome], None] | None = None) -> BatchSummary:
+        """Transcribe every input; a failure is recorded and the batch goes on."""
+        summary = BatchSummary()
+        durations = {item.path: probe_duration(item.path) for item in inputs}
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
+            for item, decoded in _prefetched(inputs, pool, self._prepare):
+                self.listener.file_started(item, durations[item.path])
+                outcome = self._finish(item, decoded)
+                self.listener.file_finished(outcome, durations[item.path])
+                summary.outcomes.append(outcome)
+                if on_outcome is not None:
+                    on_outcome(outcome)
+        return summary
+
+    def _prepare(self, item: InputFile) -> _Prepared:
+        """Work that can run ahead of inference: hashing, the resume check and decoding."""
+        try:
+            source = SourceFile.of(item.path)
+            if not self.job.overwrite:
+                done = self.existing(item, source)
+                if done is not None:
+                    return _Prepared(source, None, done, None)
+            return _Prepared(source, load_audio(item.path), None, None)
+        except (MedstreamError, OSError) as exc:
+            return _Prepared(None, None, None, str(exc))
+
+    def _finish(self, item: InputFile, prepared: _Prepared) -> FileOutcome:
+        start = time.perf_counter()
+        if prepared.error is not None or prepared.source is None:
+            return FileOutcome(item, "failed", error=prepared.error)
+        if prepared.done is not None:
+            outputs = write_missing(prepared.done, self.stem_path(item), self.job.formats)
+            return FileOutcome(item, "skipped", audio_seconds=prepared.done.info.duration,
+                               language=prepared.done.info.language,
+                               text=prepared.done.text, outputs=outputs)
+        assert prepared.audio is not None
+        try:
+            doc = self._transcribe(item, prepared.source, prepared.audio)
+            outputs = tuple(write_outputs(doc, self.stem_path(item), self.job.formats))
+        except (MedstreamError, OSError, RuntimeError, ValueError) as exc:
+            logger.debug("transcription of %s failed", item.path, exc_info=True)
+            return FileOutcome(item, "failed", error=f"{item.path}: {exc}",
+                               wall_seconds=time.perf_counter() - start)
+        return FileOutcome(item, "done", audio_seconds=doc.info.duration,
+                           wall_seconds=time.perf_counter() - start,
+                           language=doc.info.language, text=doc.text, outputs=outputs)
+
+    def _transcribe(self, item: InputFile, source: SourceFile,
+                    audio: np.ndarray) -> TranscriptDocument:
+        segments_iter, info = self.backend.transcribe(audio, self.job.options)
+        segments: list[Segment] = []
+        reached = 0.0
+        for segment in segments_iter:
+            segments.append(segment)
+            self.listener.audio_advanced(item, segment.end - reached)
+            reached = segment.end
+        total = len(audio) / SAMPLE_RATE
+        self.listener.audio_advanced(item, max(total - reached, 0.0))
+        return TranscriptDocument(source=source, info=info, segments=tuple(segments),
+                                  fingerprint=self.fingerprint)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    source: SourceFile | None
+    audio: np.ndarray | None
+    done: TranscriptDocument | None
+    error: str | None
+
+
+def write_missing(doc: TranscriptDocument, stem: Path,
+                  formats: tuple[str, ...]) -> tuple[Path, ...]:
+    """Render formats a previous run did not write (e.g. srt added later) from its json."""
+    missing = tuple(f for f in formats if not stem.with_name(f"{stem.name}.{f}").is_file())
+    if missing:
+        write_outputs(doc, stem, missing)
+    return tuple(stem.with_name(f"{stem.name}.{f}") for f in FORMATS
+                 if f in formats or f == "json")
+
+
+def _prefetched(inputs: list[InputFile], pool: ThreadPoolExecutor,
+                prepare: Callable[[InputFile], _Prepared]) -> Iterator[tuple[InputFile, _Prepared]]:
+    """Yield each input with its prepared data, preparing the next one in the background."""
+    pending: Future[_Prepared] | None = pool.submit(prepare, inputs[0]) if inputs else None
+    for index, item in enumerate(inputs):
+        assert pending is not None
+        prepared = pending.result()
+        following = index + 1
+        pending = pool.submit(prepare, inputs[following]) if following < len(inputs) else None
+        yield item, prepared
+
+
+def _weights_of(identifier: str) -> str:
+    # Device and compute type ("[cpu, int8]") do not change which weights are used; a transcript
+    # made on a GPU is not redone on a CPU.
+    return identifier.split(" [", 1)[0]

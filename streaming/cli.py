@@ -1,0 +1,166 @@
+"""The ``medstream`` command: ``transcribe`` files and folders, list ``models``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from speech.audio import probe_duration
+from speech.catalog import HUB_IDS, PACKAGED_MODELS, resolve_asr_model
+from speech.errors import MedstreamError
+from speech.loader import load_asr
+from speech.options import ModelOptions, TranscribeOptions
+from speech.types import Task
+from speech.vocabulary import load_vocabulary
+from streaming.batch import BatchJob, BatchTranscriber, FileOutcome, discover_inputs
+from streaming.progress import RichProgress, summary_table
+from streaming.writers import FORMATS
+
+app = typer.Typer(
+    name="medstream",
+    help="Speech recognition and translation for medical conversations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="The model catalog.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+stderr = Console(stderr=True)
+EXIT_FILES_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=stderr, show_path=False)],
+        force=True,
+    )
+    # faster-whisper logs progress and VAD details at INFO; keep them for --verbose.
+    logging.getLogger("faster_whisper").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _fail(message: str) -> typer.Exit:
+    stderr.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+@app.command()
+def transcribe(
+    inputs: Annotated[list[Path], typer.Argument(help="Audio files and folders (recursive).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("transcripts"),
+    model: Annotated[str, typer.Option(help="Model name (base, tiny.en, large-v3 …), Hub id or "
+                                       "directory. See `medstream models list`.")] = "base",
+    language: Annotated[str, typer.Option(help="Spoken language (ISO 639-1) or 'auto'.")] = "auto",
+    task: Annotated[str, typer.Option(help="transcribe, or translate (speech → English).")]
+    = "transcribe",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    compute_type: Annotated[str, typer.Option(help="auto (int8 on CPU, float16 on CUDA), int8, "
+                                              "int8_float16, float16, float32 …")] = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, help="Chunks decoded together; 1 decodes "
+                                            "sequentially, conditioned on previous text.")] = 8,
+    beam_size: Annotated[int, typer.Option(min=1)] = 5,
+    vocabulary: Annotated[Path | None, typer.Option(help="Medical terms to bias recognition "
+                                                    "towards: one per line, or TSV/CSV.")] = None,
+    formats: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: "
+                                         + ",".join(FORMATS) + " (json is always written).")]
+    = ",".join(FORMATS),
+    overwrite: Annotated[bool, typer.Option(help="Transcribe again even if outputs are "
+                                            "complete.")] = False,
+    vad: Annotated[bool, typer.Option(help="Skip non-speech with Silero VAD.")] = True,
+    print_text: Annotated[bool, typer.Option("--print", help="Print each transcript to stdout "
+                                             "as it completes.")] = False,
+    offline: Annotated[bool, typer.Option(help="Never contact the model hub.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Transcribe recordings into txt, srt, vtt and json, resuming where a previous run stopped."""
+    _setup_logging(verbose)
+    chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
+    if task not in ("transcribe", "translate"):
+        raise _fail(f"--task must be transcribe or translate, not {task!r}")
+    try:
+        terms = load_vocabulary(vocabulary) if vocabulary is not None else ()
+        options = TranscribeOptions(
+            language=None if language == "auto" else language,
+            task=_task(task), beam_size=beam_size, batch_size=batch_size,
+            vad_filter=vad, vocabulary=terms)
+        job = BatchJob(out_dir=out, options=options, formats=chosen, overwrite=overwrite)
+        backend = load_asr(model, ModelOptions(device=device, compute_type=compute_type),  # type: ignore[arg-type]
+                           allow_download=not offline)
+        backend.check(options)
+    except (MedstreamError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+
+    items, missing = discover_inputs(inputs)
+    if not items and not missing:
+        raise _fail("no audio files found in " + ", ".join(map(str, inputs)))
+    stderr.print(f"model: {backend.identifier}", highlight=False)
+    total = sum(d or 0.0 for d in map(probe_duration, (i.path for i in items)))
+
+    def report(outcome: FileOutcome) -> None:
+        if outcome.status == "failed":
+            stderr.print(f"[bold red]failed:[/] {outcome.error}", highlight=False)
+        elif print_text:
+            stderr.print(f"[bold]{outcome.input.path}[/] ({outcome.language})", highlight=False)
+            sys.stdout.write(outcome.text + "\n")
+            sys.stdout.flush()
+
+    transcriber = BatchTranscriber(backend, job)
+    with RichProgress(stderr, len(items), total) as progress:
+        transcriber.listener = progress
+        summary = transcriber.run(items, on_outcome=report)
+    summary.outcomes[:0] = missing
+    for outcome in missing:
+        report(outcome)
+    stderr.print(summary_table(summary))
+    if summary.failed:
+        raise typer.Exit(EXIT_FILES_FAILED)
+
+
+def _task(value: str) -> Task:
+    return "translate" if value == "translate" else "transcribe"
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show catalog names and whether each is available on this machine without a download."""
+    table = Table(title="ASR models")
+    table.add_column("name")
+    table.add_column("source")
+    table.add_column("available offline")
+    for name in sorted({*PACKAGED_MODELS, *HUB_IDS}):
+        packaged = PACKAGED_MODELS.get(name)
+        source = " + ".join(packaged.requirements) if packaged else HUB_IDS[name]
+        try:
+            resolved = resolve_asr_model(name, allow_download=False)
+            status = f"yes ({resolved.source})"
+        except MedstreamError:
+            status = "no"
+        table.add_row(name, source, status)
+    Console().print(table)
+
+
+@models_app.command("show")
+def models_show(
+    name: Annotated[str, typer.Argument(help="Model name, Hub id or directory.")],
+    offline: Annotated[bool, typer.Option(help="Never contact the model hub.")] = False,
+) -> None:
+    """Resolve one model and print where it comes from (or every place that was tried)."""
+    try:
+        resolved = resolve_asr_model(name, allow_download=not offline)
+    except MedstreamError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"{resolved.name}: {resolved.identifier} (source: {resolved.source})")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,91 @@
+"""A transcribed recording as it is written to disk: source, decisions, settings and segments."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from speech.types import Segment, TranscriptionInfo
+
+SCHEMA = "medstream.transcript/1"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """The input recording, identified by content so a changed file is transcribed again."""
+
+    path: str
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, path: Path) -> SourceFile:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return cls(path=str(path), size=path.stat().st_size, sha256=digest.hexdigest())
+
+
+@dataclass(frozen=True)
+class TranscriptDocument:
+    """Everything the json output carries; txt/srt/vtt are renderings of it."""
+
+    source: SourceFile
+    info: TranscriptionInfo
+    segments: tuple[Segment, ...]
+    fingerprint: str
+    """A digest of every setting that changes the text (model weights included)."""
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.segments)
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = {
+            "schema": SCHEMA,
+            "complete": True,
+            "source": asdict(self.source),
+            "model": self.info.model,
+            "task": self.info.task,
+            "language": self.info.language,
+            "language_probability": self.info.language_probability,
+            "duration": self.info.duration,
+            "duration_after_vad": self.info.duration_after_vad,
+            "settings": self.info.settings,
+            "fingerprint": self.fingerprint,
+            "text": self.text,
+            "segments": [s.to_dict() for s in self.segments],
+        }
+        return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> TranscriptDocument:
+        """Parse a json output; raises ValueError when it is not a complete transcript."""
+        data = json.loads(text)
+        if data.get("schema") != SCHEMA or data.get("complete") is not True:
+            raise ValueError("not a complete medstream transcript")
+        info = TranscriptionInfo(
+            language=data["language"],
+            language_probability=data["language_probability"],
+            duration=data["duration"],
+            duration_after_vad=data["duration_after_vad"],
+            task=data["task"],
+            model=data["model"],
+            settings=data["settings"],
+        )
+        return cls(
+            source=SourceFile(**data["source"]),
+            info=info,
+            segments=tuple(Segment.from_dict(s) for s in data["segments"]),
+            fingerprint=data["fingerprint"],
+        )
+
+
+def settings_fingerprint(model_identifier: str, settings: dict[str, Any]) -> str:
+    """Digest of the model and the transcription settings, stable across runs and machines."""
+    payload = json.dumps({"model": model_identifier, "settings": settings}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""Machine translation with terminology constraints (see issue: terminology-constrained MT)."""
