@@ -50,9 +50,9 @@ def error_rate(references: Sequence[str], hypotheses: Sequence[str], language: s
     if unit == "cer":
         refs = tuple(r.replace(" ", "") for r in refs)
         hyps = tuple(h.replace(" ", "") for h in hyps)
-        out = jiwer.process_characters(list(refs), list(hyps))
-    else:
-        out = jiwer.process_words(list(refs), list(hyps))
+    out: jiwer.WordOutput | jiwer.CharacterOutput = (
+        jiwer.process_characters(list(refs), list(hyps)) if unit == "cer"
+        else jiwer.process_words(list(refs), list(hyps)))
     n = out.hits + out.substitutions + out.deletions
     score = (out.substitutions + out.deletions + out.insertions) / n
     signature = (f"{unit}|lang:{language}|norm:{normalize.__name__}"

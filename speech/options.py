@@ -17,28 +17,35 @@ class ModelOptions:
     device: Device = "auto"
     compute_type: str = "auto"
     cpu_threads: int = 0
-    """0 lets CTranslate2 choose (it uses the physical cores)."""
+    """Threads per transcription on CPU; 0 shares the cores among ``workers``."""
     device_index: int = 0
+    workers: int = 1
+    """Transcriptions that may run at once (one per Python thread), sharing the weights."""
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or self.cpu_threads < 0:
+            raise ValueError("workers must be at least 1 and cpu_threads at least 0")
 
 
 @dataclass(frozen=True)
 class TranscribeOptions:
     """Settings of one transcription. Every field that can change the text is recorded in outputs.
 
-    ``batch_size`` > 1 decodes VAD-cut chunks of up to 30 s in batches (faster on CPU and GPU);
-    1 decodes the recording sequentially with each window conditioned on the previous text.
+    ``batch_size`` 1 decodes the recording sequentially, each 30 s window conditioned on the
+    text before it. ``batch_size`` > 1 decodes VAD-cut chunks in batches: about twice as fast on
+    CPU, but 2-4 WER points worse on the OSCE interviews (see README, "Speed and accuracy").
     """
 
     language: str | None = None
     """ISO 639-1 code, or None to identify the language from the first 30 s of speech."""
     task: Task = "transcribe"
     beam_size: int = 5
-    batch_size: int = 8
+    batch_size: int = 1
     word_timestamps: bool = True
     vad_filter: bool = True
     vad_min_silence_ms: int = 500
     chunk_seconds: float = 20.0
-    """Longest chunk batched decoding cuts (seconds, at most 30); see ``speech_chunks``."""
+    """Longest chunk batched decoding cuts (seconds, at most 30); see ``speech.chunking``."""
     vocabulary: tuple[str, ...] = field(default=())
     """Medical terms to bias recognition towards (sent to Whisper as hotwords)."""
     initial_prompt: str | None = None

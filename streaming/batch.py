@@ -1,16 +1,18 @@
-"""Batch transcription of files and folders: discovery, resume, per-file errors, prefetching.
+"""Batch transcription of files and folders: discovery, resume, per-file errors, concurrency.
 
-One model serves the whole batch. While a file is being recognised, the next one is decoded in
-a background thread, so decoding (PyAV) overlaps with inference (CTranslate2); both release the
-GIL while they work.
+One model serves the whole batch. Several files can be in flight at once, each in its own
+thread: decoding (PyAV) and inference (CTranslate2) release the GIL, so one file's decoding
+overlaps with another's recognition, and on a small CPU two single-threaded transcriptions use
+the cores better than one two-threaded transcription.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -127,10 +129,13 @@ class BatchTranscriber:
     """Runs a :class:`BatchJob` over inputs with one backend."""
 
     def __init__(self, backend: ASRBackend, job: BatchJob,
-                 listener: ProgressListener | None = None) -> None:
+                 listener: ProgressListener | None = None, workers: int = 1) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
         self.backend = backend
         self.job = job
         self.listener = listener or ProgressListener()
+        self.workers = workers
         self.fingerprint = settings_fingerprint(_weights_of(backend.identifier),
                                                 job.options.to_dict())
 
@@ -154,18 +159,27 @@ class BatchTranscriber:
 
     def run(self, inputs: list[InputFile],
             on_outcome: Callable[[FileOutcome], None] | None = None) -> BatchSummary:
-        """Transcribe every input; a failure is recorded and the batch goes on."""
-        summary = BatchSummary()
+        """Transcribe every input; a failure is recorded and the batch goes on.
+
+        ``workers`` files are in flight at once, each decoded and then recognised by its own
+        thread against the one shared model; outcomes keep the order of ``inputs``.
+        """
         durations = {item.path: probe_duration(item.path) for item in inputs}
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
-            for item, decoded in _prefetched(inputs, pool, self._prepare):
-                self.listener.file_started(item, durations[item.path])
-                outcome = self._finish(item, decoded)
+        lock = threading.Lock()
+
+        def process(item: InputFile) -> FileOutcome:
+            self.listener.file_started(item, durations[item.path])
+            outcome = self._finish(item, self._prepare(item))
+            with lock:
                 self.listener.file_finished(outcome, durations[item.path])
-                summary.outcomes.append(outcome)
                 if on_outcome is not None:
                     on_outcome(outcome)
-        return summary
+            return outcome
+
+        if self.workers == 1:
+            return BatchSummary([process(item) for item in inputs])
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="transcribe") as pool:
+            return BatchSummary(list(pool.map(process, inputs)))
 
     def _prepare(self, item: InputFile) -> _Prepared:
         """Work that can run ahead of inference: hashing, the resume check and decoding."""
@@ -231,18 +245,6 @@ def write_missing(doc: TranscriptDocument, stem: Path,
         write_outputs(doc, stem, missing)
     return tuple(stem.with_name(f"{stem.name}.{f}") for f in FORMATS
                  if f in formats or f == "json")
-
-
-def _prefetched(inputs: list[InputFile], pool: ThreadPoolExecutor,
-                prepare: Callable[[InputFile], _Prepared]) -> Iterator[tuple[InputFile, _Prepared]]:
-    """Yield each input with its prepared data, preparing the next one in the background."""
-    pending: Future[_Prepared] | None = pool.submit(prepare, inputs[0]) if inputs else None
-    for index, item in enumerate(inputs):
-        assert pending is not None
-        prepared = pending.result()
-        following = index + 1
-        pending = pool.submit(prepare, inputs[following]) if following < len(inputs) else None
-        yield item, prepared
 
 
 def _weights_of(identifier: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,10 +14,11 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from speech.audio import probe_duration
+from speech.backends.faster_whisper import resolve_device
 from speech.catalog import HUB_IDS, PACKAGED_MODELS, resolve_asr_model
-from speech.errors import MedstreamError
+from speech.errors import InvalidOptionError, MedstreamError
 from speech.loader import load_asr
-from speech.options import ModelOptions, TranscribeOptions
+from speech.options import Device, ModelOptions, TranscribeOptions
 from speech.types import Task
 from speech.vocabulary import load_vocabulary
 from streaming.batch import BatchJob, BatchTranscriber, FileOutcome, discover_inputs
@@ -66,8 +68,12 @@ def transcribe(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     compute_type: Annotated[str, typer.Option(help="auto (int8 on CPU, float16 on CUDA), int8, "
                                               "int8_float16, float16, float32 …")] = "auto",
-    batch_size: Annotated[int, typer.Option(min=1, help="Chunks decoded together; 1 decodes "
-                                            "sequentially, conditioned on previous text.")] = 8,
+    batch_size: Annotated[int, typer.Option(min=0, help="Chunks of one recording decoded "
+                                            "together; 1 decodes sequentially (more accurate); "
+                                            "0 = auto: 8 on CUDA, 1 on CPU.")] = 0,
+    workers: Annotated[int, typer.Option(min=0, help="Recordings transcribed at once, sharing "
+                                         "one model; 0 = auto: CPU cores on CPU, 1 on CUDA.")]
+    = 0,
     beam_size: Annotated[int, typer.Option(min=1)] = 5,
     vocabulary: Annotated[Path | None, typer.Option(help="Medical terms to bias recognition "
                                                     "towards: one per line, or TSV/CSV.")] = None,
@@ -89,13 +95,16 @@ def transcribe(
         raise _fail(f"--task must be transcribe or translate, not {task!r}")
     try:
         terms = load_vocabulary(vocabulary) if vocabulary is not None else ()
+        on_gpu = resolve_device(device) == "cuda"
+        workers = workers or (1 if on_gpu else min(os.cpu_count() or 1, 4))
         options = TranscribeOptions(
             language=None if language == "auto" else language,
-            task=_task(task), beam_size=beam_size, batch_size=batch_size,
+            task=_task(task), beam_size=beam_size, batch_size=batch_size or (8 if on_gpu else 1),
             vad_filter=vad, vocabulary=terms)
         job = BatchJob(out_dir=out, options=options, formats=chosen, overwrite=overwrite)
-        backend = load_asr(model, ModelOptions(device=device, compute_type=compute_type),  # type: ignore[arg-type]
-                           allow_download=not offline)
+        model_options = ModelOptions(device=_device(device), compute_type=compute_type,
+                                     workers=workers)
+        backend = load_asr(model, model_options, allow_download=not offline)
         backend.check(options)
     except (MedstreamError, ValueError) as exc:
         raise _fail(str(exc)) from None
@@ -114,7 +123,7 @@ def transcribe(
             sys.stdout.write(outcome.text + "\n")
             sys.stdout.flush()
 
-    transcriber = BatchTranscriber(backend, job)
+    transcriber = BatchTranscriber(backend, job, workers=workers)
     with RichProgress(stderr, len(items), total) as progress:
         transcriber.listener = progress
         summary = transcriber.run(items, on_outcome=report)
@@ -128,6 +137,12 @@ def transcribe(
 
 def _task(value: str) -> Task:
     return "translate" if value == "translate" else "transcribe"
+
+
+def _device(value: str) -> Device:
+    if value not in ("auto", "cpu", "cuda"):
+        raise InvalidOptionError(f"--device must be auto, cpu or cuda, not {value!r}")
+    return "cpu" if value == "cpu" else "cuda" if value == "cuda" else "auto"
 
 
 @models_app.command("list")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -42,6 +44,8 @@ class RichProgress(ProgressListener):
             current="")
         self.files_done = 0
         self._advanced: dict[InputFile, float] = {}
+        # Events arrive from every worker thread.
+        self._lock = threading.Lock()
 
     def __enter__(self) -> RichProgress:
         self.progress.start()
@@ -51,21 +55,24 @@ class RichProgress(ProgressListener):
         self.progress.stop()
 
     def file_started(self, item: InputFile, duration: float | None) -> None:
-        self._advanced[item] = 0.0
-        self.progress.update(self.task, current=item.path.name)
+        with self._lock:
+            self._advanced[item] = 0.0
+            self.progress.update(self.task, current=item.path.name)
 
     def audio_advanced(self, item: InputFile, seconds: float) -> None:
-        self._advanced[item] = self._advanced.get(item, 0.0) + seconds
-        self.progress.advance(self.task, seconds / 60)
+        with self._lock:
+            self._advanced[item] = self._advanced.get(item, 0.0) + seconds
+            self.progress.advance(self.task, seconds / 60)
 
     def file_finished(self, outcome: FileOutcome, duration: float | None) -> None:
         # Skipped and failed files still count as done: bring the bar to the file's full length.
-        expected = duration if duration is not None else outcome.audio_seconds
-        remaining = expected - self._advanced.pop(outcome.input, 0.0)
-        if remaining > 0:
-            self.progress.advance(self.task, remaining / 60)
-        self.files_done += 1
-        self.progress.update(self.task, files_done=self.files_done)
+        with self._lock:
+            expected = duration if duration is not None else outcome.audio_seconds
+            remaining = expected - self._advanced.pop(outcome.input, 0.0)
+            if remaining > 0:
+                self.progress.advance(self.task, remaining / 60)
+            self.files_done += 1
+            self.progress.update(self.task, files_done=self.files_done)
 
 
 def summary_table(summary: BatchSummary) -> Table:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import ctranslate2
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 from faster_whisper.transcribe import Segment as FwSegment
+from faster_whisper.transcribe import TranscriptionInfo as FwInfo
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from speech.audio import SAMPLE_RATE
 from speech.catalog import ResolvedModel
+from speech.chunking import Span, merge_runs, uncovered_tails
 from speech.errors import InvalidOptionError
 from speech.options import ModelOptions, TranscribeOptions
 from speech.types import Segment, TranscriptionInfo, Word
@@ -23,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 30.0
 """Whisper's input window."""
+GROUP_BATCHES = 4
+"""Batches decoded before segments are handed on (bounds latency and memory per step)."""
 
 
 def resolve_device(device: str) -> str:
@@ -63,7 +69,8 @@ class FasterWhisperBackend:
             device=self.device,
             device_index=options.device_index,
             compute_type=self.compute_type,
-            cpu_threads=options.cpu_threads,
+            cpu_threads=options.cpu_threads or _threads_per_worker(self.device, options.workers),
+            num_workers=options.workers,
             # faster-whisper pops entries out of this dict: give it a copy.
             files=dict(model.files) if model.files is not None else None,
             local_files_only=True,
@@ -110,20 +117,57 @@ class FasterWhisperBackend:
             "hotwords": hotwords(options.vocabulary) if options.vocabulary else None,
         }
         if options.batch_size > 1:
-            clips = speech_chunks(audio, options)
-            if not clips:
-                return iter(()), self._silent_info(audio, options)
-            # Timestamp tokens make the batched pipeline cut sentence-sized segments instead of
-            # one segment per chunk, at no measurable cost.
-            segments, info = self._batched.transcribe(
-                audio, batch_size=options.batch_size, without_timestamps=False,
-                clip_timestamps=clips, **kwargs)
-        else:
-            segments, info = self.model.transcribe(
-                audio, condition_on_previous_text=options.condition_on_previous_text, **kwargs)
-        language = info.language
-        result = TranscriptionInfo(
-            language=language,
+            return self._transcribe_batched(audio, options, kwargs)
+        segments, info = self.model.transcribe(
+            audio, condition_on_previous_text=options.condition_on_previous_text, **kwargs)
+        return _convert(segments, info.language), self._info(info, options)
+
+    def _transcribe_batched(self, audio: np.ndarray, options: TranscribeOptions,
+                            kwargs: dict[str, Any]) -> tuple[Iterator[Segment], TranscriptionInfo]:
+        """Decode VAD chunks in batches, then decode again the chunk tails Whisper skipped.
+
+        Chunks go in groups of a few batches, so segments arrive while a long recording is
+        still being decoded; the first group also settles the language for the rest.
+        """
+        runs = speech_runs(audio, options)
+        chunks = merge_runs(runs, min(options.chunk_seconds, WINDOW_SECONDS))
+        if not chunks:
+            return iter(()), self._silent_info(audio, options)
+        size = options.batch_size * GROUP_BATCHES
+        groups = [chunks[i:i + size] for i in range(0, len(chunks), size)]
+        first, info = self._decode_group(audio, groups[0], runs, options, kwargs)
+        settled = {**kwargs, "language": info.language}
+
+        def segments() -> Iterator[FwSegment]:
+            yield from first
+            for group in groups[1:]:
+                yield from self._decode_group(audio, group, runs, options, settled)[0]
+
+        result = replace(self._info(info, options),
+                         duration_after_vad=sum(r.duration for r in runs))
+        return _convert(segments(), info.language), result
+
+    def _decode_group(self, audio: np.ndarray, chunks: list[Span], runs: list[Span],
+                      options: TranscribeOptions,
+                      kwargs: dict[str, Any]) -> tuple[list[FwSegment], FwInfo]:
+        # Timestamp tokens make the pipeline cut sentence-sized segments instead of one segment
+        # per chunk, at no measurable cost.
+        common = {**kwargs, "batch_size": options.batch_size, "without_timestamps": False}
+        found, info = self._batched.transcribe(
+            audio, clip_timestamps=[c.as_clip() for c in chunks], **common)
+        segments = list(found)
+        tails = uncovered_tails(chunks, [Span(s.start, s.end) for s in segments], runs)
+        if tails:
+            logger.debug("decoding %d chunk tails again", len(tails))
+            more, _ = self._batched.transcribe(
+                audio, clip_timestamps=[t.as_clip() for t in tails],
+                **{**common, "language": info.language})
+            segments = sorted([*segments, *more], key=lambda s: s.start)
+        return segments, info
+
+    def _info(self, info: FwInfo, options: TranscribeOptions) -> TranscriptionInfo:
+        return TranscriptionInfo(
+            language=info.language,
             language_probability=float(info.language_probability),
             duration=float(info.duration),
             duration_after_vad=float(info.duration_after_vad),
@@ -131,7 +175,6 @@ class FasterWhisperBackend:
             model=self.identifier,
             settings=options.to_dict(),
         )
-        return _convert(segments, language), result
 
     def _silent_info(self, audio: np.ndarray, options: TranscribeOptions) -> TranscriptionInfo:
         return TranscriptionInfo(
@@ -146,6 +189,14 @@ class FasterWhisperBackend:
         return sorted(((lang, float(p)) for lang, p in probs), key=lambda lp: -lp[1])
 
 
+def _threads_per_worker(device: str, workers: int) -> int:
+    # On a small CPU, several single-threaded transcriptions at once use the cores better than
+    # one transcription spread over all of them (benchmarks/batch_throughput.py).
+    if device != "cpu" or workers == 1:
+        return 0
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 def _vad_options(options: TranscribeOptions) -> VadOptions:
     # Chunks longer than Whisper's 30 s window crash CTranslate2 in the batched pipeline
     # (faster-whisper 1.2.1), so speech runs are capped for both modes.
@@ -153,30 +204,12 @@ def _vad_options(options: TranscribeOptions) -> VadOptions:
                       max_speech_duration_s=min(options.chunk_seconds, WINDOW_SECONDS))
 
 
-def speech_chunks(audio: np.ndarray, options: TranscribeOptions) -> list[dict[str, float]]:
-    """Cut ``audio`` into chunks of at most ``options.chunk_seconds`` for batched decoding.
-
-    With VAD, speech runs are merged while the merged span stays within the limit; silence
-    between chunks is never decoded. Without VAD the audio is cut into fixed windows.
-
-    Whisper tends to emit end-of-text before a full 30 s window is done, and the batched
-    pipeline (unlike sequential decoding) never goes back for the rest: on the OSCE interviews
-    30 s chunks deleted 11% of the words, 20 s chunks 2.5% (tiny.en, CAR0001).
-    Returns start/end times in seconds, the form ``clip_timestamps`` takes.
-    """
-    limit = min(options.chunk_seconds, WINDOW_SECONDS)
-    duration = len(audio) / SAMPLE_RATE
+def speech_runs(audio: np.ndarray, options: TranscribeOptions) -> list[Span]:
+    """Where the speech is (seconds): Silero VAD runs, or the whole recording without VAD."""
     if not options.vad_filter:
-        starts = np.arange(0.0, duration, limit)
-        return [{"start": float(t), "end": float(min(t + limit, duration))} for t in starts]
-    chunks: list[dict[str, float]] = []
-    for run in get_speech_timestamps(audio, _vad_options(options)):
-        start, end = run["start"] / SAMPLE_RATE, run["end"] / SAMPLE_RATE
-        if chunks and end - chunks[-1]["start"] <= limit:
-            chunks[-1]["end"] = end
-        else:
-            chunks.append({"start": start, "end": end})
-    return chunks
+        return [Span(0.0, len(audio) / SAMPLE_RATE)]
+    return [Span(r["start"] / SAMPLE_RATE, r["end"] / SAMPLE_RATE)
+            for r in get_speech_timestamps(audio, _vad_options(options))]
 
 
 def _convert(segments: Iterable[FwSegment], language: str) -> Iterator[Segment]:

@@ -1,0 +1,64 @@
+"""Shared fixtures. Tests never touch the network: the hub is switched off before any import."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["MEDSTREAM_OFFLINE"] = "1"
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+SPEECH = SHARED_DATA / "speech"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    os.environ["MEDSTREAM_CACHE"] = str(tmp_path_factory.mktemp("medstream-cache"))
+    yield
+
+
+def read_manifest(folder: str) -> list[dict[str, Any]]:
+    """Rows of ``../shared/data/speech/<folder>/manifest.jsonl``; skips the test when absent."""
+    path = SPEECH / folder / "manifest.jsonl"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent: the shared speech data is not on this machine")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    for row in rows:
+        row["path"] = path.parent / row["audio_filepath"]
+    return rows
+
+
+@pytest.fixture(scope="session")
+def tiny_en() -> Any:
+    """The packaged English-only Whisper tiny.en, loaded once for the whole session."""
+    from speech import load_asr
+
+    return load_asr("tiny.en")
+
+
+@pytest.fixture(scope="session")
+def base_model() -> Any:
+    """The packaged multilingual Whisper base, loaded once for the whole session."""
+    from speech import load_asr
+
+    return load_asr("base")
+
+
+def speak(text: str, path: Path, voice: str = "en-us", words_per_minute: int = 150) -> Path:
+    """Synthesise ``text`` to a WAV file with espeak-ng (skips the test if it is missing)."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng; .ci/run does)")
+    subprocess.run([exe, "-v", voice, "-s", str(words_per_minute), "-w", str(path), text],
+                   check=True, capture_output=True)
+    return path
