@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -21,7 +20,13 @@ from speech.loader import load_asr
 from speech.options import Device, ModelOptions, TranscribeOptions
 from speech.types import Task
 from speech.vocabulary import load_vocabulary
-from streaming.batch import BatchJob, BatchTranscriber, FileOutcome, discover_inputs
+from streaming.batch import (
+    BatchJob,
+    BatchTranscriber,
+    FileOutcome,
+    auto_parallelism,
+    discover_inputs,
+)
 from streaming.progress import RichProgress, summary_table
 from streaming.writers import FORMATS
 
@@ -95,11 +100,11 @@ def transcribe(
         raise _fail(f"--task must be transcribe or translate, not {task!r}")
     try:
         terms = load_vocabulary(vocabulary) if vocabulary is not None else ()
-        on_gpu = resolve_device(device) == "cuda"
-        workers = workers or (1 if on_gpu else min(os.cpu_count() or 1, 4))
+        auto_workers, auto_batch = auto_parallelism(resolve_device(device) == "cuda")
+        workers = workers or auto_workers
         options = TranscribeOptions(
             language=None if language == "auto" else language,
-            task=_task(task), beam_size=beam_size, batch_size=batch_size or (8 if on_gpu else 1),
+            task=_task(task), beam_size=beam_size, batch_size=batch_size or auto_batch,
             vad_filter=vad, vocabulary=terms)
         job = BatchJob(out_dir=out, options=options, formats=chosen, overwrite=overwrite)
         model_options = ModelOptions(device=_device(device), compute_type=compute_type,
