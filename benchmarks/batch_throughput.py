@@ -57,7 +57,7 @@ def plain_loop(model_name: str, paths: list[Path], language: str | None) -> tupl
 
 def medstream(model_name: str, paths: list[Path], language: str | None,
               out: Path) -> tuple[list[str], float, str]:
-    workers, batch_size = auto_parallelism(resolve_device("auto") == "cuda")
+    workers, batch_size = auto_parallelism(resolve_device("auto") == "cuda", len(paths))
     start = time.perf_counter()
     backend = load_asr(model_name, ModelOptions(workers=workers))
     job = BatchJob(out_dir=out, options=TranscribeOptions(language=language,

@@ -111,14 +111,15 @@ def discover_inputs(paths: Iterable[Path]) -> tuple[list[InputFile], list[FileOu
     return inputs, missing
 
 
-def auto_parallelism(on_gpu: bool) -> tuple[int, int]:
-    """Default (workers, batch_size) for a device.
+def auto_parallelism(on_gpu: bool, files: int) -> tuple[int, int]:
+    """Default (workers, batch_size) for a device and a number of files.
 
-    CPU: one sequential transcription per core (up to 4), the most accurate decoding, which on
-    2 cores beats one batched transcription on throughput too. GPU: one file at a time, its
-    chunks batched by 8, since a GPU is best fed large batches.
+    CPU: one sequential transcription per core (up to 4, and no more than there are files),
+    the most accurate decoding, which on 2 cores also beats one batched transcription on
+    throughput. GPU: one file at a time, its chunks batched by 8: a GPU is best fed large
+    batches.
     """
-    return (1, 8) if on_gpu else (min(os.cpu_count() or 1, 4), 1)
+    return (1, 8) if on_gpu else (max(1, min(os.cpu_count() or 1, 4, files)), 1)
 
 
 @dataclass(frozen=True)

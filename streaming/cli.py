@@ -98,9 +98,10 @@ def transcribe(
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
     if task not in ("transcribe", "translate"):
         raise _fail(f"--task must be transcribe or translate, not {task!r}")
+    items, missing = discover_inputs(inputs)
     try:
         terms = load_vocabulary(vocabulary) if vocabulary is not None else ()
-        auto_workers, auto_batch = auto_parallelism(resolve_device(device) == "cuda")
+        auto_workers, auto_batch = auto_parallelism(resolve_device(device) == "cuda", len(items))
         workers = workers or auto_workers
         options = TranscribeOptions(
             language=None if language == "auto" else language,
@@ -114,7 +115,6 @@ def transcribe(
     except (MedstreamError, ValueError) as exc:
         raise _fail(str(exc)) from None
 
-    items, missing = discover_inputs(inputs)
     if not items and not missing:
         raise _fail("no audio files found in " + ", ".join(map(str, inputs)))
     stderr.print(f"model: {backend.identifier}", highlight=False)

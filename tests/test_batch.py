@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typer.testing import CliRunner, Result
 
 from speech.options import TranscribeOptions
 from streaming import writers
-from streaming.batch import BatchJob, BatchTranscriber, discover_inputs
+from streaming.batch import BatchJob, BatchTranscriber, auto_parallelism, discover_inputs
 from streaming.cli import app
 from tests.conftest import SPEECH
 
@@ -159,3 +160,10 @@ def test_cli_refuses_bad_options_before_any_work(tmp_path: Path, args: list[str]
     assert result.exit_code == 2
     assert message in " ".join(result.stderr.split())
     assert "Traceback" not in result.output
+
+
+def test_default_parallelism_per_device() -> None:
+    cores = min(os.cpu_count() or 1, 4)
+    assert auto_parallelism(on_gpu=False, files=10) == (cores, 1)
+    assert auto_parallelism(on_gpu=False, files=1) == (1, 1)  # one file keeps every thread
+    assert auto_parallelism(on_gpu=True, files=10) == (1, 8)

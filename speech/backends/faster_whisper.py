@@ -75,7 +75,6 @@ class FasterWhisperBackend:
             files=dict(model.files) if model.files is not None else None,
             local_files_only=True,
         )
-        self._batched = BatchedInferencePipeline(self.model)
 
     @property
     def identifier(self) -> str:
@@ -135,35 +134,20 @@ class FasterWhisperBackend:
             return iter(()), self._silent_info(audio, options)
         size = options.batch_size * GROUP_BATCHES
         groups = [chunks[i:i + size] for i in range(0, len(chunks), size)]
-        first, info = self._decode_group(audio, groups[0], runs, options, kwargs)
+        # The pipeline keeps per-recording state (last speech timestamp): one per call, so that
+        # concurrent transcriptions sharing the model do not disturb each other.
+        pipeline = BatchedInferencePipeline(self.model)
+        first, info = _decode_group(pipeline, audio, groups[0], runs, options, kwargs)
         settled = {**kwargs, "language": info.language}
 
         def segments() -> Iterator[FwSegment]:
             yield from first
             for group in groups[1:]:
-                yield from self._decode_group(audio, group, runs, options, settled)[0]
+                yield from _decode_group(pipeline, audio, group, runs, options, settled)[0]
 
         result = replace(self._info(info, options),
                          duration_after_vad=sum(r.duration for r in runs))
         return _convert(segments(), info.language), result
-
-    def _decode_group(self, audio: np.ndarray, chunks: list[Span], runs: list[Span],
-                      options: TranscribeOptions,
-                      kwargs: dict[str, Any]) -> tuple[list[FwSegment], FwInfo]:
-        # Timestamp tokens make the pipeline cut sentence-sized segments instead of one segment
-        # per chunk, at no measurable cost.
-        common = {**kwargs, "batch_size": options.batch_size, "without_timestamps": False}
-        found, info = self._batched.transcribe(
-            audio, clip_timestamps=[c.as_clip() for c in chunks], **common)
-        segments = list(found)
-        tails = uncovered_tails(chunks, [Span(s.start, s.end) for s in segments], runs)
-        if tails:
-            logger.debug("decoding %d chunk tails again", len(tails))
-            more, _ = self._batched.transcribe(
-                audio, clip_timestamps=[t.as_clip() for t in tails],
-                **{**common, "language": info.language})
-            segments = sorted([*segments, *more], key=lambda s: s.start)
-        return segments, info
 
     def _info(self, info: FwInfo, options: TranscribeOptions) -> TranscriptionInfo:
         return TranscriptionInfo(
@@ -187,6 +171,26 @@ class FasterWhisperBackend:
             return [("en", 1.0)]
         _, _, probs = self.model.detect_language(audio[: 30 * SAMPLE_RATE], vad_filter=True)
         return sorted(((lang, float(p)) for lang, p in probs), key=lambda lp: -lp[1])
+
+
+def _decode_group(pipeline: BatchedInferencePipeline, audio: np.ndarray, chunks: list[Span],
+                  runs: list[Span], options: TranscribeOptions,
+                  kwargs: dict[str, Any]) -> tuple[list[FwSegment], FwInfo]:
+    """Decode one group of chunks, then the tails of those chunks that Whisper skipped."""
+    # Timestamp tokens make the pipeline cut sentence-sized segments instead of one segment
+    # per chunk, at no measurable cost.
+    common = {**kwargs, "batch_size": options.batch_size, "without_timestamps": False}
+    found, info = pipeline.transcribe(
+        audio, clip_timestamps=[c.as_clip() for c in chunks], **common)
+    segments = list(found)
+    tails = uncovered_tails(chunks, [Span(s.start, s.end) for s in segments], runs)
+    if tails:
+        logger.debug("decoding %d chunk tails again", len(tails))
+        more, _ = pipeline.transcribe(
+            audio, clip_timestamps=[t.as_clip() for t in tails],
+            **{**common, "language": info.language})
+        segments = sorted([*segments, *more], key=lambda s: s.start)
+    return segments, info
 
 
 def _threads_per_worker(device: str, workers: int) -> int:
