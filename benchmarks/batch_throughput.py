@@ -104,6 +104,11 @@ def main() -> None:
           f"{ours_wall:>10.1f}{100 * ours_wer.score:>9.2f}")
     print(f"speed-up: {plain_wall / ours_wall:.2f}x; WER difference: "
           f"{100 * (ours_wer.score - plain_wer.score):+.2f} points ({ours_wer.signature})")
+    print("WER % per recording (plain → medstream):")
+    for row, ref, plain, ours in zip(rows, references, plain_texts, ours_texts, strict=True):
+        before = error_rate([ref], [plain], language=lang).score
+        after = error_rate([ref], [ours], language=lang).score
+        print(f"  {row['audio_filepath']:40} {100 * before:6.2f} → {100 * after:6.2f}")
 
 
 if __name__ == "__main__":

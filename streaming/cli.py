@@ -82,6 +82,9 @@ def transcribe(
     beam_size: Annotated[int, typer.Option(min=1)] = 5,
     vocabulary: Annotated[Path | None, typer.Option(help="Medical terms to bias recognition "
                                                     "towards: one per line, or TSV/CSV.")] = None,
+    initial_prompt: Annotated[str | None, typer.Option(help="Text Whisper reads before the "
+                                                     "audio, e.g. a clinic's style or a "
+                                                     "patient's name spelled out.")] = None,
     formats: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: "
                                          + ",".join(FORMATS) + " (json is always written).")]
     = ",".join(FORMATS),
@@ -106,7 +109,7 @@ def transcribe(
         options = TranscribeOptions(
             language=None if language == "auto" else language,
             task=_task(task), beam_size=beam_size, batch_size=batch_size or auto_batch,
-            vad_filter=vad, vocabulary=terms)
+            vad_filter=vad, vocabulary=terms, initial_prompt=initial_prompt)
         job = BatchJob(out_dir=out, options=options, formats=chosen, overwrite=overwrite)
         model_options = ModelOptions(device=_device(device), compute_type=compute_type,
                                      workers=workers)

