@@ -30,7 +30,11 @@ from streaming.writers import FORMATS, write_outputs
 
 logger = logging.getLogger(__name__)
 
-Status = Literal["done", "skipped", "failed"]
+Status = Literal["done", "skipped", "failed", "interrupted"]
+
+
+class _StopRequestedError(Exception):
+    """Raised inside a worker when the batch is being stopped."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class FileOutcome:
 @dataclass
 class BatchSummary:
     outcomes: list[FileOutcome] = field(default_factory=list)
+    interrupted: bool = False
 
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -148,6 +153,7 @@ class BatchTranscriber:
         self.job = job
         self.listener = listener or ProgressListener()
         self.workers = workers
+        self._stop = threading.Event()
         self.fingerprint = settings_fingerprint(_weights_of(backend.identifier),
                                                 job.options.to_dict())
 
@@ -169,17 +175,25 @@ class BatchTranscriber:
             return None
         return doc
 
+    def stop(self) -> None:
+        """Ask the batch to stop soon: files in progress end after their current window and
+        write nothing; files not started are marked ``interrupted``. A re-run resumes."""
+        self._stop.set()
+
     def run(self, inputs: list[InputFile],
             on_outcome: Callable[[FileOutcome], None] | None = None) -> BatchSummary:
         """Transcribe every input; a failure is recorded and the batch goes on.
 
         ``workers`` files are in flight at once, each decoded and then recognised by its own
-        thread against the one shared model; outcomes keep the order of ``inputs``.
+        thread against the one shared model; outcomes keep the order of ``inputs``. Ctrl-C
+        (KeyboardInterrupt) stops the batch as :meth:`stop` does and returns what was done.
         """
         durations = {item.path: probe_duration(item.path) for item in inputs}
         lock = threading.Lock()
 
         def process(item: InputFile) -> FileOutcome:
+            if self._stop.is_set():
+                return FileOutcome(item, "interrupted")
             self.listener.file_started(item, durations[item.path])
             outcome = self.process(item)
             with lock:
@@ -188,10 +202,13 @@ class BatchTranscriber:
                     on_outcome(outcome)
             return outcome
 
-        if self.workers == 1:
-            return BatchSummary([process(item) for item in inputs])
         with ThreadPoolExecutor(self.workers, thread_name_prefix="transcribe") as pool:
-            return BatchSummary(list(pool.map(process, inputs)))
+            futures = [pool.submit(process, item) for item in inputs]
+            try:
+                return BatchSummary([f.result() for f in futures])
+            except KeyboardInterrupt:
+                self.stop()
+                return BatchSummary([f.result() for f in futures], interrupted=True)
 
     def process(self, item: InputFile) -> FileOutcome:
         """Transcribe one input, or finish it from a previous run's json; never raises for it."""
@@ -206,6 +223,8 @@ class BatchTranscriber:
                                    outputs=outputs)
             doc = self._transcribe(item, source, load_audio(item.path))
             outputs = tuple(write_outputs(doc, self.stem_path(item), self.job.formats))
+        except _StopRequestedError:
+            return FileOutcome(item, "interrupted", wall_seconds=time.perf_counter() - start)
         except (MedstreamError, OSError, RuntimeError, ValueError) as exc:
             logger.debug("transcription of %s failed", item.path, exc_info=True)
             message = str(exc) if str(item.path) in str(exc) else f"{item.path}: {exc}"
@@ -221,6 +240,8 @@ class BatchTranscriber:
         segments: list[Segment] = []
         reached = 0.0
         for segment in segments_iter:
+            if self._stop.is_set():
+                raise _StopRequestedError
             segments.append(segment)
             self.listener.audio_advanced(item, segment.end - reached)
             reached = segment.end

@@ -43,6 +43,7 @@ app.add_typer(models_app, name="models")
 stderr = Console(stderr=True)
 EXIT_FILES_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -139,6 +140,10 @@ def transcribe(
     for outcome in missing:
         report(outcome)
     stderr.print(summary_table(summary))
+    if summary.interrupted:
+        stderr.print("[yellow]interrupted:[/] run the same command again to resume; finished "
+                     "files are kept and skipped.", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
     if summary.failed:
         raise typer.Exit(EXIT_FILES_FAILED)
 

@@ -84,7 +84,7 @@ def summary_table(summary: BatchSummary) -> Table:
     table.add_column("audio min", justify="right")
     table.add_column("x real time", justify="right")
     table.add_column("error", overflow="fold")
-    styles = {"done": "green", "skipped": "cyan", "failed": "bold red"}
+    styles = {"done": "green", "skipped": "cyan", "failed": "bold red", "interrupted": "yellow"}
     for o in summary.outcomes:
         speed = f"{o.audio_seconds / o.wall_seconds:.1f}" if o.wall_seconds and o.status == "done" \
             else ""
@@ -95,7 +95,9 @@ def summary_table(summary: BatchSummary) -> Table:
     audio = sum(o.audio_seconds for o in done)
     wall = sum(o.wall_seconds for o in done)
     table.caption = (f"{summary.count('done')} transcribed, {summary.count('skipped')} skipped "
-                     f"(already complete), {summary.count('failed')} failed; "
+                     f"(already complete), {summary.count('failed')} failed"
+                     + (f", {summary.count('interrupted')} interrupted" if summary.interrupted
+                        else "") + "; "
                      f"{audio / 60:.1f} audio min in {wall:.0f} s"
                      + (f" ({audio / wall:.1f}x real time)" if wall else ""))
     return table

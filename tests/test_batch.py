@@ -13,9 +13,16 @@ from typer.testing import CliRunner, Result
 
 from speech.options import TranscribeOptions
 from streaming import writers
-from streaming.batch import BatchJob, BatchTranscriber, auto_parallelism, discover_inputs
+from streaming.batch import (
+    BatchJob,
+    BatchTranscriber,
+    InputFile,
+    ProgressListener,
+    auto_parallelism,
+    discover_inputs,
+)
 from streaming.cli import app
-from tests.conftest import SPEECH
+from tests.conftest import SPEECH, read_manifest
 
 
 @pytest.fixture
@@ -184,3 +191,30 @@ def test_cli_records_every_setting_in_the_json(recordings: Path, tmp_path: Path,
     assert data["settings"]["vocabulary"] == ["meters"]
     assert data["settings"]["beam_size"] == 2
     assert sorted(p.name for p in out.iterdir()) == ["goforward.json"]
+
+
+class _StopAfterFirstSegment(ProgressListener):
+    def __init__(self) -> None:
+        self.transcriber: BatchTranscriber | None = None
+
+    def audio_advanced(self, item: InputFile, seconds: float) -> None:
+        assert self.transcriber is not None
+        self.transcriber.stop()
+
+
+def test_stopping_writes_nothing_half_done_and_a_rerun_resumes(tiny_en: Any,
+                                                               tmp_path: Path) -> None:
+    rows = read_manifest("fareez_osce_en")
+    short = read_manifest("pocketsphinx_testdata")[0]["path"]
+    inputs, _ = discover_inputs([rows[0]["path"], short, rows[1]["path"]])
+    out = tmp_path / "out"
+    listener = _StopAfterFirstSegment()
+    transcriber = BatchTranscriber(tiny_en, _job(out), listener=listener)
+    listener.transcriber = transcriber
+    summary = transcriber.run(inputs)
+    # The interview is stopped at its second segment; the others are never started.
+    assert [o.status for o in summary.outcomes] == ["interrupted"] * 3
+    assert not out.exists() or not list(out.rglob("*"))
+
+    resumed = BatchTranscriber(tiny_en, _job(out)).run(inputs[1:2])
+    assert [o.status for o in resumed.outcomes] == ["done"]
