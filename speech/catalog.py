@@ -15,6 +15,7 @@ The catalog is shared by every stage; stages other than ASR register their own n
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -154,8 +155,9 @@ def resolve_asr_model(name: str, *, allow_download: bool = True) -> ResolvedMode
     if found is None:
         raise ModelNotFoundError(name, tried, _hint_for(name, repo_id))
     directory, source = found
-    return ResolvedModel(name=name, source=source, identifier=f"{repo_id} ({directory})",
-                         path=directory)
+    digest = file_sha256(directory / "model.bin")
+    return ResolvedModel(name=name, source=source, path=directory, sha256=digest,
+                         identifier=f"{repo_id} ({directory}, sha256:{digest[:12]})")
 
 
 def find_local_or_hub(repo_id: str, tried: list[str], *,
@@ -223,12 +225,15 @@ def _from_directory(name: str, path: Path) -> ResolvedModel:
         raise ModelNotFoundError(name, [f"local path {path}: is a file, not a model directory"],
                                  _HINT)
     if (path / "model.bin").is_file() and (path / "config.json").is_file():
-        return ResolvedModel(name=name, source="path", identifier=str(path.resolve()), path=path)
+        digest = file_sha256(path / "model.bin")
+        return ResolvedModel(name=name, source="path", path=path, sha256=digest,
+                             identifier=f"{path.resolve()} (sha256:{digest[:12]})")
     if _is_transformers_whisper(path):
         converted = convert_transformers_whisper(path)
-        return ResolvedModel(name=name, source="path",
-                             identifier=f"{path.resolve()} (converted to {converted})",
-                             path=converted)
+        digest = file_sha256(converted / "model.bin")
+        return ResolvedModel(name=name, source="path", path=converted, sha256=digest,
+                             identifier=f"{path.resolve()} (converted to {converted}, "
+                                        f"sha256:{digest[:12]})")
     raise ModelNotFoundError(
         name, [f"local path {path}: neither a CTranslate2 model (model.bin + config.json) nor a "
                "transformers Whisper model (config.json with model_type 'whisper' + weights)"],
@@ -273,6 +278,21 @@ def convert_transformers_whisper(path: Path, quantization: str = "float16") -> P
         converter.convert(str(tmp), quantization=quantization, force=True)
         tmp.replace(target)
     return target
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, computed once per content version (path, size, mtime) per process."""
+    info = path.stat()
+    return _sha256_of(str(path.resolve()), info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _looks_like_path(name: str) -> bool:

@@ -26,7 +26,7 @@ from speech.errors import MedstreamError
 from speech.options import TranscribeOptions
 from speech.types import Segment
 from streaming.document import SourceFile, TranscriptDocument, settings_fingerprint
-from streaming.writers import FORMATS, write_outputs
+from streaming.writers import FORMATS, RENDERERS, write_outputs
 
 logger = logging.getLogger(__name__)
 
@@ -109,11 +109,29 @@ def discover_inputs(paths: Iterable[Path]) -> tuple[list[InputFile], list[FileOu
             seen_paths.add(path.resolve())
             unique.append((path, relative))
     stems = [relative.with_suffix("") for _, relative in unique]
-    clashes = {s for s in stems if stems.count(s) > 1}
+    relatives_of: dict[Path, set[Path]] = {}
+    for (_, relative), stem in zip(unique, stems, strict=True):
+        relatives_of.setdefault(stem, set()).add(relative)
+    clashes = {stem for stem, relatives in relatives_of.items() if len(relatives) > 1}
     # Two recordings that differ only by extension keep the extension in their output name.
-    inputs = [InputFile(path, relative if stem in clashes else stem)
-              for (path, relative), stem in zip(unique, stems, strict=True)]
+    inputs: list[InputFile] = []
+    claimed: dict[Path, Path] = {}
+    for (path, relative), stem in zip(unique, stems, strict=True):
+        item = InputFile(path, relative if stem in clashes else stem)
+        if item.stem in claimed:
+            # Same relative name under two input folders (mon/visit1.mp3, tue/visit1.mp3).
+            missing.append(FileOutcome(item, "failed", error=(
+                f"{path}: its outputs would overwrite those of {claimed[item.stem]}; "
+                "transcribe the folders into separate --out folders")))
+            continue
+        claimed[item.stem] = path
+        inputs.append(item)
     return inputs, missing
+
+
+def probe_durations(inputs: Iterable[InputFile]) -> dict[Path, float | None]:
+    """Each input's duration (seconds) from its container header; None where it is unknown."""
+    return {item.path: probe_duration(item.path) for item in inputs}
 
 
 def auto_parallelism(on_gpu: bool, files: int) -> tuple[int, int]:
@@ -154,7 +172,8 @@ class BatchTranscriber:
         self.listener = listener or ProgressListener()
         self.workers = workers
         self._stop = threading.Event()
-        self.fingerprint = settings_fingerprint(_weights_of(backend.identifier),
+        # The device is left out: a transcript made on a GPU is not redone on a CPU.
+        self.fingerprint = settings_fingerprint(backend.reproducibility_key,
                                                 job.options.to_dict())
 
     def stem_path(self, item: InputFile) -> Path:
@@ -165,7 +184,7 @@ class BatchTranscriber:
         json_path = self.stem_path(item).with_name(item.stem.name + ".json")
         try:
             doc = TranscriptDocument.from_json(json_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
         if doc.source.sha256 != source.sha256:
             logger.info("%s changed since it was transcribed: transcribing again", item.path)
@@ -181,21 +200,29 @@ class BatchTranscriber:
         self._stop.set()
 
     def run(self, inputs: list[InputFile],
-            on_outcome: Callable[[FileOutcome], None] | None = None) -> BatchSummary:
+            on_outcome: Callable[[FileOutcome], None] | None = None,
+            durations: dict[Path, float | None] | None = None) -> BatchSummary:
         """Transcribe every input; a failure is recorded and the batch goes on.
 
         ``workers`` files are in flight at once, each decoded and then recognised by its own
         thread against the one shared model; outcomes keep the order of ``inputs``. Ctrl-C
         (KeyboardInterrupt) stops the batch as :meth:`stop` does and returns what was done.
+        ``durations`` (from :func:`probe_durations`) saves reading the headers again.
         """
-        durations = {item.path: probe_duration(item.path) for item in inputs}
+        durations = durations if durations is not None else probe_durations(inputs)
         lock = threading.Lock()
+        self._stop.clear()
 
         def process(item: InputFile) -> FileOutcome:
             if self._stop.is_set():
                 return FileOutcome(item, "interrupted")
             self.listener.file_started(item, durations[item.path])
-            outcome = self.process(item)
+            try:
+                outcome = self.process(item)
+            except Exception as exc:  # a bug must not take the rest of the batch down
+                logger.exception("unexpected error on %s", item.path)
+                outcome = FileOutcome(item, "failed", error=f"{item.path}: internal error: "
+                                      f"{type(exc).__name__}: {exc}")
             with lock:
                 self.listener.file_finished(outcome, durations[item.path])
                 if on_outcome is not None:
@@ -205,10 +232,11 @@ class BatchTranscriber:
         with ThreadPoolExecutor(self.workers, thread_name_prefix="transcribe") as pool:
             futures = [pool.submit(process, item) for item in inputs]
             try:
-                return BatchSummary([f.result() for f in futures])
+                outcomes = [f.result() for f in futures]
             except KeyboardInterrupt:
                 self.stop()
-                return BatchSummary([f.result() for f in futures], interrupted=True)
+                outcomes = [f.result() for f in futures]
+        return BatchSummary(outcomes, interrupted=self._stop.is_set())
 
     def process(self, item: InputFile) -> FileOutcome:
         """Transcribe one input, or finish it from a previous run's json; never raises for it."""
@@ -253,15 +281,21 @@ class BatchTranscriber:
 
 def write_missing(doc: TranscriptDocument, stem: Path,
                   formats: tuple[str, ...]) -> tuple[Path, ...]:
-    """Render formats a previous run did not write (e.g. srt added later) from its json."""
-    missing = tuple(f for f in formats if not stem.with_name(f"{stem.name}.{f}").is_file())
-    if missing:
-        write_outputs(doc, stem, missing)
+    """Bring the renderings of a complete json up to date without recognising audio again.
+
+    A format a previous run did not write (e.g. srt added later) is written; one whose content
+    is not what the json renders (left over from other settings) is rewritten.
+    """
+    stale = tuple(f for f in formats if f != "json"
+                  and not _holds(stem.with_name(f"{stem.name}.{f}"), RENDERERS[f](doc)))
+    if stale:
+        write_outputs(doc, stem, stale)
     return tuple(stem.with_name(f"{stem.name}.{f}") for f in FORMATS
                  if f in formats or f == "json")
 
 
-def _weights_of(identifier: str) -> str:
-    # Device and compute type ("[cpu, int8]") do not change which weights are used; a transcript
-    # made on a GPU is not redone on a CPU.
-    return identifier.split(" [", 1)[0]
+def _holds(path: Path, text: str) -> bool:
+    try:
+        return path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False

@@ -12,7 +12,6 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from speech.audio import probe_duration
 from speech.backends.faster_whisper import resolve_device
 from speech.catalog import HUB_IDS, PACKAGED_MODELS, resolve_asr_model
 from speech.errors import InvalidOptionError, MedstreamError
@@ -26,6 +25,7 @@ from streaming.batch import (
     FileOutcome,
     auto_parallelism,
     discover_inputs,
+    probe_durations,
 )
 from streaming.progress import RichProgress, summary_table
 from streaming.writers import FORMATS
@@ -122,12 +122,13 @@ def transcribe(
     if not items and not missing:
         raise _fail("no audio files found in " + ", ".join(map(str, inputs)))
     stderr.print(f"model: {backend.identifier}", highlight=False)
-    total = sum(d or 0.0 for d in map(probe_duration, (i.path for i in items)))
+    durations = probe_durations(items)
+    total = sum(d or 0.0 for d in durations.values())
 
     def report(outcome: FileOutcome) -> None:
         if outcome.status == "failed":
             stderr.print(f"[bold red]failed:[/] {outcome.error}", highlight=False)
-        elif print_text:
+        elif print_text and outcome.status in ("done", "skipped"):
             stderr.print(f"[bold]{outcome.input.path}[/] ({outcome.language})", highlight=False)
             sys.stdout.write(outcome.text + "\n")
             sys.stdout.flush()
@@ -135,7 +136,7 @@ def transcribe(
     transcriber = BatchTranscriber(backend, job, workers=workers)
     with RichProgress(stderr, len(items), total) as progress:
         transcriber.listener = progress
-        summary = transcriber.run(items, on_outcome=report)
+        summary = transcriber.run(items, on_outcome=report, durations=durations)
     summary.outcomes[:0] = missing
     for outcome in missing:
         report(outcome)

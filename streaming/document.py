@@ -66,7 +66,8 @@ class TranscriptDocument:
     def from_json(cls, text: str) -> TranscriptDocument:
         """Parse a json output; raises ValueError when it is not a complete transcript."""
         data = json.loads(text)
-        if data.get("schema") != SCHEMA or data.get("complete") is not True:
+        if (not isinstance(data, dict) or data.get("schema") != SCHEMA
+                or data.get("complete") is not True):
             raise ValueError("not a complete medstream transcript")
         info = TranscriptionInfo(
             language=data["language"],

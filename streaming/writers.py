@@ -12,6 +12,16 @@ from streaming.document import TranscriptDocument
 FORMATS = ("txt", "srt", "vtt", "json")
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; do it once, at import, before any thread starts.
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+_UMASK = _read_umask()
+
+
 def _timestamp(seconds: float, separator: str) -> str:
     millis = round(max(seconds, 0.0) * 1000)
     hours, millis = divmod(millis, 3_600_000)
@@ -65,6 +75,9 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file owner-only; give it the mode a plain open() would (or the
+        # replaced file's), so a shared transcripts folder stays readable to colleagues.
+        Path(tmp).chmod(path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_UMASK)
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
             handle.flush()

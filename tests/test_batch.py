@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,6 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from speech.options import TranscribeOptions
-from streaming import writers
 from streaming.batch import (
     BatchJob,
     BatchTranscriber,
@@ -70,7 +71,8 @@ def test_bad_files_are_reported_and_the_batch_goes_on(recordings: Path, tmp_path
     status = {o.input.path.name: o for o in summary.outcomes}
     assert status["corrupt.mp3"].status == "failed"
     assert "corrupt.mp3" in (status["corrupt.mp3"].error or "")
-    assert "empty" in (status["empty.wav"].error or "")
+    assert status["empty.wav"].status == "failed"
+    assert "empty.wav: the file is empty" in (status["empty.wav"].error or "")
     assert status["goforward.wav"].status == "done"
     assert status["cutter.flac"].status == "done"
     assert status["goforward.wav"].text == "Go forward 10 meters."
@@ -116,20 +118,23 @@ def test_an_interrupted_write_is_not_taken_for_a_complete_output(
         recordings: Path, tmp_path: Path, tiny_en: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     inputs, _ = discover_inputs([recordings / "ward-a/goforward.wav"])
     out = tmp_path / "out"
-    real = writers.write_atomic
 
-    def disk_full_on_json(path: Path, text: str) -> None:
-        if path.suffix == ".json":
+    real_fsync = os.fsync
+
+    def disk_full_on_json(fd: int) -> None:
+        # Fails while the json's temporary file is open, after txt/srt/vtt were written.
+        if any(p.name.startswith(".goforward.json.") for p in out.iterdir()):
             raise OSError(28, "No space left on device")
-        real(path, text)
+        real_fsync(fd)
 
-    monkeypatch.setattr(writers, "write_atomic", disk_full_on_json)
+    monkeypatch.setattr(os, "fsync", disk_full_on_json)
     first = BatchTranscriber(tiny_en, _job(out)).run(inputs)
     assert first.outcomes[0].status == "failed"
     assert "No space left" in (first.outcomes[0].error or "")
-    assert not list(out.rglob("*.tmp"))
+    assert sorted(p.name for p in out.iterdir()) == ["goforward.srt", "goforward.txt",
+                                                     "goforward.vtt"]
 
-    monkeypatch.setattr(writers, "write_atomic", real)
+    monkeypatch.setattr(os, "fsync", real_fsync)
     second = BatchTranscriber(tiny_en, _job(out)).run(inputs)
     assert second.outcomes[0].status == "done"
     assert json.loads((out / "goforward.json").read_text())["complete"] is True
@@ -142,7 +147,7 @@ def test_cli_exit_code_summary_and_print(recordings: Path, tmp_path: Path) -> No
     result = _invoke(args)
     assert result.exit_code == 1, result.output
     assert "Go forward 10 meters." in result.stdout
-    assert "corrupt.mp3" in result.stderr and "failed" in result.stderr
+    assert re.search(r"failed: cannot read audio from\s+\S*corrupt\.mp3", result.stderr)
     assert "2 transcribed, 0 skipped" in " ".join(result.stderr.split())
     assert not list(out.rglob("*.vtt"))
 
@@ -213,8 +218,51 @@ def test_stopping_writes_nothing_half_done_and_a_rerun_resumes(tiny_en: Any,
     listener.transcriber = transcriber
     summary = transcriber.run(inputs)
     # The interview is stopped at its second segment; the others are never started.
+    assert summary.interrupted
     assert [o.status for o in summary.outcomes] == ["interrupted"] * 3
     assert not out.exists() or not list(out.rglob("*"))
 
+    listener.transcriber = None
     resumed = BatchTranscriber(tiny_en, _job(out)).run(inputs[1:2])
+    assert not resumed.interrupted
     assert [o.status for o in resumed.outcomes] == ["done"]
+
+
+def test_same_relative_name_under_two_folders_is_refused(tmp_path: Path) -> None:
+    for day in ("mon", "tue"):
+        (tmp_path / day).mkdir()
+        (tmp_path / day / "visit1.mp3").write_bytes(b"x")
+    inputs, refused = discover_inputs([tmp_path / "mon", tmp_path / "tue"])
+    assert [str(i.stem) for i in inputs] == ["visit1"]
+    assert len(refused) == 1 and "would overwrite those of" in (refused[0].error or "")
+
+
+def test_renderings_left_from_other_settings_are_rewritten_from_the_json(
+        recordings: Path, tmp_path: Path, tiny_en: Any) -> None:
+    inputs, _ = discover_inputs([recordings / "ward-a/goforward.wav"])
+    out = tmp_path / "out"
+    BatchTranscriber(tiny_en, _job(out)).run(inputs)
+    (out / "goforward.txt").write_text("text from an older run with other settings\n")
+    again = BatchTranscriber(tiny_en, _job(out)).run(inputs)
+    assert again.outcomes[0].status == "skipped"
+    assert (out / "goforward.txt").read_text() == "Go forward 10 meters.\n"
+
+
+def test_a_foreign_json_in_the_output_folder_is_not_a_crash(recordings: Path, tmp_path: Path,
+                                                            tiny_en: Any) -> None:
+    inputs, _ = discover_inputs([recordings / "ward-a/goforward.wav"])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "goforward.json").write_text("[1, 2, 3]")
+    summary = BatchTranscriber(tiny_en, _job(out)).run(inputs)
+    assert summary.outcomes[0].status == "done"
+    assert json.loads((out / "goforward.json").read_text())["complete"] is True
+
+
+def test_outputs_get_the_usual_file_mode(recordings: Path, tmp_path: Path, tiny_en: Any) -> None:
+    inputs, _ = discover_inputs([recordings / "ward-a/goforward.wav"])
+    out = tmp_path / "out"
+    BatchTranscriber(tiny_en, _job(out)).run(inputs)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE((out / "goforward.txt").stat().st_mode) == 0o666 & ~umask

@@ -19,12 +19,16 @@ pytestmark = [
 
 
 @pytest.mark.parametrize("batch_size", [1, 8])
-def test_cuda_float16_matches_the_cpu_transcript(batch_size: int) -> None:
+def test_cuda_float16_agrees_with_the_cpu(batch_size: int) -> None:
     row = read_manifest("jfk_inaugural")[0]
     audio = load_audio(row["path"])
     options = TranscribeOptions(language="en", batch_size=batch_size)
-    gpu = load_asr("base", ModelOptions(device="cuda", compute_type="auto"))
-    assert gpu.compute_type == "float16"
-    segments, _ = gpu.transcribe(audio, options)
-    text = " ".join(s.text for s in segments)
-    assert error_rate([row["text"]], [text]).score <= 0.05
+    texts = []
+    for device in ("cuda", "cpu"):
+        model = load_asr("base", ModelOptions(device=device, compute_type="auto"))
+        assert model.compute_type == ("float16" if device == "cuda" else "int8")
+        segments, _ = model.transcribe(audio, options)
+        texts.append(" ".join(s.text for s in segments))
+    gpu_text, cpu_text = texts
+    assert error_rate([row["text"]], [gpu_text]).score <= 0.05
+    assert error_rate([cpu_text], [gpu_text]).score <= 0.10

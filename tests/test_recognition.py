@@ -79,7 +79,7 @@ def test_language_identification_ranks_the_spoken_language_first(base_model: Any
     for language in ("de", "fr", "es", "pt", "en"):
         ranked = base_model.detect_language(load_audio(rows[language]["path"]))
         assert ranked[0][0] == language
-        assert ranked[0][1] == max(p for _, p in ranked)
+        assert ranked[0][1] > 0.5
 
 
 def test_speech_translation_to_english(base_model: Any) -> None:

@@ -20,6 +20,11 @@ class ASRBackend(Protocol):
         ...
 
     @property
+    def reproducibility_key(self) -> str:
+        """The weights and numeric precision: what decides the text, whatever device runs it."""
+        ...
+
+    @property
     def multilingual(self) -> bool: ...
 
     def transcribe(

@@ -81,6 +81,10 @@ class FasterWhisperBackend:
         return f"{self._resolved.identifier} [{self.device}, {self.compute_type}]"
 
     @property
+    def reproducibility_key(self) -> str:
+        return f"{self._resolved.identifier} [{self.compute_type}]"
+
+    @property
     def multilingual(self) -> bool:
         return bool(self.model.model.is_multilingual)
 
