@@ -39,9 +39,6 @@ Source = Literal["package", "path", "hf-cache", "hub"]
 HUB_IDS: Mapping[str, str] = dict(FASTER_WHISPER_HUB_IDS)
 """Whisper model names and the CTranslate2 conversions on the Hub that they stand for."""
 
-CT2_WHISPER_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt",
-                     "vocabulary.json", "preprocessor_config.json")
-
 
 @dataclass(frozen=True)
 class PackagedFile:
