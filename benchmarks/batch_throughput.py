@@ -99,16 +99,16 @@ def main() -> None:
     print(f"model: {args.model}; medstream settings: {settings}")
     print(f"{'':28}{'audio s / wall s':>18}{'wall s':>10}{'WER %':>9}")
     print(f"{'plain faster-whisper loop':28}{audio_seconds / plain_wall:>18.2f}"
-          f"{plain_wall:>10.1f}{100 * plain_wer.score:>9.2f}")
+          f"{plain_wall:>10.1f}{plain_wer.score:>9.2f}")
     print(f"{'medstream transcribe':28}{audio_seconds / ours_wall:>18.2f}"
-          f"{ours_wall:>10.1f}{100 * ours_wer.score:>9.2f}")
+          f"{ours_wall:>10.1f}{ours_wer.score:>9.2f}")
     print(f"speed-up: {plain_wall / ours_wall:.2f}x; WER difference: "
-          f"{100 * (ours_wer.score - plain_wer.score):+.2f} points ({ours_wer.signature})")
+          f"{ours_wer.score - plain_wer.score:+.2f} points ({ours_wer.signature})")
     print("WER % per recording (plain → medstream):")
     for row, ref, plain, ours in zip(rows, references, plain_texts, ours_texts, strict=True):
         before = error_rate([ref], [plain], language=lang).score
         after = error_rate([ref], [ours], language=lang).score
-        print(f"  {row['audio_filepath']:40} {100 * before:6.2f} → {100 * after:6.2f}")
+        print(f"  {row['audio_filepath']:40} {before:6.2f} → {after:6.2f}")
 
 
 if __name__ == "__main__":

@@ -11,29 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sacrebleu.metrics.base import Metric
+from sacrebleu.metrics.base import Metric as SacrebleuMetric
 from sacrebleu.metrics.bleu import BLEU
 from sacrebleu.metrics.chrf import CHRF
 from sacrebleu.metrics.ter import TER
 from sacrebleu.significance import PairedTest, Result
 
+from eval.metric import Metric, Score, check_lengths
+
 TRANSLATION_METRICS = ("bleu", "chrf", "chrf++", "ter")
 _CHARACTER_TOKENISED = frozenset({"ja", "ko", "th"})
-
-
-@dataclass(frozen=True)
-class CorpusScore:
-    """A corpus-level score (0–100; lower is better only for TER) and how it was computed."""
-
-    metric: str
-    score: float
-    signature: str
-    ci: float | None = None
-    """Half-width of the 95 % bootstrap confidence interval, when bootstrapping was asked for."""
-
-    def __str__(self) -> str:
-        spread = f" ± {self.ci:.2f}" if self.ci is not None else ""
-        return f"{self.metric} = {self.score:.2f}{spread} ({self.signature})"
 
 
 @dataclass(frozen=True)
@@ -52,7 +39,7 @@ class PairedComparison:
         return self.p_value < 0.05
 
 
-def make_metric(name: str, target_language: str) -> Metric:
+def make_metric(name: str, target_language: str) -> SacrebleuMetric:
     """The sacrebleu metric ``name`` (bleu, chrf, chrf++, ter) set up for a target language."""
     if name == "bleu":
         tokenize = "zh" if target_language == "zh" else \
@@ -65,22 +52,42 @@ def make_metric(name: str, target_language: str) -> Metric:
     raise ValueError(f"unknown translation metric {name!r}; choose from {TRANSLATION_METRICS}")
 
 
+class TranslationMetric(Metric):
+    """A sacrebleu metric behind the common interface; its signature is sacrebleu's own."""
+
+    def __init__(self, name: str, target_language: str, n_bootstrap: int = 1000) -> None:
+        self.metric = make_metric(name, target_language)
+        self.name = {"bleu": "BLEU", "chrf": "chrF2", "chrf++": "chrF2++", "ter": "TER"}[name]
+        self.higher_is_better = name != "ter"
+        self.n_bootstrap = n_bootstrap
+
+    def signature(self) -> str:
+        return str(self.metric.get_signature())
+
+    def corpus_score(self, hypotheses: Sequence[str], references: Sequence[str]) -> Score:
+        """Corpus score with a 95 % bootstrap interval (``n_bootstrap`` 1 skips it)."""
+        check_lengths(hypotheses, references)
+        result = self.metric.corpus_score(list(hypotheses), [list(references)],
+                                          n_bootstrap=self.n_bootstrap)
+        ci = getattr(result, "_ci", None) if self.n_bootstrap > 1 else None
+        return self._score(float(result.score), ci=float(ci) if ci is not None else None,
+                           segments=len(hypotheses))
+
+    def sentence_scores(self, hypotheses: Sequence[str],
+                        references: Sequence[str]) -> list[float]:
+        """Per-segment scores (BLEU here is sacrebleu's smoothed sentence BLEU)."""
+        check_lengths(hypotheses, references)
+        return [float(self.metric.sentence_score(h, [r]).score)
+                for h, r in zip(hypotheses, references, strict=True)]
+
+
 def score_translations(hypotheses: Sequence[str], references: Sequence[str],
                        target_language: str, metrics: Sequence[str] = TRANSLATION_METRICS,
-                       n_bootstrap: int = 1000) -> list[CorpusScore]:
+                       n_bootstrap: int = 1000) -> list[Score]:
     """Score ``hypotheses`` against one reference each; ``n_bootstrap`` 1 skips the interval."""
-    if len(hypotheses) != len(references):
-        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
-    scores = []
-    for name in metrics:
-        metric = make_metric(name, target_language)
-        result = metric.corpus_score(list(hypotheses), [list(references)],
-                                     n_bootstrap=n_bootstrap)
-        ci = getattr(result, "_ci", None) if n_bootstrap > 1 else None
-        scores.append(CorpusScore(metric=result.name, score=float(result.score),
-                                  signature=str(metric.get_signature()),
-                                  ci=float(ci) if ci is not None else None))
-    return scores
+    return [TranslationMetric(name, target_language, n_bootstrap).corpus_score(hypotheses,
+                                                                               references)
+            for name in metrics]
 
 
 def compare_systems(baseline: Sequence[str], system: Sequence[str], references: Sequence[str],

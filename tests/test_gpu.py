@@ -30,5 +30,5 @@ def test_cuda_float16_agrees_with_the_cpu(batch_size: int) -> None:
         segments, _ = model.transcribe(audio, options)
         texts.append(" ".join(s.text for s in segments))
     gpu_text, cpu_text = texts
-    assert error_rate([row["text"]], [gpu_text]).score <= 0.05
-    assert error_rate([cpu_text], [gpu_text]).score <= 0.10
+    assert error_rate([row["text"]], [gpu_text]).score <= 5.0
+    assert error_rate([cpu_text], [gpu_text]).score <= 10.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from eval.comet import Comet, comet_checkpoint
+from eval.metric import MetricUnavailableError
 from eval.translation import compare_systems, score_translations
 from tests.conftest import SHARED_DATA
 
@@ -69,3 +72,13 @@ def test_unknown_metric_and_length_mismatch() -> None:
         score_translations(["a"], ["a"], "en", metrics=("meteor",))
     with pytest.raises(ValueError, match="1 hypotheses but 2 references"):
         score_translations(["a"], ["a", "b"], "en")
+
+
+def test_comet_without_its_package_or_model_says_what_is_missing(tmp_path: Path) -> None:
+    if importlib.util.find_spec("comet") is None:
+        with pytest.raises(MetricUnavailableError, match=r"pip install 'medstream\[comet\]'"):
+            Comet()
+    with pytest.raises(MetricUnavailableError, match="no COMET checkpoint"):
+        comet_checkpoint(str(tmp_path / "nowhere"))
+    with pytest.raises(MetricUnavailableError, match="not in the local Hugging Face cache"):
+        comet_checkpoint("Unbabel/not-a-cached-comet-model")
