@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from eval.cli import eval_app
 from speech.backends.faster_whisper import resolve_device
 from speech.catalog import HUB_IDS, PACKAGED_MODELS, resolve_asr_model
 from speech.errors import InvalidOptionError, MedstreamError
@@ -39,6 +40,7 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="The model catalog.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+app.add_typer(eval_app, name="eval")
 
 stderr = Console(stderr=True)
 EXIT_FILES_FAILED = 1

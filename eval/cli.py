@@ -1,0 +1,328 @@
+"""``medstream eval``: score a stage (asr, mt, ner, terms) or the pipeline; compare two reports.
+
+Every command writes a report folder (``report.json``, ``report.md``, PNG plots) and prints
+the markdown summary. Input problems (a missing file, a hypothesis file of the wrong length, a
+transcript that is not there) stop the command with a clear message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from eval.readers import (
+    ManifestEntry,
+    read_conll,
+    read_glossary_tsv,
+    read_manifest,
+    read_parallel_tsv,
+    read_terminology_jsonl,
+)
+from eval.report import (
+    Report,
+    Section,
+    compare_reports,
+    render_comparison,
+    render_markdown,
+)
+from eval.sections import asr_section, mt_section, ner_section, terms_section
+from eval.terms import MODES
+from speech.errors import MedstreamError
+
+eval_app = typer.Typer(help="Measure a stage or the whole pipeline; compare two reports.",
+                       no_args_is_help=True)
+stderr = Console(stderr=True)
+EXIT_USAGE = 2
+
+OutOption = Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")]
+
+
+class UsageError(Exception):
+    """Bad input for an eval command: reported in one line, exit status 2."""
+
+
+def _fail(message: str) -> typer.Exit:
+    stderr.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _finish(report: Report, out: Path) -> None:
+    written = report.write(out)
+    typer.echo(render_markdown(report))
+    stderr.print(f"wrote {', '.join(p.name for p in written)} to {out}", highlight=False)
+
+
+def _lines(path: Path, expected: int, what: str) -> list[str]:
+    """A hypothesis file: one output per line, as many lines as there are segments."""
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except OSError as error:
+        raise UsageError(f"cannot read {what} {path}: {error.strerror}") from error
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) != expected:
+        raise UsageError(f"{what} {path} has {len(lines)} lines but the test set has "
+                         f"{expected} segments (one output per line, in order)")
+    return lines
+
+
+def _manifests(paths: Sequence[Path]) -> list[ManifestEntry]:
+    entries: list[ManifestEntry] = []
+    for path in paths:
+        files = sorted(path.rglob("manifest.jsonl")) if path.is_dir() else [path]
+        if not files:
+            raise UsageError(f"no manifest.jsonl under {path}")
+        for file in files:
+            entries.extend(read_manifest(file))
+    if not entries:
+        raise UsageError("the manifests hold no utterance")
+    return entries
+
+
+def _entry_id(entry: ManifestEntry) -> str:
+    return f"{entry.audio_filepath.parent.name}/{entry.audio_filepath.name}"
+
+
+def _glossary_terms(path: Path | None) -> dict[str, list[str]]:
+    """Terms per language: source terms in their language and target terms in theirs."""
+    if path is None:
+        return {}
+    terms: dict[str, set[str]] = defaultdict(set)
+    for entry in read_glossary_tsv(path):
+        if entry.src_lang:
+            terms[entry.src_lang.split("-")[0]].add(entry.source)
+        if entry.tgt_lang:
+            terms[entry.tgt_lang.split("-")[0]].add(entry.target)
+    return {language: sorted(values) for language, values in terms.items()}
+
+
+def _transcripts_for(entries: Sequence[ManifestEntry], folder: Path) -> list[str]:
+    """The batch CLI's json transcripts of ``entries``, matched by the audio's content."""
+    from streaming.document import SourceFile, TranscriptDocument
+
+    by_digest: dict[str, str] = {}
+    for file in folder.rglob("*.json"):
+        try:
+            document = TranscriptDocument.from_json(file.read_text(encoding="utf-8"))
+        except (ValueError, KeyError, OSError):
+            continue
+        by_digest[document.source.sha256] = document.text
+    texts, missing = [], []
+    for entry in entries:
+        if not entry.audio_filepath.is_file():
+            raise UsageError(f"audio file {entry.audio_filepath} (in a manifest) is missing")
+        text = by_digest.get(SourceFile.of(entry.audio_filepath).sha256)
+        if text is None:
+            missing.append(str(entry.audio_filepath))
+        texts.append(text or "")
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5
+                                          else "")
+        raise UsageError(f"{len(missing)} of {len(entries)} recordings have no transcript in "
+                         f"{folder}: {shown}. Run `medstream transcribe` on them first.")
+    return texts
+
+
+def _transcribe(entries: Sequence[ManifestEntry], model: str, device: str,
+                section_notes: list[str]) -> tuple[list[str], str]:
+    """Run the recogniser over every entry; a recording that fails is noted and scored empty."""
+    from speech.audio import load_audio
+    from speech.loader import load_asr
+    from speech.options import Device, ModelOptions, TranscribeOptions
+
+    device_choice: Device = "cpu" if device == "cpu" else "cuda" if device == "cuda" else "auto"
+    backend = load_asr(model, ModelOptions(device=device_choice), allow_download=False)
+    texts = []
+    with Progress(console=stderr, transient=True) as progress:
+        task = progress.add_task("transcribing", total=len(entries))
+        for entry in entries:
+            language = entry.lang if entry.lang and (backend.multilingual
+                                                     or entry.lang == "en") else None
+            options = TranscribeOptions(language=language)
+            try:
+                segments, _ = backend.transcribe(load_audio(entry.audio_filepath), options)
+                texts.append(" ".join(s.text for s in segments).strip())
+            except MedstreamError as error:
+                section_notes.append(f"{_entry_id(entry)} failed and is scored as empty: {error}")
+                texts.append("")
+            progress.advance(task)
+    return texts, backend.identifier
+
+
+def _asr(manifests: Sequence[Path], transcripts: Path | None, model: str | None,
+         glossary: Path | None, device: str) -> tuple[Section, dict[str, str]]:
+    if (transcripts is None) == (model is None):
+        raise UsageError("give exactly one of --transcripts DIR (score existing output) or "
+                         "--model NAME (transcribe now)")
+    entries = _manifests(manifests)
+    languages = [entry.lang or "en" for entry in entries]
+    notes: list[str] = []
+    meta: dict[str, str] = {"data": ", ".join(map(str, manifests))}
+    if transcripts is not None:
+        hypotheses = _transcripts_for(entries, transcripts)
+        meta["transcripts"] = str(transcripts)
+    else:
+        assert model is not None
+        hypotheses, meta["models"] = _transcribe(entries, model, device, notes)
+    section = asr_section([_entry_id(e) for e in entries], languages,
+                          [e.text for e in entries], hypotheses, _glossary_terms(glossary))
+    section.notes.extend(notes)
+    return section, meta
+
+
+@eval_app.command("asr")
+def eval_asr(
+    manifests: Annotated[list[Path], typer.Argument(help="NeMo JSONL manifests, or folders "
+                                                    "searched for manifest.jsonl.")],
+    out: OutOption,
+    transcripts: Annotated[Path | None, typer.Option(help="Folder of `medstream transcribe` "
+                                                     "json outputs to score.")] = None,
+    model: Annotated[str | None, typer.Option(help="Transcribe with this model instead.")]
+    = None,
+    glossary: Annotated[Path | None, typer.Option(help="Term list (TSV) for medical-term "
+                                                  "recall.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda (with --model).")] = "auto",
+) -> None:
+    """WER/CER/MER per language and medical-term recall over manifests."""
+    try:
+        section, meta = _asr(manifests, transcripts, model, glossary, device)
+    except (UsageError, MedstreamError, ValueError) as error:
+        raise _fail(str(error)) from None
+    report = Report.new("ASR evaluation", **meta)
+    report.sections.append(section)
+    _finish(report, out)
+
+
+@eval_app.command("pipeline")
+def eval_pipeline(
+    manifests: Annotated[list[Path], typer.Argument(help="NeMo JSONL manifests or folders.")],
+    out: OutOption,
+    model: Annotated[str, typer.Option(help="ASR model.")] = "base",
+    glossary: Annotated[Path | None, typer.Option(help="Term list (TSV).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Run the system over manifests and score every stage that exists."""
+    try:
+        section, meta = _asr(manifests, None, model, glossary, device)
+    except (UsageError, MedstreamError, ValueError) as error:
+        raise _fail(str(error)) from None
+    report = Report.new("Pipeline evaluation", **meta)
+    report.sections.append(section)
+    pending = Section("stages", "Stages not scored")
+    pending.skipped["ner"] = ("medstream has no entity tagger yet (issue 3); score a tagger's "
+                              "CoNLL output with `medstream eval ner`")
+    pending.skipped["mt"] = ("medstream has no text translation backend yet (issue 4); score "
+                             "translations with `medstream eval mt`")
+    report.sections.append(pending)
+    _finish(report, out)
+
+
+@eval_app.command("mt")
+def eval_mt(
+    data: Annotated[Path, typer.Argument(help="Parallel TSV (id, src_lang, tgt_lang, src, ref).")],
+    hyp: Annotated[Path, typer.Option(help="System output, one line per segment.")],
+    out: OutOption,
+    baseline: Annotated[Path | None, typer.Option(help="A second system to test against "
+                                                  "(paired bootstrap).")] = None,
+    comet_model: Annotated[str | None, typer.Option(help="COMET checkpoint, folder or cached "
+                                                    "Hub id.")] = None,
+    n_bootstrap: Annotated[int, typer.Option(min=1)] = 1000,
+) -> None:
+    """BLEU, chrF, chrF++, TER (and COMET when available) with confidence intervals."""
+    try:
+        corpus = read_parallel_tsv(data)
+        segments = list(corpus.segments)
+        hypotheses = _lines(hyp, len(segments), "hypothesis file")
+        base = _lines(baseline, len(segments), "baseline file") if baseline else None
+        section = mt_section(segments, hypotheses, base, comet_model, n_bootstrap)
+    except (UsageError, MedstreamError, ValueError) as error:
+        raise _fail(str(error)) from None
+    if corpus.skipped:
+        section.notes.append(f"{len(corpus.skipped)} rows with an empty source or reference "
+                             "were left out of the test set (the hypothesis file must not "
+                             "have lines for them).")
+    report = Report.new("Translation evaluation", data=str(data), system=str(hyp))
+    report.sections.append(section)
+    _finish(report, out)
+
+
+@eval_app.command("ner")
+def eval_ner(
+    gold: Annotated[list[Path], typer.Option(help="Gold CoNLL/IOB2 file (repeat for several "
+                                             "corpora).")],
+    pred: Annotated[list[Path], typer.Option(help="Predicted CoNLL/IOB2 file, same tokens, "
+                                             "one per --gold.")],
+    out: OutOption,
+) -> None:
+    """Entity F1 (strict, exact, partial, type) per corpus and per type."""
+    if len(gold) != len(pred):
+        raise _fail(f"{len(gold)} --gold files but {len(pred)} --pred files")
+    try:
+        corpora = {}
+        for gold_path, pred_path in zip(gold, pred, strict=True):
+            name = gold_path.parent.name if gold_path.stem in ("devel", "test", "train") \
+                else gold_path.stem
+            corpora[name] = (read_conll(gold_path), read_conll(pred_path))
+        section = ner_section(corpora)
+    except (MedstreamError, ValueError) as error:
+        raise _fail(str(error)) from None
+    report = Report.new("Entity recognition evaluation",
+                        data=", ".join(f"{g} ↔ {p}" for g, p in zip(gold, pred, strict=True)))
+    report.sections.append(section)
+    _finish(report, out)
+
+
+@eval_app.command("terms")
+def eval_terms(
+    data: Annotated[Path, typer.Argument(help="WMT23-style terminology JSONL.")],
+    hyp: Annotated[Path, typer.Option(help="System output, one line per segment.")],
+    out: OutOption,
+    mode: Annotated[str, typer.Option(help="none, proper or random: which dictionary the "
+                                      "system was given.")] = "proper",
+    source_check: Annotated[bool, typer.Option(help="Count an entry only when its source "
+                                               "term occurs in the source.")] = False,
+) -> None:
+    """Terminology success rate in one of the WMT23 modes."""
+    if mode not in MODES:
+        raise _fail(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+    try:
+        segments = read_terminology_jsonl(data)
+        hypotheses = _lines(hyp, len(segments), "hypothesis file")
+        section = terms_section(segments, hypotheses, mode, source_check)
+    except (UsageError, MedstreamError, ValueError) as error:
+        raise _fail(str(error)) from None
+    report = Report.new("Terminology evaluation", data=str(data), system=str(hyp))
+    report.sections.append(section)
+    _finish(report, out)
+
+
+@eval_app.command("compare")
+def eval_compare(
+    baseline: Annotated[Path, typer.Argument(help="Report folder (or report.json).")],
+    system: Annotated[Path, typer.Argument(help="Report folder (or report.json).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write comparison.md and "
+                                             "comparison.json here.")] = None,
+) -> None:
+    """Put two reports side by side, metric by metric, with the difference."""
+    try:
+        a, b = Report.load(baseline), Report.load(system)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    names = (baseline.name or "baseline", system.name or "system")
+    text = render_comparison(a, b, names)
+    typer.echo(text)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "comparison.md").write_text(text, encoding="utf-8")
+        rows = [{**d.__dict__, "delta": d.delta, "better": d.better}
+                for d in compare_reports(a, b)]
+        (out / "comparison.json").write_text(json.dumps(rows, indent=1) + "\n",
+                                             encoding="utf-8")
+

@@ -1,0 +1,156 @@
+"""Build one report section per stage from data and system output: asr, mt, ner, terms, latency.
+
+Each builder takes what the readers return plus the system's output, runs the metrics that
+apply, and records what could not run (and why) instead of leaving a silent gap.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+from eval.comet import Comet
+from eval.entities import MATCH_MODES, EntityF1
+from eval.latency import LAAL, FinalLag, FirstPartialLatency, UtteranceTimeline
+from eval.metric import MetricUnavailableError
+from eval.normalize import CHARACTER_LANGUAGES
+from eval.readers import ParallelSegment, TaggedSentence, TermSegment
+from eval.report import Section
+from eval.terms import TermRecall, TermSuccess, dictionary
+from eval.translation import TRANSLATION_METRICS, TranslationMetric, compare_systems
+from eval.wer import ErrorRate, Unit
+
+
+def asr_section(ids: Sequence[str], languages: Sequence[str], references: Sequence[str],
+                hypotheses: Sequence[str],
+                terms: Mapping[str, Sequence[str]] | None = None) -> Section:
+    """WER (CER for unspaced scripts) and MER per language, with medical-term recall.
+
+    ``terms`` maps a language to the glossary terms whose recall is measured.
+    """
+    section = Section("asr", "Speech recognition")
+    by_language: dict[str, list[int]] = defaultdict(list)
+    for index, language in enumerate(languages):
+        by_language[language].append(index)
+    for language, indices in sorted(by_language.items()):
+        refs = [references[i] for i in indices]
+        hyps = [hypotheses[i] for i in indices]
+        units: tuple[Unit, ...] = (("cer",) if language in CHARACTER_LANGUAGES
+                                   else ("wer", "mer"))
+        for unit in units:
+            try:
+                section.add(language, ErrorRate(language, unit).corpus_score(hyps, refs))
+            except ValueError as error:
+                section.skipped[f"{unit.upper()} [{language}]"] = str(error)
+        glossary = (terms or {}).get(language)
+        if glossary:
+            try:
+                section.add(language, TermRecall(glossary, language).corpus_score(hyps, refs))
+            except ValueError as error:
+                section.skipped[f"term-recall [{language}]"] = str(error)
+        metric = ErrorRate(language)
+        for i, rate in zip(indices, metric.sentence_scores(hyps, refs), strict=True):
+            section.items.append({"id": ids[i], "lang": language, "unit": metric.name,
+                                  "error_rate": rate, "reference": references[i],
+                                  "hypothesis": hypotheses[i]})
+    if len(by_language) > 1:
+        section.notes.append("Scores are per language: WER and CER are not pooled across "
+                             "languages, since their normalisers and units differ.")
+    return section
+
+
+def mt_section(segments: Sequence[ParallelSegment], hypotheses: Sequence[str],
+               baseline: Sequence[str] | None = None, comet_model: str | None = None,
+               n_bootstrap: int = 1000) -> Section:
+    """BLEU, chrF, chrF++, TER with bootstrap intervals, COMET if available, paired test."""
+    if len(segments) != len(hypotheses):
+        raise ValueError(f"{len(hypotheses)} hypotheses for {len(segments)} segments")
+    directions = sorted({(s.src_lang, s.tgt_lang) for s in segments})
+    if len(directions) != 1:
+        raise ValueError(f"one translation direction per report, not {directions}")
+    source, target = directions[0]
+    section = Section("mt", f"Translation {source}→{target}")
+    references = [s.ref for s in segments]
+    for name in TRANSLATION_METRICS:
+        metric = TranslationMetric(name, target, n_bootstrap)
+        section.add("system", metric.corpus_score(hypotheses, references))
+        if baseline is not None:
+            section.add("baseline", metric.corpus_score(baseline, references))
+    try:
+        comet = Comet(comet_model) if comet_model else Comet()
+        section.add("system", comet.corpus_score(hypotheses, [(s.src, s.ref) for s in segments]))
+    except MetricUnavailableError as error:
+        section.skipped["COMET"] = str(error)
+    if baseline is not None:
+        for comparison in compare_systems(baseline, hypotheses, references, target):
+            verdict = "significant" if comparison.significant else "not significant"
+            section.notes.append(
+                f"{comparison.metric}: system {comparison.system:.2f} vs baseline "
+                f"{comparison.baseline:.2f}, paired bootstrap p = {comparison.p_value:.4f} "
+                f"({verdict} at 0.05)")
+    chrf = TranslationMetric("chrf", target, 1).sentence_scores(hypotheses, references)
+    section.items = [{"id": s.id, "chrF": score, "source": s.src, "reference": s.ref,
+                      "hypothesis": h} for s, h, score in zip(segments, hypotheses, chrf,
+                                                              strict=True)]
+    return section
+
+
+def ner_section(corpora: Mapping[str, tuple[Sequence[TaggedSentence],
+                                            Sequence[TaggedSentence]]]) -> Section:
+    """Entity F1 in the four matching modes, per corpus, from (gold, predicted) sentences."""
+    section = Section("ner", "Entity recognition")
+    for name, (gold, predicted) in corpora.items():
+        if len(gold) != len(predicted):
+            raise ValueError(f"{name}: {len(gold)} gold sentences but {len(predicted)} predicted")
+        for number, (g, p) in enumerate(zip(gold, predicted, strict=True), 1):
+            if g.tokens != p.tokens:
+                raise ValueError(f"{name}: sentence {number} has different tokens in the gold "
+                                 "and predicted files")
+        gold_spans = [g.spans for g in gold]
+        pred_spans = [p.spans for p in predicted]
+        for mode in MATCH_MODES:
+            section.add(name, EntityF1(mode).corpus_score(pred_spans, gold_spans))
+    return section
+
+
+def terms_section(segments: Sequence[TermSegment], hypotheses: Sequence[str], mode: str,
+                  source_check: bool = False) -> Section:
+    """WMT23 term success of ``hypotheses`` in ``mode`` (none, proper, random)."""
+    if len(segments) != len(hypotheses):
+        raise ValueError(f"{len(hypotheses)} hypotheses for {len(segments)} segments")
+    targets = sorted({s.tgt_lang for s in segments})
+    if len(targets) != 1:
+        raise ValueError(f"one target language per report, not {targets}")
+    section = Section("terms", f"Terminology ({mode} mode)")
+    metric = TermSuccess(mode, targets[0],
+                         source_language=segments[0].src_lang if source_check else None)
+    dictionaries = [dictionary(s, mode) for s in segments]
+    sources = [s.src for s in segments] if source_check else None
+    section.add("all", metric.corpus_score(hypotheses, dictionaries, sources=sources))
+    clean = [i for i, s in enumerate(segments) if not s.digits_mismatch]
+    if 0 < len(clean) < len(segments):
+        subset_sources = [s.src for i, s in enumerate(segments) if i in set(clean)] \
+            if source_check else None
+        section.add("digits-consistent", metric.corpus_score(
+            [hypotheses[i] for i in clean], [dictionaries[i] for i in clean],
+            sources=subset_sources))
+        section.notes.append("`digits-consistent` leaves out segments flagged "
+                             "`digits_mismatch` (likely misaligned).")
+    return section
+
+
+def latency_section(ids: Sequence[str], timelines: Sequence[UtteranceTimeline],
+                    language: str = "en") -> Section:
+    """First-partial latency, final lag and LAAL on the audio clock."""
+    section = Section("latency", "Streaming latency")
+    metrics = (FirstPartialLatency(language), FinalLag(), LAAL(language))
+    per_item: list[list[float | None]] = []
+    for metric in metrics:
+        section.add("all", metric.corpus_score(timelines, ()))
+        per_item.append(metric.sentence_scores(timelines, ()))
+    for index, identifier in enumerate(ids):
+        section.items.append({"id": identifier, **{
+            f"latency:{metric.name}": values[index]
+            for metric, values in zip(metrics, per_item, strict=True)
+            if values[index] is not None}})
+    return section
