@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -53,7 +53,15 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-def _finish(report: Report, out: Path) -> None:
+def _build(title: str, out: Path, build: Callable[[], tuple[list[Section], dict[str, str]]]
+           ) -> None:
+    """Run ``build`` (sections and report metadata), then write and print the report."""
+    try:
+        sections, meta = build()
+    except (UsageError, MedstreamError, ValueError) as error:
+        raise _fail(str(error)) from None
+    report = Report.new(title, **meta)
+    report.sections.extend(sections)
     written = report.write(out)
     typer.echo(render_markdown(report))
     stderr.print(f"wrote {', '.join(p.name for p in written)} to {out}", highlight=False)
@@ -191,13 +199,11 @@ def eval_asr(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (with --model).")] = "auto",
 ) -> None:
     """WER/CER/MER per language and medical-term recall over manifests."""
-    try:
+    def build() -> tuple[list[Section], dict[str, str]]:
         section, meta = _asr(manifests, transcripts, model, glossary, device)
-    except (UsageError, MedstreamError, ValueError) as error:
-        raise _fail(str(error)) from None
-    report = Report.new("ASR evaluation", **meta)
-    report.sections.append(section)
-    _finish(report, out)
+        return [section], meta
+
+    _build("ASR evaluation", out, build)
 
 
 @eval_app.command("pipeline")
@@ -209,19 +215,16 @@ def eval_pipeline(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Run the system over manifests and score every stage that exists."""
-    try:
+    def build() -> tuple[list[Section], dict[str, str]]:
         section, meta = _asr(manifests, None, model, glossary, device)
-    except (UsageError, MedstreamError, ValueError) as error:
-        raise _fail(str(error)) from None
-    report = Report.new("Pipeline evaluation", **meta)
-    report.sections.append(section)
-    pending = Section("stages", "Stages not scored")
-    pending.skipped["ner"] = ("medstream has no entity tagger yet (issue 3); score a tagger's "
-                              "CoNLL output with `medstream eval ner`")
-    pending.skipped["mt"] = ("medstream has no text translation backend yet (issue 4); score "
-                             "translations with `medstream eval mt`")
-    report.sections.append(pending)
-    _finish(report, out)
+        pending = Section("stages", "Stages not scored")
+        pending.skipped["ner"] = ("medstream has no entity tagger yet (issue 3); score a "
+                                  "tagger's CoNLL output with `medstream eval ner`")
+        pending.skipped["mt"] = ("medstream has no text translation backend yet (issue 4); "
+                                 "score translations with `medstream eval mt`")
+        return [section, pending], meta
+
+    _build("Pipeline evaluation", out, build)
 
 
 @eval_app.command("mt")
@@ -236,21 +239,19 @@ def eval_mt(
     n_bootstrap: Annotated[int, typer.Option(min=1)] = 1000,
 ) -> None:
     """BLEU, chrF, chrF++, TER (and COMET when available) with confidence intervals."""
-    try:
+    def build() -> tuple[list[Section], dict[str, str]]:
         corpus = read_parallel_tsv(data)
         segments = list(corpus.segments)
         hypotheses = _lines(hyp, len(segments), "hypothesis file")
         base = _lines(baseline, len(segments), "baseline file") if baseline else None
         section = mt_section(segments, hypotheses, base, comet_model, n_bootstrap)
-    except (UsageError, MedstreamError, ValueError) as error:
-        raise _fail(str(error)) from None
-    if corpus.skipped:
-        section.notes.append(f"{len(corpus.skipped)} rows with an empty source or reference "
-                             "were left out of the test set (the hypothesis file must not "
-                             "have lines for them).")
-    report = Report.new("Translation evaluation", data=str(data), system=str(hyp))
-    report.sections.append(section)
-    _finish(report, out)
+        if corpus.skipped:
+            section.notes.append(f"{len(corpus.skipped)} rows with an empty source or "
+                                 "reference were left out of the test set (the hypothesis "
+                                 "file must not have lines for them).")
+        return [section], {"data": str(data), "system": str(hyp)}
+
+    _build("Translation evaluation", out, build)
 
 
 @eval_app.command("ner")
@@ -262,21 +263,18 @@ def eval_ner(
     out: OutOption,
 ) -> None:
     """Entity F1 (strict, exact, partial, type) per corpus and per type."""
-    if len(gold) != len(pred):
-        raise _fail(f"{len(gold)} --gold files but {len(pred)} --pred files")
-    try:
+    def build() -> tuple[list[Section], dict[str, str]]:
+        if len(gold) != len(pred):
+            raise UsageError(f"{len(gold)} --gold files but {len(pred)} --pred files")
         corpora = {}
         for gold_path, pred_path in zip(gold, pred, strict=True):
             name = gold_path.parent.name if gold_path.stem in ("devel", "test", "train") \
                 else gold_path.stem
             corpora[name] = (read_conll(gold_path), read_conll(pred_path))
-        section = ner_section(corpora)
-    except (MedstreamError, ValueError) as error:
-        raise _fail(str(error)) from None
-    report = Report.new("Entity recognition evaluation",
-                        data=", ".join(f"{g} ↔ {p}" for g, p in zip(gold, pred, strict=True)))
-    report.sections.append(section)
-    _finish(report, out)
+        pairs = ", ".join(f"{g} ↔ {p}" for g, p in zip(gold, pred, strict=True))
+        return [ner_section(corpora)], {"data": pairs}
+
+    _build("Entity recognition evaluation", out, build)
 
 
 @eval_app.command("terms")
@@ -290,17 +288,15 @@ def eval_terms(
                                                "term occurs in the source.")] = False,
 ) -> None:
     """Terminology success rate in one of the WMT23 modes."""
-    if mode not in MODES:
-        raise _fail(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
-    try:
+    def build() -> tuple[list[Section], dict[str, str]]:
+        if mode not in MODES:
+            raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
         segments = read_terminology_jsonl(data)
         hypotheses = _lines(hyp, len(segments), "hypothesis file")
-        section = terms_section(segments, hypotheses, mode, source_check)
-    except (UsageError, MedstreamError, ValueError) as error:
-        raise _fail(str(error)) from None
-    report = Report.new("Terminology evaluation", data=str(data), system=str(hyp))
-    report.sections.append(section)
-    _finish(report, out)
+        return ([terms_section(segments, hypotheses, mode, source_check)],
+                {"data": str(data), "system": str(hyp)})
+
+    _build("Terminology evaluation", out, build)
 
 
 @eval_app.command("compare")

@@ -18,6 +18,8 @@ os.environ["MEDSTREAM_OFFLINE"] = "1"
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 SPEECH = SHARED_DATA / "speech"
+WMT23 = SHARED_DATA / "mt" / "wmt23_terminology" / "wmt23_terminology.de-en.jsonl"
+TICO_TERMS = SHARED_DATA / "terms" / "tico19_terms.en-de_fr_es_vi_zh.tsv"
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
 

@@ -26,11 +26,8 @@ from eval.readers import (
     write_manifest,
 )
 from speech.errors import MedstreamError
-from tests.conftest import SHARED_DATA, SPEECH
+from tests.conftest import SHARED_DATA, SPEECH, TICO_TERMS, WMT23
 from tests.conftest import read_manifest as read_manifest_rows
-
-WMT23 = SHARED_DATA / "mt" / "wmt23_terminology" / "wmt23_terminology.de-en.jsonl"
-TICO_TERMS = SHARED_DATA / "terms" / "tico19_terms.en-de_fr_es_vi_zh.tsv"
 
 
 def _require(path: Path) -> Path:

@@ -17,10 +17,8 @@ from eval.terms import (
     count_occurrences,
     dictionary,
 )
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, TICO_TERMS, WMT23
 
-WMT23 = SHARED_DATA / "mt" / "wmt23_terminology" / "wmt23_terminology.de-en.jsonl"
-TICO_TERMS = SHARED_DATA / "terms" / "tico19_terms.en-de_fr_es_vi_zh.tsv"
 TICO_DEV = SHARED_DATA / "mt" / "tico19"
 
 
