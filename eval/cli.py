@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -81,21 +82,31 @@ def _lines(path: Path, expected: int, what: str) -> list[str]:
     return lines
 
 
-def _manifests(paths: Sequence[Path]) -> list[ManifestEntry]:
-    entries: list[ManifestEntry] = []
+@dataclass(frozen=True)
+class Utterance:
+    """A manifest entry with its corpus (the manifest's folder) and a readable id."""
+
+    entry: ManifestEntry
+    corpus: str
+    id: str
+
+
+def _manifests(paths: Sequence[Path]) -> list[Utterance]:
+    utterances: list[Utterance] = []
     for path in paths:
         files = sorted(path.rglob("manifest.jsonl")) if path.is_dir() else [path]
         if not files:
             raise UsageError(f"no manifest.jsonl under {path}")
         for file in files:
-            entries.extend(read_manifest(file))
-    if not entries:
+            corpus = file.parent.name
+            for entry in read_manifest(file):
+                audio = entry.audio_filepath
+                relative = audio.relative_to(file.parent) if audio.is_relative_to(file.parent) \
+                    else Path(audio.name)
+                utterances.append(Utterance(entry, corpus, f"{corpus}/{relative.as_posix()}"))
+    if not utterances:
         raise UsageError("the manifests hold no utterance")
-    return entries
-
-
-def _entry_id(entry: ManifestEntry) -> str:
-    return f"{entry.audio_filepath.parent.name}/{entry.audio_filepath.name}"
+    return utterances
 
 
 def _glossary_terms(path: Path | None) -> dict[str, list[str]]:
@@ -111,34 +122,39 @@ def _glossary_terms(path: Path | None) -> dict[str, list[str]]:
     return {language: sorted(values) for language, values in terms.items()}
 
 
-def _transcripts_for(entries: Sequence[ManifestEntry], folder: Path) -> list[str]:
-    """The batch CLI's json transcripts of ``entries``, matched by the audio's content."""
+def _transcripts_for(entries: Sequence[ManifestEntry], folder: Path) -> tuple[list[str], str]:
+    """The batch CLI's json transcripts of ``entries`` (matched by the audio's content), and
+    the models that wrote them."""
     from streaming.document import SourceFile, TranscriptDocument
 
-    by_digest: dict[str, str] = {}
+    by_digest: dict[str, TranscriptDocument] = {}
     for file in folder.rglob("*.json"):
         try:
             document = TranscriptDocument.from_json(file.read_text(encoding="utf-8"))
         except (ValueError, KeyError, OSError):
             continue
-        by_digest[document.source.sha256] = document.text
-    texts, missing = [], []
+        by_digest[document.source.sha256] = document
+    texts: list[str] = []
+    missing: list[str] = []
+    models: set[str] = set()
     for entry in entries:
         if not entry.audio_filepath.is_file():
             raise UsageError(f"audio file {entry.audio_filepath} (in a manifest) is missing")
-        text = by_digest.get(SourceFile.of(entry.audio_filepath).sha256)
-        if text is None:
+        found = by_digest.get(SourceFile.of(entry.audio_filepath).sha256)
+        if found is None:
             missing.append(str(entry.audio_filepath))
-        texts.append(text or "")
+        else:
+            models.add(found.info.model)
+        texts.append(found.text if found else "")
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5
                                           else "")
         raise UsageError(f"{len(missing)} of {len(entries)} recordings have no transcript in "
                          f"{folder}: {shown}. Run `medstream transcribe` on them first.")
-    return texts
+    return texts, "; ".join(sorted(models))
 
 
-def _transcribe(entries: Sequence[ManifestEntry], model: str, device: str,
+def _transcribe(utterances: Sequence[Utterance], model: str, device: str,
                 section_notes: list[str]) -> tuple[list[str], str]:
     """Run the recogniser over every entry; a recording that fails is noted and scored empty."""
     from speech.audio import load_audio
@@ -149,8 +165,9 @@ def _transcribe(entries: Sequence[ManifestEntry], model: str, device: str,
     backend = load_asr(model, ModelOptions(device=device_choice), allow_download=False)
     texts = []
     with Progress(console=stderr, transient=True) as progress:
-        task = progress.add_task("transcribing", total=len(entries))
-        for entry in entries:
+        task = progress.add_task("transcribing", total=len(utterances))
+        for utterance in utterances:
+            entry = utterance.entry
             language = entry.lang if entry.lang and (backend.multilingual
                                                      or entry.lang == "en") else None
             options = TranscribeOptions(language=language)
@@ -158,7 +175,7 @@ def _transcribe(entries: Sequence[ManifestEntry], model: str, device: str,
                 segments, _ = backend.transcribe(load_audio(entry.audio_filepath), options)
                 texts.append(" ".join(s.text for s in segments).strip())
             except MedstreamError as error:
-                section_notes.append(f"{_entry_id(entry)} failed and is scored as empty: {error}")
+                section_notes.append(f"{utterance.id} failed and is scored as empty: {error}")
                 texts.append("")
             progress.advance(task)
     return texts, backend.identifier
@@ -169,18 +186,20 @@ def _asr(manifests: Sequence[Path], transcripts: Path | None, model: str | None,
     if (transcripts is None) == (model is None):
         raise UsageError("give exactly one of --transcripts DIR (score existing output) or "
                          "--model NAME (transcribe now)")
-    entries = _manifests(manifests)
+    utterances = _manifests(manifests)
+    entries = [u.entry for u in utterances]
     languages = [entry.lang or "en" for entry in entries]
     notes: list[str] = []
     meta: dict[str, str] = {"data": ", ".join(map(str, manifests))}
     if transcripts is not None:
-        hypotheses = _transcripts_for(entries, transcripts)
+        hypotheses, meta["models"] = _transcripts_for(entries, transcripts)
         meta["transcripts"] = str(transcripts)
     else:
         assert model is not None
-        hypotheses, meta["models"] = _transcribe(entries, model, device, notes)
-    section = asr_section([_entry_id(e) for e in entries], languages,
-                          [e.text for e in entries], hypotheses, _glossary_terms(glossary))
+        hypotheses, meta["models"] = _transcribe(utterances, model, device, notes)
+    section = asr_section([u.id for u in utterances], languages, [e.text for e in entries],
+                          hypotheses, _glossary_terms(glossary),
+                          corpora=[u.corpus for u in utterances])
     section.notes.extend(notes)
     return section, meta
 

@@ -23,10 +23,13 @@ from eval.wer import ErrorRate, Unit
 
 def asr_section(ids: Sequence[str], languages: Sequence[str], references: Sequence[str],
                 hypotheses: Sequence[str],
-                terms: Mapping[str, Sequence[str]] | None = None) -> Section:
+                terms: Mapping[str, Sequence[str]] | None = None,
+                corpora: Sequence[str] | None = None) -> Section:
     """WER (CER for unspaced scripts) and MER per language, with medical-term recall.
 
-    ``terms`` maps a language to the glossary terms whose recall is measured.
+    ``terms`` maps a language to the glossary terms whose recall is measured. With
+    ``corpora`` (the corpus of each utterance), a language spread over several corpora also
+    gets one WER/CER row per corpus (subset ``language · corpus``).
     """
     section = Section("asr", "Speech recognition")
     by_language: dict[str, list[int]] = defaultdict(list)
@@ -42,6 +45,13 @@ def asr_section(ids: Sequence[str], languages: Sequence[str], references: Sequen
                 section.add(language, ErrorRate(language, unit).corpus_score(hyps, refs))
             except ValueError as error:
                 section.skipped[f"{unit.upper()} [{language}]"] = str(error)
+        by_corpus: dict[str, list[int]] = defaultdict(list)
+        for i in indices:
+            by_corpus[corpora[i] if corpora else ""].append(i)
+        if len(by_corpus) > 1:
+            for corpus, members in sorted(by_corpus.items()):
+                section.add(f"{language} · {corpus}", ErrorRate(language, units[0]).corpus_score(
+                    [hypotheses[i] for i in members], [references[i] for i in members]))
         glossary = (terms or {}).get(language)
         if glossary:
             try:
@@ -50,7 +60,8 @@ def asr_section(ids: Sequence[str], languages: Sequence[str], references: Sequen
                 section.skipped[f"term-recall [{language}]"] = str(error)
         metric = ErrorRate(language)
         for i, rate in zip(indices, metric.sentence_scores(hyps, refs), strict=True):
-            section.items.append({"id": ids[i], "lang": language, "unit": metric.name,
+            section.items.append({"id": ids[i], "lang": language,
+                                  "corpus": corpora[i] if corpora else None, "unit": metric.name,
                                   "error_rate": rate, "reference": references[i],
                                   "hypothesis": hypotheses[i]})
     if len(by_language) > 1:
