@@ -1,0 +1,62 @@
+"""The entities every recognizer returns: character spans of a text with a schema type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from ner.schema import AttributeType, EntityType
+
+EntitySource = Literal["lexicon", "model"]
+ENTITY_SOURCES: tuple[EntitySource, ...] = get_args(EntitySource)
+
+
+def _check_span(what: str, start: int, end: int, text: str, score: float) -> None:
+    if not 0 <= start < end:
+        raise ValueError(f"{what} offsets {start}:{end} are not 0 <= start < end")
+    if len(text) != end - start:
+        raise ValueError(f"{what} text {text!r} has {len(text)} characters but its offsets "
+                         f"{start}:{end} span {end - start}")
+    if not 0.0 <= score <= 1.0:
+        raise ValueError(f"{what} score {score} is outside 0..1")
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """A medication attribute ("500 mg", "by mouth") at ``text[start:end]`` of the segment."""
+
+    type: AttributeType
+    start: int
+    end: int
+    text: str
+    score: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_span("attribute", self.start, self.end, self.text, self.score)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """An entity at ``text[start:end]`` of the segment text (character offsets, end exclusive).
+
+    ``score`` is the recognizer's confidence (0..1; 1 for an exact lexicon match), ``code`` a
+    concept id from a term list (ICD-10, RxNorm-like), ``negated`` the NEGATION trait and
+    ``attributes`` the dosage, strength, … linked to a MEDICATION.
+    """
+
+    start: int
+    end: int
+    text: str
+    type: EntityType
+    score: float
+    source: EntitySource
+    code: str | None = None
+    negated: bool = False
+    attributes: tuple[Attribute, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_span("entity", self.start, self.end, self.text, self.score)
+        if self.source not in ENTITY_SOURCES:
+            raise ValueError(f"entity source {self.source!r} is not one of {ENTITY_SOURCES}")
+        if self.attributes and self.type is not EntityType.MEDICATION:
+            raise ValueError(f"only a MEDICATION has attributes, not a {self.type.value}")

