@@ -20,6 +20,7 @@ from rich.progress import Progress
 
 from eval.readers import (
     ManifestEntry,
+    TaggedSentence,
     read_conll,
     read_glossary_tsv,
     read_manifest,
@@ -275,25 +276,64 @@ def eval_mt(
 
 @eval_app.command("ner")
 def eval_ner(
-    gold: Annotated[list[Path], typer.Option(help="Gold CoNLL/IOB2 file (repeat for several "
-                                             "corpora).")],
-    pred: Annotated[list[Path], typer.Option(help="Predicted CoNLL/IOB2 file, same tokens, "
-                                             "one per --gold.")],
     out: OutOption,
+    gold: Annotated[list[Path] | None, typer.Option(help="Gold CoNLL/IOB2 file (repeat for "
+                                                    "several corpora).")] = None,
+    pred: Annotated[list[Path] | None, typer.Option(help="Predicted CoNLL/IOB2 file, same "
+                                                    "tokens, one per --gold.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Tag the corpora under --data with this "
+                                               "tagger (a recipes/ner export) instead.")] = None,
+    data: Annotated[Path | None, typer.Option(help="With --model: folder of corpora "
+                                              "(<corpus>/<split>.tsv).")] = None,
+    split: Annotated[str, typer.Option(help="With --model: the split to score.")] = "devel",
+    device: Annotated[str, typer.Option(help="With --model: cpu or cuda.")] = "cpu",
+    limit: Annotated[int | None, typer.Option(min=1, help="With --model: only the first N "
+                                              "sentences of each corpus.")] = None,
 ) -> None:
     """Entity F1 (strict, exact, partial, type) per corpus and per type."""
     def build() -> tuple[list[Section], dict[str, str]]:
-        if len(gold) != len(pred):
-            raise UsageError(f"{len(gold)} --gold files but {len(pred)} --pred files")
+        if model is not None:
+            if data is None or gold or pred:
+                raise UsageError("--model needs --data (and no --gold/--pred)")
+            return [_tag_corpora(model, data, split, device, limit)], {
+                "data": f"{data} ({split})", "models": str(model)}
+        gold_files, pred_files = gold or [], pred or []
+        if not gold_files or len(gold_files) != len(pred_files):
+            raise UsageError(f"give --gold and --pred files in pairs ({len(gold_files)} --gold, "
+                             f"{len(pred_files)} --pred), or --model with --data")
         corpora = {}
-        for gold_path, pred_path in zip(gold, pred, strict=True):
+        for gold_path, pred_path in zip(gold_files, pred_files, strict=True):
             name = gold_path.parent.name if gold_path.stem in ("devel", "test", "train") \
                 else gold_path.stem
             corpora[name] = (read_conll(gold_path), read_conll(pred_path))
-        pairs = ", ".join(f"{g} ↔ {p}" for g, p in zip(gold, pred, strict=True))
+        pairs = ", ".join(f"{g} ↔ {p}" for g, p in zip(gold_files, pred_files, strict=True))
         return [ner_section(corpora)], {"data": pairs}
 
     _build("Entity recognition evaluation", out, build)
+
+
+def _tag_corpora(model: Path, data: Path, split: str, device: str,
+                 limit: int | None) -> Section:
+    """Tag every known corpus under ``data`` as written and in spoken style, and score it."""
+    from ner.evaluation import tag_split
+    from ner.schema import CORPUS_LABELS
+    from ner.tagger import TaggerOptions, TransformerTagger
+
+    names = [c for c in CORPUS_LABELS if (data / c / f"{split}.tsv").is_file()]
+    if not names:
+        raise UsageError(f"no known corpus ({', '.join(CORPUS_LABELS)}) has {split}.tsv under "
+                         f"{data}")
+    tagger = TransformerTagger(model, TaggerOptions(device=device))
+    corpora: dict[str, tuple[Sequence[TaggedSentence], Sequence[TaggedSentence]]] = {}
+    for name in names:
+        for tagged in tag_split(tagger, data, name, split, limit):
+            label = name if tagged.variant == "original" else f"{name} (spoken style)"
+            corpora[label] = (tagged.gold, tagged.predicted)
+    section = ner_section(corpora)
+    section.notes.append("Spoken style: the same sentences lower-cased without punctuation, as "
+                         "live transcripts look. Predicted types a corpus does not annotate are "
+                         "not counted (NCBI-disease marks no organs).")
+    return section
 
 
 @eval_app.command("terms")

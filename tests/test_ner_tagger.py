@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from eval.readers import TaggedSentence
 from ner.corpora import asr_style, load_split
@@ -23,6 +24,7 @@ from ner.schema import EntityType, annotated_types, iob2_labels
 from ner.tagger import TaggerOptions, TransformerTagger
 from ner.types import Entity
 from speech.errors import ModelIntegrityError
+from streaming.cli import app
 from tests.conftest import REPO, SHARED_DATA
 
 NER_DATA = SHARED_DATA / "ner"
@@ -239,6 +241,18 @@ def test_tiny_recipe_trains_a_model_the_tagger_loads(tmp_path: Path) -> None:
             assert 0.0 <= scores["micro"]["f1"] <= 1.0 and scores["sentences"] > 0
     assert set(metrics["devel"]["bc5cdr"]["original"]["per_type"]) <= {"MEDICATION",
                                                                         "MEDICAL_CONDITION"}
+
+    # `medstream eval ner --model` scores the same 40 devel sentences to the same strict F1.
+    report = tmp_path / "report"
+    result = CliRunner().invoke(app, ["eval", "ner", "--model", str(output), "--data",
+                                      str(NER_DATA), "--limit", "40", "--out", str(report)])
+    assert result.exit_code == 0, result.output
+    rows = {(r["subset"], r["score"]["metric"]): r["score"]["score"] for r in
+            json.loads((report / "report.json").read_text())["sections"][0]["rows"]}
+    for corpus in ("ncbi_disease", "bc5cdr", "anatem"):
+        for variant, subset in (("original", corpus), ("asr_style", f"{corpus} (spoken style)")):
+            assert rows[(subset, "entity-F1-strict")] == pytest.approx(
+                100 * metrics["devel"][corpus][variant]["micro"]["f1"])
 
     tagger = TransformerTagger(output)
     text = "Patients with breast cancer received cisplatin and developed severe hypotension."

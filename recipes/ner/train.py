@@ -32,10 +32,10 @@ import torch
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; transformers depends on it
 from torch.optim.lr_scheduler import LambdaLR
 
-from eval.entities import EntityF1, entity_f1, spans_from_iob2
-from eval.readers import TaggedSentence
+from eval.entities import EntityF1, entity_f1
 from ner.corpora import CorpusSentence, asr_style, load_split
 from ner.encoder import DEFAULT_ENCODER, resolve_encoder
+from ner.evaluation import tag_split
 from ner.partial_loss import allowed_labels, partial_label_loss
 from ner.schema import EntityType, iob2_labels
 from ner.tagger import TaggerOptions, TransformerTagger
@@ -223,27 +223,16 @@ def _steps(plans: list[list[list[Example]]], total: int) -> Iterator[list[Exampl
 
 
 def evaluate(tagger: TransformerTagger, config: TrainConfig) -> dict[str, Any]:
-    """Strict span F1 per devel split, as written and spoken-style, per type.
-
-    Predictions of a type the corpus does not annotate are dropped before scoring: an organ
-    found in an NCBI-disease sentence is not an error, the corpus just never marks organs.
-    """
+    """Strict span F1 per devel split, as written and spoken-style, per type
+    (see :mod:`ner.evaluation` for what is scored)."""
     results: dict[str, Any] = {}
     for corpus in config.corpora:
-        devel = load_split(config.data_root, corpus, "devel")[:config.eval_sentences]
-        annotated = {t.value for t in devel[0].annotated} if devel else set()
-        variants: dict[str, list[TaggedSentence]] = {
-            "original": [s.sentence for s in devel],
-            "asr_style": [v for s in devel if (v := asr_style(s.sentence)) is not None],
-        }
         results[corpus] = {}
-        for variant, sentences in variants.items():
-            tags = tagger.tag_words([s.tokens for s in sentences])
-            predicted = [[span for span in spans_from_iob2(t) if span.type in annotated]
-                         for t in tags]
-            scores = entity_f1([s.spans for s in sentences], predicted)
-            results[corpus][variant] = {"sentences": len(sentences), **scores.to_dict()}
-            logger.info("%s %s: F1 %.4f (P %.4f R %.4f, %d gold spans)", corpus, variant,
+        for split in tag_split(tagger, config.data_root, corpus, "devel",
+                               config.eval_sentences):
+            scores = entity_f1([s.spans for s in split.gold], [s.spans for s in split.predicted])
+            results[corpus][split.variant] = {"sentences": len(split.gold), **scores.to_dict()}
+            logger.info("%s %s: F1 %.4f (P %.4f R %.4f, %d gold spans)", corpus, split.variant,
                         scores.micro.f1, scores.micro.precision, scores.micro.recall,
                         scores.micro.support)
     return results

@@ -1,0 +1,48 @@
+"""Tag a CoNLL corpus split with the tagger, ready to score against its gold tags.
+
+Predictions of a type the corpus does not annotate are turned into ``O`` before scoring: an
+organ found in an NCBI-disease sentence is not an error, that corpus just never marks organs.
+Each split is tagged as written and in its spoken style (lower case, no punctuation), the way
+live transcripts look.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from eval.readers import TaggedSentence
+from ner.corpora import asr_style, load_split
+from ner.tagger import TransformerTagger
+
+VARIANTS = ("original", "asr_style")
+
+
+@dataclass(frozen=True)
+class TaggedSplit:
+    """Gold and predicted sentences (same tokens) of one corpus split in one variant."""
+
+    corpus: str
+    variant: str
+    gold: tuple[TaggedSentence, ...]
+    predicted: tuple[TaggedSentence, ...]
+
+
+def tag_split(tagger: TransformerTagger, root: str | Path, corpus: str, split: str = "devel",
+              limit: int | None = None) -> list[TaggedSplit]:
+    """``corpus``'s ``split`` under ``root`` tagged as written and in spoken style."""
+    sentences = load_split(root, corpus, split)[:limit]
+    annotated = {t.value for t in sentences[0].annotated} if sentences else set()
+    variants = {
+        "original": [s.sentence for s in sentences],
+        "asr_style": [v for s in sentences if (v := asr_style(s.sentence)) is not None],
+    }
+    result = []
+    for variant, gold in variants.items():
+        tags = tagger.tag_words([s.tokens for s in gold])
+        predicted = tuple(
+            TaggedSentence(s.tokens, tuple(t if t.partition("-")[2] in annotated else "O"
+                                           for t in sentence_tags))
+            for s, sentence_tags in zip(gold, tags, strict=True))
+        result.append(TaggedSplit(corpus, variant, tuple(gold), predicted))
+    return result
