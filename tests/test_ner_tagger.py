@@ -19,10 +19,12 @@ from eval.readers import TaggedSentence
 from ner.corpora import asr_style, load_split
 from ner.encoder import PACKAGED_ENCODERS, resolve_encoder
 from ner.errors import TaggerModelError
+from ner.export import export_ctranslate2
 from ner.partial_loss import allowed_labels, partial_label_loss
 from ner.schema import EntityType, annotated_types, iob2_labels
-from ner.tagger import TaggerOptions, TransformerTagger
+from ner.tagger import CTranslate2Scorer, TaggerOptions, TorchScorer, TransformerTagger
 from ner.types import Entity
+from ner.windows import encode_windows
 from speech.errors import ModelIntegrityError
 from streaming.cli import app
 from tests.conftest import REPO, SHARED_DATA
@@ -118,7 +120,8 @@ def _controlled_tagger(folder: Path, options: TaggerOptions | None = None) -> Tr
               token_id("asthma"): "I-MEDICAL_CONDITION", token_id("daily"): "I-ANATOMY"}
     # Continuation sub-tokens say ANATOMY: the tagger must decide from the first one only.
     labels.update({token_id(piece): "B-ANATOMY" for piece in pieces[1:]})
-    tagger.model = LookupModel(labels)
+    assert isinstance(tagger.scorer, TorchScorer)
+    tagger.scorer.model = LookupModel(labels)
     return tagger
 
 
@@ -262,3 +265,24 @@ def test_tiny_recipe_trains_a_model_the_tagger_loads(tmp_path: Path) -> None:
         assert text[entity.start:entity.end] == entity.text
         assert entity.start == 0 or not text[entity.start - 1].isalnum()
         assert entity.end == len(text) or not text[entity.end].isalnum()
+
+
+def test_ctranslate2_export_tags_like_the_transformers_model(tiny_model_dir: Path,
+                                                              tmp_path: Path) -> None:
+    exact = export_ctranslate2(tiny_model_dir, tmp_path / "fp32", quantization="float32")
+    small = export_ctranslate2(tiny_model_dir, tmp_path / "int8", quantization="int8")
+    reference, converted = TransformerTagger(tiny_model_dir), TransformerTagger(exact)
+    assert isinstance(converted.scorer, CTranslate2Scorer)
+    assert converted.labels == reference.labels
+    text = ("Amoxicillin 500 mg for chronic asthma, twice daily. " * 40).strip()  # 3 windows
+    encoded = encode_windows(reference.tokenizer, [text], max_length=reference.max_length,
+                             stride=reference.stride)
+    assert len(encoded.windows) > 1
+    expected = reference.scorer.probabilities(encoded.windows, reference.pad_id)
+    got = converted.scorer.probabilities(encoded.windows, converted.pad_id)
+    # Same windows, same lengths (padding positions may differ and are never read).
+    for row, window in enumerate(encoded.windows):
+        width = len(window.input_ids)
+        assert torch.allclose(got[row, :width], expected[row, :width], atol=1e-4)
+    assert (small / "model.bin").stat().st_size < 0.5 * (exact / "model.bin").stat().st_size
+    assert TransformerTagger(small).tag("Amoxicillin for asthma.") is not None
