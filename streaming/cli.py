@@ -13,6 +13,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from eval.cli import eval_app
+from ner.cli import ner_command
 from speech.backends.faster_whisper import resolve_device
 from speech.catalog import HUB_IDS, PACKAGED_MODELS, resolve_asr_model
 from speech.errors import InvalidOptionError, MedstreamError
@@ -41,6 +42,7 @@ app = typer.Typer(
 models_app = typer.Typer(help="The model catalog.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
+app.command("ner")(ner_command)
 
 stderr = Console(stderr=True)
 EXIT_FILES_FAILED = 1

@@ -286,3 +286,36 @@ def test_ctranslate2_export_tags_like_the_transformers_model(tiny_model_dir: Pat
         assert torch.allclose(got[row, :width], expected[row, :width], atol=1e-4)
     assert (small / "model.bin").stat().st_size < 0.5 * (exact / "model.bin").stat().st_size
     assert TransformerTagger(small).tag("Amoxicillin for asthma.") is not None
+
+
+def test_ner_command_tags_a_file_and_keeps_going_past_bad_lines(tiny_model_dir: Path,
+                                                               tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "Amoxicillin for asthma.", "id": 1}\nnot json\n'
+                      '{"no_text": 1}\n{"text": "", "id": 4}\n', encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(app, ["ner", "--model", str(tiny_model_dir), "--input",
+                                      str(source), "--output", str(output)])
+    assert result.exit_code == 1  # two unreadable lines, reported, the others tagged
+    lines = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 4
+    assert lines[0]["id"] == 1 and isinstance(lines[0]["entities"], list)
+    for entity in lines[0]["entities"]:
+        assert "Amoxicillin for asthma."[entity["start"]:entity["end"]] == entity["text"]
+    assert lines[1] == {"line": 2, "error": "not valid JSON: Expecting value"}
+    assert "string 'text' field" in lines[2]["error"]
+    assert lines[3] == {"text": "", "id": 4, "entities": []}
+
+    plain = tmp_path / "in.txt"
+    plain.write_text("Amoxicillin for asthma.\nno fever\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["ner", "--model", str(tiny_model_dir), "-i", str(plain)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["text"] for line in result.stdout.splitlines()] == [
+        "Amoxicillin for asthma.", "no fever"]
+
+
+def test_ner_command_refuses_a_missing_model(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["ner", "some text", "--model", str(tmp_path / "none")],
+                                env={"COLUMNS": "300"})
+    assert result.exit_code == 2
+    assert "was not found" in result.output
