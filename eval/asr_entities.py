@@ -16,9 +16,10 @@ Two views, both standard:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import jiwer
@@ -46,6 +47,19 @@ class TaggedText:
     def from_text(cls, text: str, spans: Sequence[Span] = ()) -> TaggedText:
         """Whitespace-separated words of ``text`` with spans over them."""
         return cls(tuple(text.split()), tuple(spans))
+
+    @classmethod
+    def from_char_spans(cls, text: str,
+                        spans: Iterable[tuple[int, int, str]]) -> TaggedText:
+        """Whitespace words of ``text``; each ``(start, end, type)`` character span becomes
+        the words it overlaps (spans covering no word are dropped)."""
+        words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+        result = []
+        for start, end, kind in spans:
+            inside = [i for i, (a, b) in enumerate(words) if a < end and b > start]
+            if inside:
+                result.append(Span(inside[0], inside[-1] + 1, kind))
+        return cls(tuple(text[a:b] for a, b in words), tuple(result))
 
     def phrase(self, span: Span) -> str:
         return " ".join(self.words[span.start:span.end])

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from eval.asr_entities import TaggedText
 from eval.readers import (
     ManifestEntry,
     TaggedSentence,
@@ -34,8 +35,15 @@ from eval.report import (
     render_comparison,
     render_markdown,
 )
-from eval.sections import asr_section, mt_section, ner_section, terms_section
+from eval.sections import (
+    asr_entity_section,
+    asr_section,
+    mt_section,
+    ner_section,
+    terms_section,
+)
 from eval.terms import MODES
+from ner.catalog import DEFAULT_NER_MODEL
 from speech.errors import MedstreamError
 
 eval_app = typer.Typer(help="Measure a stage or the whole pipeline; compare two reports.",
@@ -182,8 +190,18 @@ def _transcribe(utterances: Sequence[Utterance], model: str, device: str,
     return texts, backend.identifier
 
 
+@dataclass(frozen=True)
+class AsrRun:
+    """The ASR stage of an evaluation: its section, metadata, and what it was given and said."""
+
+    section: Section
+    meta: dict[str, str]
+    utterances: list[Utterance]
+    hypotheses: list[str]
+
+
 def _asr(manifests: Sequence[Path], transcripts: Path | None, model: str | None,
-         glossary: Path | None, device: str) -> tuple[Section, dict[str, str]]:
+         glossary: Path | None, device: str) -> AsrRun:
     if (transcripts is None) == (model is None):
         raise UsageError("give exactly one of --transcripts DIR (score existing output) or "
                          "--model NAME (transcribe now)")
@@ -202,7 +220,7 @@ def _asr(manifests: Sequence[Path], transcripts: Path | None, model: str | None,
                           hypotheses, _glossary_terms(glossary),
                           corpora=[u.corpus for u in utterances])
     section.notes.extend(notes)
-    return section, meta
+    return AsrRun(section, meta, utterances, hypotheses)
 
 
 @eval_app.command("asr")
@@ -220,8 +238,8 @@ def eval_asr(
 ) -> None:
     """WER/CER/MER per language and medical-term recall over manifests."""
     def build() -> tuple[list[Section], dict[str, str]]:
-        section, meta = _asr(manifests, transcripts, model, glossary, device)
-        return [section], meta
+        run = _asr(manifests, transcripts, model, glossary, device)
+        return [run.section], run.meta
 
     _build("ASR evaluation", out, build)
 
@@ -231,20 +249,58 @@ def eval_pipeline(
     manifests: Annotated[list[Path], typer.Argument(help="NeMo JSONL manifests or folders.")],
     out: OutOption,
     model: Annotated[str, typer.Option(help="ASR model.")] = "base",
+    ner_model: Annotated[str, typer.Option(help="NER model (shipped name or directory).")]
+    = DEFAULT_NER_MODEL,
     glossary: Annotated[Path | None, typer.Option(help="Term list (TSV).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
-    """Run the system over manifests and score every stage that exists."""
+    """Run the system (ASR → NER) over manifests and score every stage."""
     def build() -> tuple[list[Section], dict[str, str]]:
-        section, meta = _asr(manifests, None, model, glossary, device)
+        run = _asr(manifests, None, model, glossary, device)
+        sections = [run.section]
         pending = Section("stages", "Stages not scored")
-        pending.skipped["ner"] = ("medstream has no entity tagger yet (issue 3); score a "
-                                  "tagger's CoNLL output with `medstream eval ner`")
+        try:
+            sections.append(_entities_on_asr(run, ner_model, device))
+            run.meta["ner_model"] = ner_model
+        except (MedstreamError, UsageError) as error:
+            pending.skipped["ner"] = str(error)
         pending.skipped["mt"] = ("medstream has no text translation backend yet (issue 4); "
                                  "score translations with `medstream eval mt`")
-        return [section, pending], meta
+        return [*sections, pending], run.meta
 
     _build("Pipeline evaluation", out, build)
+
+
+def _entities_on_asr(run: AsrRun, ner_model: str, device: str) -> Section:
+    """Tag reference and ASR output of the English utterances; score the hypothesis' entities
+    against the manifest's gold entities, or the tagger's own on the reference (silver)."""
+    from ner.catalog import resolve_ner_model
+    from ner.tagger import TaggerOptions, TransformerTagger
+
+    chosen = [i for i, u in enumerate(run.utterances) if (u.entry.lang or "en") == "en"]
+    if not chosen:
+        raise UsageError("the NER model is English and no utterance is in English")
+    resolved = resolve_ner_model(ner_model)
+    tagger = TransformerTagger(resolved.path,
+                               TaggerOptions(device="cuda" if device == "cuda" else "cpu"))
+    entries = [run.utterances[i].entry for i in chosen]
+    hypotheses = [run.hypotheses[i] for i in chosen]
+    silver = not any(e.entities for e in entries)
+    if silver:
+        reference_spans = [[(e.start, e.end, e.type.value) for e in found]
+                           for found in tagger.tag_batch([e.text for e in entries])]
+    else:
+        reference_spans = [[(s.start, s.end, s.type) for s in e.entities] for e in entries]
+    references = [TaggedText.from_char_spans(e.text, spans)
+                  for e, spans in zip(entries, reference_spans, strict=True)]
+    predicted = [TaggedText.from_char_spans(text, [(e.start, e.end, e.type.value) for e in found])
+                 for text, found in zip(hypotheses, tagger.tag_batch(hypotheses), strict=True)]
+    section = asr_entity_section([run.utterances[i].id for i in chosen], references, predicted,
+                                 silver, "en", resolved.identifier)
+    if len(chosen) < len(run.utterances):
+        section.notes.append(f"{len(run.utterances) - len(chosen)} non-English utterances were "
+                             "left out: the NER model is English.")
+    return section
 
 
 @eval_app.command("mt")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
+from eval.asr_entities import BagOfEntitiesF1, ProjectedEntityF1, TaggedText
 from eval.comet import Comet
 from eval.entities import MATCH_MODES, EntityF1
 from eval.latency import LAAL, FinalLag, FirstPartialLatency, UtteranceTimeline
@@ -147,6 +148,30 @@ def terms_section(segments: Sequence[TermSegment], hypotheses: Sequence[str], mo
             sources=subset_sources))
         section.notes.append("`digits-consistent` leaves out segments flagged "
                              "`digits_mismatch` (likely misaligned).")
+    return section
+
+
+def asr_entity_section(ids: Sequence[str], references: Sequence[TaggedText],
+                       hypotheses: Sequence[TaggedText], silver: bool, language: str = "en",
+                       tagger: str = "") -> Section:
+    """Entity F1 on ASR output: SLUE bag of entities (with phrases, and types only) and strict
+    F1 after projection through the alignment. ``silver``: the reference entities are the
+    tagger's own on the reference text, so the figures measure what ASR errors cost the tagger,
+    not the tagger's accuracy."""
+    section = Section("asr-entities", "Entities on ASR output")
+    for metric in (BagOfEntitiesF1(language), BagOfEntitiesF1(language, label_only=True),
+                   ProjectedEntityF1()):
+        section.add(language, metric.corpus_score(hypotheses, references))
+    if silver:
+        section.notes.append(f"Silver reference: the entities {tagger} finds in the reference "
+                             "transcript (the manifests carry no gold entities). The scores "
+                             "say how much of what the tagger finds on correct text survives "
+                             "recognition errors.")
+    for identifier, reference, hypothesis in zip(ids, references, hypotheses, strict=True):
+        section.items.append({
+            "id": identifier,
+            "reference_entities": [[s.type, reference.phrase(s)] for s in reference.spans],
+            "hypothesis_entities": [[s.type, hypothesis.phrase(s)] for s in hypothesis.spans]})
     return section
 
 

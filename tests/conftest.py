@@ -64,3 +64,24 @@ def speak(text: str, path: Path, voice: str = "en-us", words_per_minute: int = 1
     subprocess.run([exe, "-v", voice, "-s", str(words_per_minute), "-w", str(path), text],
                    check=True, capture_output=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 1-layer BERT tagger with the packaged encoder's tokenizer."""
+    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
+
+    from ner.encoder import resolve_encoder
+    from ner.schema import EntityType, iob2_labels
+
+    labels = iob2_labels([EntityType.MEDICATION, EntityType.MEDICAL_CONDITION,
+                          EntityType.ANATOMY])
+
+    folder = tmp_path_factory.mktemp("tiny-tagger")
+    config = BertConfig(vocab_size=30522, hidden_size=8, num_hidden_layers=1,
+                        num_attention_heads=1, intermediate_size=16,
+                        id2label=dict(enumerate(labels)),
+                        label2id={label: i for i, label in enumerate(labels)})
+    BertForTokenClassification(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(resolve_encoder().path).save_pretrained(folder)
+    return folder

@@ -66,3 +66,11 @@ def test_projection_is_the_identity_on_case_and_punctuation_changes() -> None:
         hypotheses.append(TaggedText(tuple(w.lower().rstrip(",") for w in words), spans))
     assert sum(len(r.spans) for r in references) > 200
     assert ProjectedEntityF1().corpus_score(hypotheses, references).score == 100.0
+
+
+def test_character_spans_become_word_spans() -> None:
+    text = "Pt denies  chest pain; takes aspirin."
+    # "chest pain" (11-21) covers words 2-3 (0-based); "aspir" (29-34) lies inside word 5.
+    tagged = TaggedText.from_char_spans(text, [(11, 21, "CONDITION"), (29, 34, "MED")])
+    assert tagged.words == ("Pt", "denies", "chest", "pain;", "takes", "aspirin.")
+    assert tagged.spans == (Span(2, 4, "CONDITION"), Span(5, 6, "MED"))

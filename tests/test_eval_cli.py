@@ -189,3 +189,26 @@ def test_latency_section_and_its_plot(tmp_path: Path) -> None:
     assert by_metric["first-partial-latency"].score == pytest.approx(0.5)
     assert by_metric["final-lag"].score == pytest.approx(0.4)
     assert not by_metric["LAAL"].higher_is_better
+
+
+def test_pipeline_scores_asr_then_entities_on_its_output(tiny_model_dir: Path,
+                                                         tmp_path: Path) -> None:
+    folder = _needs(SPEECH / "pocketsphinx_testdata")
+    result = _run("pipeline", folder, "--model", "tiny.en", "--ner-model", tiny_model_dir,
+                  "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    report = _report(tmp_path / "r")
+    names = [s["name"] for s in report["sections"]]
+    assert names == ["asr", "asr-entities", "stages"]
+    entities = report["sections"][1]
+    assert {row["score"]["metric"] for row in entities["rows"]} == {
+        "entity-F1-bag", "entity-F1-bag-label", "entity-F1-projected"}
+    assert len(entities["items"]) == 12
+    assert any("Silver reference" in note for note in entities["notes"])
+    assert set(report["sections"][2]["skipped"]) == {"mt"}
+
+    missing = _run("pipeline", folder, "--model", "tiny.en", "--ner-model",
+                   tmp_path / "no-such-model", "--out", tmp_path / "r2")
+    assert missing.exit_code == 0, missing.output
+    skipped = _report(tmp_path / "r2")["sections"][-1]["skipped"]
+    assert "was not found" in skipped["ner"]

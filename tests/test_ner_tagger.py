@@ -91,21 +91,6 @@ class LookupModel(torch.nn.Module):
         return SimpleNamespace(logits=self.table[input_ids])
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised 1-layer BERT tagger with the packaged encoder's tokenizer."""
-    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
-
-    folder = tmp_path_factory.mktemp("tiny-tagger")
-    config = BertConfig(vocab_size=30522, hidden_size=8, num_hidden_layers=1,
-                        num_attention_heads=1, intermediate_size=16,
-                        id2label=dict(enumerate(LABELS)),
-                        label2id={label: i for i, label in enumerate(LABELS)})
-    BertForTokenClassification(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(resolve_encoder().path).save_pretrained(folder)
-    return folder
-
-
 def _controlled_tagger(folder: Path, options: TaggerOptions | None = None) -> TransformerTagger:
     tagger = TransformerTagger(folder, options)
 
