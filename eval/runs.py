@@ -1,0 +1,229 @@
+"""What the ``medstream eval`` commands run: read the inputs, run the system, build sections.
+
+Kept apart from the command definitions (:mod:`eval.cli`) so that it can be used from Python.
+Bad input raises :class:`UsageError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+
+from eval.asr_entities import TaggedText
+from eval.readers import ManifestEntry, TaggedSentence, read_glossary_tsv, read_manifest
+from eval.report import Section
+from eval.sections import asr_entity_section, asr_section, ner_section
+from speech.errors import MedstreamError
+
+stderr = Console(stderr=True)
+
+
+class UsageError(MedstreamError):
+    """Bad input for an eval command: reported in one line, exit status 2."""
+
+
+def read_outputs(path: Path, expected: int, what: str) -> list[str]:
+    """A hypothesis file: one output per line, as many lines as there are segments."""
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except OSError as error:
+        raise UsageError(f"cannot read {what} {path}: {error.strerror}") from error
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) != expected:
+        raise UsageError(f"{what} {path} has {len(lines)} lines but the test set has "
+                         f"{expected} segments (one output per line, in order)")
+    return lines
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """A manifest entry with its corpus (the manifest's folder) and a readable id."""
+
+    entry: ManifestEntry
+    corpus: str
+    id: str
+
+
+def read_manifests(paths: Sequence[Path]) -> list[Utterance]:
+    utterances: list[Utterance] = []
+    for path in paths:
+        files = sorted(path.rglob("manifest.jsonl")) if path.is_dir() else [path]
+        if not files:
+            raise UsageError(f"no manifest.jsonl under {path}")
+        for file in files:
+            corpus = file.parent.name
+            for entry in read_manifest(file):
+                audio = entry.audio_filepath
+                relative = audio.relative_to(file.parent) if audio.is_relative_to(file.parent) \
+                    else Path(audio.name)
+                utterances.append(Utterance(entry, corpus, f"{corpus}/{relative.as_posix()}"))
+    if not utterances:
+        raise UsageError("the manifests hold no utterance")
+    return utterances
+
+
+def glossary_terms(path: Path | None) -> dict[str, list[str]]:
+    """Terms per language: source terms in their language and target terms in theirs."""
+    if path is None:
+        return {}
+    terms: dict[str, set[str]] = defaultdict(set)
+    for entry in read_glossary_tsv(path):
+        if entry.src_lang:
+            terms[entry.src_lang.split("-")[0]].add(entry.source)
+        if entry.tgt_lang:
+            terms[entry.tgt_lang.split("-")[0]].add(entry.target)
+    return {language: sorted(values) for language, values in terms.items()}
+
+
+def transcripts_for(entries: Sequence[ManifestEntry], folder: Path) -> tuple[list[str], str]:
+    """The batch CLI's json transcripts of ``entries`` (matched by the audio's content), and
+    the models that wrote them."""
+    from streaming.document import SourceFile, TranscriptDocument
+
+    by_digest: dict[str, TranscriptDocument] = {}
+    for file in folder.rglob("*.json"):
+        try:
+            document = TranscriptDocument.from_json(file.read_text(encoding="utf-8"))
+        except (ValueError, KeyError, OSError):
+            continue
+        by_digest[document.source.sha256] = document
+    texts: list[str] = []
+    missing: list[str] = []
+    models: set[str] = set()
+    for entry in entries:
+        if not entry.audio_filepath.is_file():
+            raise UsageError(f"audio file {entry.audio_filepath} (in a manifest) is missing")
+        found = by_digest.get(SourceFile.of(entry.audio_filepath).sha256)
+        if found is None:
+            missing.append(str(entry.audio_filepath))
+        else:
+            models.add(found.info.model)
+        texts.append(found.text if found else "")
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5
+                                          else "")
+        raise UsageError(f"{len(missing)} of {len(entries)} recordings have no transcript in "
+                         f"{folder}: {shown}. Run `medstream transcribe` on them first.")
+    return texts, "; ".join(sorted(models))
+
+
+def transcribe_all(utterances: Sequence[Utterance], model: str, device: str,
+                section_notes: list[str]) -> tuple[list[str], str]:
+    """Run the recogniser over every entry; a recording that fails is noted and scored empty."""
+    from speech.audio import load_audio
+    from speech.loader import load_asr
+    from speech.options import Device, ModelOptions, TranscribeOptions
+
+    device_choice: Device = "cpu" if device == "cpu" else "cuda" if device == "cuda" else "auto"
+    backend = load_asr(model, ModelOptions(device=device_choice), allow_download=False)
+    texts = []
+    with Progress(console=stderr, transient=True) as progress:
+        task = progress.add_task("transcribing", total=len(utterances))
+        for utterance in utterances:
+            entry = utterance.entry
+            language = entry.lang if entry.lang and (backend.multilingual
+                                                     or entry.lang == "en") else None
+            options = TranscribeOptions(language=language)
+            try:
+                segments, _ = backend.transcribe(load_audio(entry.audio_filepath), options)
+                texts.append(" ".join(s.text for s in segments).strip())
+            except MedstreamError as error:
+                section_notes.append(f"{utterance.id} failed and is scored as empty: {error}")
+                texts.append("")
+            progress.advance(task)
+    return texts, backend.identifier
+
+
+@dataclass(frozen=True)
+class AsrRun:
+    """The ASR stage of an evaluation: its section, metadata, and what it was given and said."""
+
+    section: Section
+    meta: dict[str, str]
+    utterances: list[Utterance]
+    hypotheses: list[str]
+
+
+def run_asr(manifests: Sequence[Path], transcripts: Path | None, model: str | None,
+         glossary: Path | None, device: str) -> AsrRun:
+    if (transcripts is None) == (model is None):
+        raise UsageError("give exactly one of --transcripts DIR (score existing output) or "
+                         "--model NAME (transcribe now)")
+    utterances = read_manifests(manifests)
+    entries = [u.entry for u in utterances]
+    languages = [entry.lang or "en" for entry in entries]
+    notes: list[str] = []
+    meta: dict[str, str] = {"data": ", ".join(map(str, manifests))}
+    if transcripts is not None:
+        hypotheses, meta["models"] = transcripts_for(entries, transcripts)
+        meta["transcripts"] = str(transcripts)
+    else:
+        assert model is not None
+        hypotheses, meta["models"] = transcribe_all(utterances, model, device, notes)
+    section = asr_section([u.id for u in utterances], languages, [e.text for e in entries],
+                          hypotheses, glossary_terms(glossary),
+                          corpora=[u.corpus for u in utterances])
+    section.notes.extend(notes)
+    return AsrRun(section, meta, utterances, hypotheses)
+
+
+def entities_on_asr(run: AsrRun, ner_model: str, device: str) -> Section:
+    """Tag reference and ASR output of the English utterances; score the hypothesis' entities
+    against the manifest's gold entities, or the tagger's own on the reference (silver)."""
+    from ner.catalog import resolve_ner_model
+    from ner.tagger import TaggerOptions, TransformerTagger
+
+    chosen = [i for i, u in enumerate(run.utterances) if (u.entry.lang or "en") == "en"]
+    if not chosen:
+        raise UsageError("the NER model is English and no utterance is in English")
+    resolved = resolve_ner_model(ner_model)
+    tagger = TransformerTagger(resolved.path,
+                               TaggerOptions(device="cuda" if device == "cuda" else "cpu"))
+    entries = [run.utterances[i].entry for i in chosen]
+    hypotheses = [run.hypotheses[i] for i in chosen]
+    silver = not any(e.entities for e in entries)
+    if silver:
+        reference_spans = [[(e.start, e.end, e.type.value) for e in found]
+                           for found in tagger.tag_batch([e.text for e in entries])]
+    else:
+        reference_spans = [[(s.start, s.end, s.type) for s in e.entities] for e in entries]
+    references = [TaggedText.from_char_spans(e.text, spans)
+                  for e, spans in zip(entries, reference_spans, strict=True)]
+    predicted = [TaggedText.from_char_spans(text, [(e.start, e.end, e.type.value) for e in found])
+                 for text, found in zip(hypotheses, tagger.tag_batch(hypotheses), strict=True)]
+    section = asr_entity_section([run.utterances[i].id for i in chosen], references, predicted,
+                                 silver, "en", resolved.identifier)
+    if len(chosen) < len(run.utterances):
+        section.notes.append(f"{len(run.utterances) - len(chosen)} non-English utterances were "
+                             "left out: the NER model is English.")
+    return section
+
+
+def tag_corpora(model: Path, data: Path, split: str, device: str,
+                 limit: int | None) -> Section:
+    """Tag every known corpus under ``data`` as written and in spoken style, and score it."""
+    from ner.evaluation import tag_split
+    from ner.schema import CORPUS_LABELS
+    from ner.tagger import TaggerOptions, TransformerTagger
+
+    names = [c for c in CORPUS_LABELS if (data / c / f"{split}.tsv").is_file()]
+    if not names:
+        raise UsageError(f"no known corpus ({', '.join(CORPUS_LABELS)}) has {split}.tsv under "
+                         f"{data}")
+    tagger = TransformerTagger(model, TaggerOptions(device=device))
+    corpora: dict[str, tuple[Sequence[TaggedSentence], Sequence[TaggedSentence]]] = {}
+    for name in names:
+        for tagged in tag_split(tagger, data, name, split, limit):
+            label = name if tagged.variant == "original" else f"{name} (spoken style)"
+            corpora[label] = (tagged.gold, tagged.predicted)
+    section = ner_section(corpora)
+    section.notes.append("Spoken style: the same sentences lower-cased without punctuation, as "
+                         "live transcripts look. Predicted types a corpus does not annotate are "
+                         "not counted (NCBI-disease marks no organs).")
+    return section
