@@ -1,5 +1,9 @@
 """``medstream ner``: entities of a text, or of every line of a file (JSONL out).
 
+Entities come from the transformer tagger (English), the built-in English lexicon and any
+``--lexicon`` term lists, merged without overlaps; medication attributes and negation are
+added by the rules of ``--language`` (see :mod:`ner.recognizer`).
+
 Input files hold one text per line, or JSONL objects with a ``text`` field (any other fields
 are carried over). Output is JSONL, one line per input line, in order, with each entity's
 ``start``, ``end`` (character offsets, end exclusive), ``text``, ``type`` and ``score``. A line
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -20,6 +24,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ner.catalog import DEFAULT_NER_MODEL, resolve_ner_model
+from ner.lexicon import LexiconMatcher, builtin_lexicon
+from ner.recognizer import EntityRecognizer, LexiconRecognizer, TaggerRecognizer
 from ner.tagger import TaggerOptions, TransformerTagger
 from ner.types import Entity
 from speech.errors import MedstreamError
@@ -29,8 +35,19 @@ stderr = Console(stderr=True)
 
 
 def entity_record(entity: Entity) -> dict[str, Any]:
-    return {"start": entity.start, "end": entity.end, "text": entity.text,
-            "type": entity.type.value, "score": round(entity.score, 4)}
+    """An entity as JSON: offsets, text, type, score, where it came from, code, negation and
+    attributes."""
+    record: dict[str, Any] = {"start": entity.start, "end": entity.end, "text": entity.text,
+                              "type": entity.type.value, "score": round(entity.score, 4),
+                              "source": entity.source}
+    if entity.code:
+        record["code"] = entity.code
+    if entity.negated:
+        record["negated"] = True
+    if entity.attributes:
+        record["attributes"] = [{"type": a.type.value, "start": a.start, "end": a.end,
+                                 "text": a.text} for a in entity.attributes]
+    return record
 
 
 def _records(lines: Iterator[str], jsonl: bool) -> Iterator[dict[str, Any]]:
@@ -51,14 +68,15 @@ def _records(lines: Iterator[str], jsonl: bool) -> Iterator[dict[str, Any]]:
         yield record
 
 
-def tag_file(tagger: TransformerTagger, source: TextIO, sink: TextIO, jsonl: bool) -> int:
+def tag_file(recognizer: EntityRecognizer, language: str, source: TextIO, sink: TextIO,
+             jsonl: bool) -> int:
     """Tag every line of ``source`` into ``sink``; return how many lines had an error."""
     failed = 0
     pending: list[dict[str, Any]] = []
 
     def flush() -> None:
         texts = [r["text"] for r in pending if "error" not in r]
-        found = iter(tagger.tag_batch(texts))
+        found = iter(recognizer.recognize(texts, language))
         for record in pending:
             if "error" not in record:
                 record["entities"] = [entity_record(e) for e in next(found)]
@@ -74,6 +92,15 @@ def tag_file(tagger: TransformerTagger, source: TextIO, sink: TextIO, jsonl: boo
     return failed
 
 
+def build_recognizer(model: str, device: str, language: str,
+                     lexicons: Sequence[Path]) -> EntityRecognizer:
+    """Tagger + built-in English lexicon + the given term lists, with the rules."""
+    tagger = TransformerTagger(resolve_ner_model(model).path, TaggerOptions(device=device))
+    matchers = [builtin_lexicon("en")]
+    matchers += [LexiconMatcher.from_term_list(path, language) for path in lexicons]
+    return EntityRecognizer([TaggerRecognizer(tagger), LexiconRecognizer(matchers)])
+
+
 def ner_command(
     text: Annotated[str | None, typer.Argument(help="A text to tag (or use --input).")] = None,
     input_file: Annotated[Path | None, typer.Option("--input", "-i", help="One text per line, "
@@ -83,21 +110,29 @@ def ner_command(
     model: Annotated[str, typer.Option(help="Shipped model name or model directory.")]
     = DEFAULT_NER_MODEL,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    language: Annotated[str, typer.Option(help="Language of the text (rules and lexicons; "
+                                          "the tagger is English).")] = "en",
+    lexicon: Annotated[list[Path] | None, typer.Option(help="Term list (TSV/CSV: term, type"
+                                                       "[, code]) in --language; repeatable.")]
+    = None,
 ) -> None:
-    """Mark medications, conditions and anatomy in text."""
+    """Mark medications (with dose, frequency, route…), conditions, anatomy and procedures."""
     if (text is None) == (input_file is None):
         stderr.print("[bold red]error:[/] give a TEXT or --input FILE", highlight=False)
         raise typer.Exit(2)
     try:
-        tagger = TransformerTagger(resolve_ner_model(model).path, TaggerOptions(device=device))
+        recognizer = build_recognizer(model, device, language, lexicon or [])
     except MedstreamError as error:
         stderr.print(f"[bold red]error:[/] {error}", highlight=False)
         raise typer.Exit(2) from None
     if text is not None:
-        table = Table("type", "text", "start", "end", "score")
-        for entity in tagger.tag(text):
+        table = Table("type", "text", "start", "end", "score", "attributes")
+        for entity in recognizer.recognize_one(text, language):
+            details = [f"{a.type.value}: {a.text}" for a in entity.attributes]
+            if entity.negated:
+                details.insert(0, "negated")
             table.add_row(entity.type.value, entity.text, str(entity.start), str(entity.end),
-                          f"{entity.score:.2f}")
+                          f"{entity.score:.2f}", "; ".join(details))
         Console().print(table)
         return
     assert input_file is not None
@@ -110,10 +145,10 @@ def ner_command(
     jsonl = input_file.suffix.lower() in (".jsonl", ".ndjson")
     with source:
         if output is None:
-            failed = tag_file(tagger, source, sys.stdout, jsonl)
+            failed = tag_file(recognizer, language, source, sys.stdout, jsonl)
         else:
             with output.open("w", encoding="utf-8") as sink:
-                failed = tag_file(tagger, source, sink, jsonl)
+                failed = tag_file(recognizer, language, source, sink, jsonl)
     if failed:
         stderr.print(f"[yellow]{failed} line(s) could not be read; their output lines carry "
                      "an 'error' field.[/]", highlight=False)

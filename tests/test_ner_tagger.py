@@ -304,3 +304,28 @@ def test_ner_command_refuses_a_missing_model(tmp_path: Path) -> None:
                                 env={"COLUMNS": "300"})
     assert result.exit_code == 2
     assert "was not found" in result.output
+
+
+def test_ner_command_adds_attributes_and_negation(tiny_model_dir: Path, tmp_path: Path) -> None:
+    # A tagger that finds nothing (its head always says O), so the entities below come from
+    # the built-in lexicon and the rules alone.
+    from transformers import AutoTokenizer, BertForTokenClassification
+
+    silent = BertForTokenClassification.from_pretrained(tiny_model_dir)
+    with torch.no_grad():
+        silent.classifier.weight.zero_()
+        silent.classifier.bias.copy_(torch.tensor([10.0] + [-10.0] * (len(LABELS) - 1)))
+    silent.save_pretrained(tmp_path / "silent")
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(tmp_path / "silent")
+    source = tmp_path / "in.txt"
+    source.write_text("amoxicillin 500 mg three times daily by mouth\nno fever\n",
+                      encoding="utf-8")
+    result = CliRunner().invoke(app, ["ner", "--model", str(tmp_path / "silent"), "-i",
+                                      str(source)])
+    assert result.exit_code == 0, result.output
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    medication = next(e for e in first["entities"] if e["text"] == "amoxicillin")
+    assert {a["type"]: a["text"] for a in medication["attributes"]} == {
+        "STRENGTH": "500 mg", "FREQUENCY": "three times daily", "ROUTE": "by mouth"}
+    fever = next(e for e in second["entities"] if e["text"] == "fever")
+    assert fever["negated"] is True
