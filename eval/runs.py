@@ -174,29 +174,30 @@ def run_asr(manifests: Sequence[Path], transcripts: Path | None, model: str | No
 
 
 def entities_on_asr(run: AsrRun, ner_model: str, device: str) -> Section:
-    """Tag reference and ASR output of the English utterances; score the hypothesis' entities
-    against the manifest's gold entities, or the tagger's own on the reference (silver)."""
+    """Run the entity recognizer (tagger, lexicon, rules) on reference and ASR output of the
+    English utterances; score the hypothesis' entities against the manifest's gold entities,
+    or against the recognizer's own on the reference (silver)."""
     from ner.catalog import resolve_ner_model
-    from ner.tagger import TaggerOptions, TransformerTagger
+    from ner.cli import build_recognizer
 
     chosen = [i for i, u in enumerate(run.utterances) if (u.entry.lang or "en") == "en"]
     if not chosen:
         raise UsageError("the NER model is English and no utterance is in English")
     resolved = resolve_ner_model(ner_model)
-    tagger = TransformerTagger(resolved.path,
-                               TaggerOptions(device="cuda" if device == "cuda" else "cpu"))
+    recognizer = build_recognizer(ner_model, "cuda" if device == "cuda" else "cpu", "en", [])
     entries = [run.utterances[i].entry for i in chosen]
     hypotheses = [run.hypotheses[i] for i in chosen]
     silver = not any(e.entities for e in entries)
     if silver:
         reference_spans = [[(e.start, e.end, e.type.value) for e in found]
-                           for found in tagger.tag_batch([e.text for e in entries])]
+                           for found in recognizer.recognize([e.text for e in entries], "en")]
     else:
         reference_spans = [[(s.start, s.end, s.type) for s in e.entities] for e in entries]
     references = [TaggedText.from_char_spans(e.text, spans)
                   for e, spans in zip(entries, reference_spans, strict=True)]
     predicted = [TaggedText.from_char_spans(text, [(e.start, e.end, e.type.value) for e in found])
-                 for text, found in zip(hypotheses, tagger.tag_batch(hypotheses), strict=True)]
+                 for text, found in zip(hypotheses, recognizer.recognize(hypotheses, "en"),
+                                              strict=True)]
     section = asr_entity_section([run.utterances[i].id for i in chosen], references, predicted,
                                  silver, "en", resolved.identifier)
     if len(chosen) < len(run.utterances):
