@@ -146,8 +146,9 @@ def eval_ner(
                                                     "several corpora).")] = None,
     pred: Annotated[list[Path] | None, typer.Option(help="Predicted CoNLL/IOB2 file, same "
                                                     "tokens, one per --gold.")] = None,
-    model: Annotated[Path | None, typer.Option(help="Tag the corpora under --data with this "
-                                               "tagger (a recipes/ner export) instead.")] = None,
+    model: Annotated[str | None, typer.Option(help="Tag the corpora under --data with this "
+                                              "tagger (shipped name or directory) instead.")]
+    = None,
     data: Annotated[Path | None, typer.Option(help="With --model: folder of corpora "
                                               "(<corpus>/<split>.tsv).")] = None,
     split: Annotated[str, typer.Option(help="With --model: the split to score.")] = "devel",

@@ -206,9 +206,10 @@ def entities_on_asr(run: AsrRun, ner_model: str, device: str) -> Section:
     return section
 
 
-def tag_corpora(model: Path, data: Path, split: str, device: str,
-                 limit: int | None) -> Section:
+def tag_corpora(model: str, data: Path, split: str, device: str,
+                limit: int | None) -> Section:
     """Tag every known corpus under ``data`` as written and in spoken style, and score it."""
+    from ner.catalog import resolve_ner_model
     from ner.evaluation import tag_split
     from ner.schema import CORPUS_LABELS
     from ner.tagger import TaggerOptions, TransformerTagger
@@ -217,7 +218,7 @@ def tag_corpora(model: Path, data: Path, split: str, device: str,
     if not names:
         raise UsageError(f"no known corpus ({', '.join(CORPUS_LABELS)}) has {split}.tsv under "
                          f"{data}")
-    tagger = TransformerTagger(model, TaggerOptions(device=device))
+    tagger = TransformerTagger(resolve_ner_model(model).path, TaggerOptions(device=device))
     corpora: dict[str, tuple[Sequence[TaggedSentence], Sequence[TaggedSentence]]] = {}
     for name in names:
         for tagged in tag_split(tagger, data, name, split, limit):

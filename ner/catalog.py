@@ -36,7 +36,7 @@ SHIPPED_MODELS: Mapping[str, ShippedModel] = {
         name="medical-en",
         description="English MiniLM-L6 tagger (MEDICATION, MEDICAL_CONDITION, ANATOMY) trained "
                     "on NCBI-disease, BC5CDR and AnatEM by recipes/ner; int8 CTranslate2",
-        weights_sha256="",  # set when the model is shipped (see its README.md)
+        weights_sha256="74ad5118c3f5e0dcd248640acc733fc1e8665ad138835ff7713c9c4524b83d59",
     ),
 }
 DEFAULT_NER_MODEL = "medical-en"
@@ -60,11 +60,11 @@ def resolve_ner_model(name: str = DEFAULT_NER_MODEL) -> ResolvedNerModel:
         raise ModelNotFoundError(name, [f"local path {path}: does not exist"],
                                  f"Pass a model directory (a recipes/ner export or its "
                                  f"CTranslate2 export) or a shipped model: {known}.")
-    return _verified(shipped)
+    return verify_shipped(shipped)
 
 
 @cache
-def _verified(model: ShippedModel) -> ResolvedNerModel:
+def verify_shipped(model: ShippedModel) -> ResolvedNerModel:
     weights = model.path / "model.bin"
     if not weights.is_file() or not model.weights_sha256:
         raise ModelNotFoundError(model.name, [f"shipped model: {weights} is missing"],

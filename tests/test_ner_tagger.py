@@ -16,6 +16,7 @@ import torch
 from typer.testing import CliRunner
 
 from eval.readers import TaggedSentence
+from ner.catalog import DEFAULT_NER_MODEL, SHIPPED_MODELS, resolve_ner_model, verify_shipped
 from ner.corpora import asr_style, load_split
 from ner.encoder import PACKAGED_ENCODERS, resolve_encoder
 from ner.errors import TaggerModelError
@@ -329,3 +330,19 @@ def test_ner_command_adds_attributes_and_negation(tiny_model_dir: Path, tmp_path
         "STRENGTH": "500 mg", "FREQUENCY": "three times daily", "ROUTE": "by mouth"}
     fever = next(e for e in second["entities"] if e["text"] == "fever")
     assert fever["negated"] is True
+
+
+def test_the_shipped_model_is_pinned_and_finds_medical_entities() -> None:
+    resolved = resolve_ner_model(DEFAULT_NER_MODEL)
+    tagger = TransformerTagger(resolved.path)
+    assert isinstance(tagger.scorer, CTranslate2Scorer)
+    text = "Patients with breast cancer received cisplatin and developed severe hypotension."
+    found = {(e.text, e.type.value) for e in tagger.tag(text)}
+    assert {("breast cancer", "MEDICAL_CONDITION"), ("cisplatin", "MEDICATION"),
+            ("hypotension", "MEDICAL_CONDITION")} <= found
+    spoken = {(e.text, e.type.value) for e in tagger.tag(text.lower().rstrip("."))}
+    assert ("cisplatin", "MEDICATION") in spoken
+
+    tampered = replace(SHIPPED_MODELS[DEFAULT_NER_MODEL], weights_sha256="0" * 64)
+    with pytest.raises(ModelIntegrityError, match="altered"):
+        verify_shipped(tampered)
