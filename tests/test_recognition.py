@@ -135,7 +135,7 @@ def test_batched_decoding_of_a_long_recording(tiny_en: Any) -> None:
 @pytest.mark.slow
 def test_osce_interview_with_tiny_en(tiny_en: Any) -> None:
     row = next(r for r in read_manifest("fareez_osce_en") if "CAR0001" in r["audio_filepath"])
-    assert _wer(tiny_en, [row], "en") <= 0.14  # measured 0.109 (10.4 min)
+    assert _wer(tiny_en, [row], "en") <= 14.0  # measured 10.9 % (10.4 min)
 
 
 def test_english_only_model_refuses_other_languages_and_translation(tiny_en: Any) -> None:
