@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from eval.readers import (
     read_conll,
@@ -36,18 +35,12 @@ from eval.sections import (
 from eval.terms import MODES
 from ner.catalog import DEFAULT_NER_MODEL
 from speech.errors import MedstreamError
+from streaming.console import fail, stderr
 
 eval_app = typer.Typer(help="Measure a stage or the whole pipeline; compare two reports.",
                        no_args_is_help=True)
-stderr = Console(stderr=True)
-EXIT_USAGE = 2
 
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="Report folder to write.")]
-
-
-def _fail(message: str) -> typer.Exit:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(EXIT_USAGE)
 
 
 def _build(title: str, out: Path, build: Callable[[], tuple[list[Section], dict[str, str]]]
@@ -56,7 +49,7 @@ def _build(title: str, out: Path, build: Callable[[], tuple[list[Section], dict[
     try:
         sections, meta = build()
     except (MedstreamError, ValueError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     report = Report.new(title, **meta)
     report.sections.extend(sections)
     written = report.write(out)
@@ -211,7 +204,7 @@ def eval_compare(
     try:
         a, b = Report.load(baseline), Report.load(system)
     except ValueError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     names = (baseline.name or "baseline", system.name or "system")
     text = render_comparison(a, b, names)
     typer.echo(text)

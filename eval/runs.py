@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
 from rich.progress import Progress
 
 from eval.asr_entities import TaggedText
@@ -19,8 +18,7 @@ from eval.readers import ManifestEntry, TaggedSentence, read_glossary_tsv, read_
 from eval.report import Section
 from eval.sections import asr_entity_section, asr_section, ner_section
 from speech.errors import MedstreamError
-
-stderr = Console(stderr=True)
+from streaming.console import stderr
 
 
 class UsageError(MedstreamError):

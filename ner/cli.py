@@ -29,9 +29,9 @@ from ner.recognizer import EntityRecognizer, LexiconRecognizer, TaggerRecognizer
 from ner.tagger import TaggerOptions, TransformerTagger
 from ner.types import Entity
 from speech.errors import MedstreamError
+from streaming.console import fail, stderr
 
 BATCH_LINES = 64
-stderr = Console(stderr=True)
 
 
 def entity_record(entity: Entity) -> dict[str, Any]:
@@ -118,13 +118,11 @@ def ner_command(
 ) -> None:
     """Mark medications (with dose, frequency, route…), conditions, anatomy and procedures."""
     if (text is None) == (input_file is None):
-        stderr.print("[bold red]error:[/] give a TEXT or --input FILE", highlight=False)
-        raise typer.Exit(2)
+        raise fail("give a TEXT or --input FILE")
     try:
         recognizer = build_recognizer(model, device, language, lexicon or [])
     except MedstreamError as error:
-        stderr.print(f"[bold red]error:[/] {error}", highlight=False)
-        raise typer.Exit(2) from None
+        raise fail(str(error)) from None
     if text is not None:
         table = Table("type", "text", "start", "end", "score", "attributes")
         for entity in recognizer.recognize_one(text, language):
@@ -139,9 +137,7 @@ def ner_command(
     try:
         source = input_file.open(encoding="utf-8")
     except OSError as error:
-        stderr.print(f"[bold red]error:[/] cannot read {input_file}: {error.strerror}",
-                     highlight=False)
-        raise typer.Exit(2) from None
+        raise fail(f"cannot read {input_file}: {error.strerror}") from None
     jsonl = input_file.suffix.lower() in (".jsonl", ".ndjson")
     with source:
         if output is None:

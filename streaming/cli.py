@@ -29,6 +29,7 @@ from streaming.batch import (
     discover_inputs,
     probe_durations,
 )
+from streaming.console import fail, stderr
 from streaming.progress import RichProgress, summary_table
 from streaming.writers import FORMATS
 
@@ -44,9 +45,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
 app.command("ner")(ner_command)
 
-stderr = Console(stderr=True)
 EXIT_FILES_FAILED = 1
-EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
@@ -59,11 +58,6 @@ def _setup_logging(verbose: bool) -> None:
     )
     # faster-whisper logs progress and VAD details at INFO; keep them for --verbose.
     logging.getLogger("faster_whisper").setLevel(logging.DEBUG if verbose else logging.WARNING)
-
-
-def _fail(message: str) -> typer.Exit:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(EXIT_USAGE)
 
 
 @app.command()
@@ -105,7 +99,7 @@ def transcribe(
     _setup_logging(verbose)
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
     if task not in ("transcribe", "translate"):
-        raise _fail(f"--task must be transcribe or translate, not {task!r}")
+        raise fail(f"--task must be transcribe or translate, not {task!r}")
     items, missing = discover_inputs(inputs)
     try:
         terms = load_vocabulary(vocabulary) if vocabulary is not None else ()
@@ -121,10 +115,10 @@ def transcribe(
         backend = load_asr(model, model_options, allow_download=not offline)
         backend.check(options)
     except (MedstreamError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
     if not items and not missing:
-        raise _fail("no audio files found in " + ", ".join(map(str, inputs)))
+        raise fail("no audio files found in " + ", ".join(map(str, inputs)))
     stderr.print(f"model: {backend.identifier}", highlight=False)
     durations = probe_durations(items)
     total = sum(d or 0.0 for d in durations.values())
@@ -191,7 +185,7 @@ def models_show(
     try:
         resolved = resolve_asr_model(name, allow_download=not offline)
     except MedstreamError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"{resolved.name}: {resolved.identifier} (source: {resolved.source})")
 
 
