@@ -175,8 +175,8 @@ def entities_on_asr(run: AsrRun, ner_model: str, device: str) -> Section:
     """Run the entity recognizer (tagger, lexicon, rules) on reference and ASR output of the
     English utterances; score the hypothesis' entities against the manifest's gold entities,
     or against the recognizer's own on the reference (silver)."""
+    from ner.build import build_recognizer
     from ner.catalog import resolve_ner_model
-    from ner.cli import build_recognizer
 
     chosen = [i for i, u in enumerate(run.utterances) if (u.entry.lang or "en") == "en"]
     if not chosen:

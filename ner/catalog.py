@@ -8,6 +8,7 @@ packaged model in :mod:`speech.catalog`; a mismatch is refused. Its model card i
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -53,7 +54,8 @@ def resolve_ner_model(name: str = DEFAULT_NER_MODEL) -> ResolvedNerModel:
     """A model directory by path, or a shipped model by name (checksum verified)."""
     path = Path(name).expanduser()
     if path.is_dir():
-        return ResolvedNerModel(name, path, str(path.resolve()))
+        identifier = f"{path.resolve()} (sha256:{weights_digest(path)[:12]})"
+        return ResolvedNerModel(name, path, identifier)
     shipped = SHIPPED_MODELS.get(name)
     if shipped is None:
         known = ", ".join(sorted(SHIPPED_MODELS))
@@ -61,6 +63,20 @@ def resolve_ner_model(name: str = DEFAULT_NER_MODEL) -> ResolvedNerModel:
                                  f"Pass a model directory (a recipes/ner export or its "
                                  f"CTranslate2 export) or a shipped model: {known}.")
     return verify_shipped(shipped)
+
+
+WEIGHT_FILES = ("model.bin", "*.safetensors", "pytorch_model.bin")
+
+
+def weights_digest(model_dir: Path) -> str:
+    """One sha256 over the weight files of a model directory (CTranslate2 ``model.bin``, the
+    ``*.safetensors`` of an HF checkpoint or an export's head), so that a transcript annotated
+    with other weights under the same path is recognised as such."""
+    files = sorted({f for pattern in WEIGHT_FILES for f in model_dir.glob(pattern) if f.is_file()})
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.name}:{file_sha256(file)}\n".encode())
+    return digest.hexdigest()
 
 
 @cache

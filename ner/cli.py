@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -23,31 +23,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ner.catalog import DEFAULT_NER_MODEL, resolve_ner_model
-from ner.lexicon import LexiconMatcher, builtin_lexicon
-from ner.recognizer import EntityRecognizer, LexiconRecognizer, TaggerRecognizer
-from ner.tagger import TaggerOptions, TransformerTagger
-from ner.types import Entity
+from ner.build import build_recognizer
+from ner.catalog import DEFAULT_NER_MODEL
+from ner.recognizer import EntityRecognizer
 from speech.errors import MedstreamError
 from streaming.console import fail, stderr
 
 BATCH_LINES = 64
-
-
-def entity_record(entity: Entity) -> dict[str, Any]:
-    """An entity as JSON: offsets, text, type, score, where it came from, code, negation and
-    attributes."""
-    record: dict[str, Any] = {"start": entity.start, "end": entity.end, "text": entity.text,
-                              "type": entity.type.value, "score": round(entity.score, 4),
-                              "source": entity.source}
-    if entity.code:
-        record["code"] = entity.code
-    if entity.negated:
-        record["negated"] = True
-    if entity.attributes:
-        record["attributes"] = [{"type": a.type.value, "start": a.start, "end": a.end,
-                                 "text": a.text} for a in entity.attributes]
-    return record
 
 
 def _records(lines: Iterator[str], jsonl: bool) -> Iterator[dict[str, Any]]:
@@ -79,7 +61,7 @@ def tag_file(recognizer: EntityRecognizer, language: str, source: TextIO, sink: 
         found = iter(recognizer.recognize(texts, language))
         for record in pending:
             if "error" not in record:
-                record["entities"] = [entity_record(e) for e in next(found)]
+                record["entities"] = [e.to_dict() for e in next(found)]
             sink.write(json.dumps(record, ensure_ascii=False) + "\n")
         pending.clear()
 
@@ -90,15 +72,6 @@ def tag_file(recognizer: EntityRecognizer, language: str, source: TextIO, sink: 
             flush()
     flush()
     return failed
-
-
-def build_recognizer(model: str, device: str, language: str,
-                     lexicons: Sequence[Path]) -> EntityRecognizer:
-    """Tagger + built-in English lexicon + the given term lists, with the rules."""
-    tagger = TransformerTagger(resolve_ner_model(model).path, TaggerOptions(device=device))
-    matchers = [builtin_lexicon("en")]
-    matchers += [LexiconMatcher.from_term_list(path, language) for path in lexicons]
-    return EntityRecognizer([TaggerRecognizer(tagger), LexiconRecognizer(matchers)])
 
 
 def ner_command(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from ner.schema import AttributeType, EntityType
 
@@ -60,3 +60,29 @@ class Entity:
             raise ValueError(f"entity source {self.source!r} is not one of {ENTITY_SOURCES}")
         if self.attributes and self.type is not EntityType.MEDICATION:
             raise ValueError(f"only a MEDICATION has attributes, not a {self.type.value}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entity as JSON: offsets, text, type, score and source; code, negation and
+        attributes only where present."""
+        record: dict[str, Any] = {"start": self.start, "end": self.end, "text": self.text,
+                                  "type": self.type.value, "score": round(self.score, 4),
+                                  "source": self.source}
+        if self.code:
+            record["code"] = self.code
+        if self.negated:
+            record["negated"] = True
+        if self.attributes:
+            record["attributes"] = [{"type": a.type.value, "start": a.start, "end": a.end,
+                                     "text": a.text} for a in self.attributes]
+        return record
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Entity:
+        """The inverse of :meth:`to_dict`; raises ValueError, KeyError or TypeError on a
+        malformed record."""
+        attributes = tuple(Attribute(AttributeType(a["type"]), a["start"], a["end"], a["text"])
+                           for a in record.get("attributes", ()))
+        return cls(start=record["start"], end=record["end"], text=record["text"],
+                   type=EntityType(record["type"]), score=record["score"],
+                   source=record["source"], code=record.get("code"),
+                   negated=record.get("negated", False), attributes=attributes)

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +25,7 @@ from speech.backends.base import ASRBackend
 from speech.errors import MedstreamError
 from speech.options import TranscribeOptions
 from speech.types import Segment
+from streaming.annotate import EntityAnnotator
 from streaming.document import SourceFile, TranscriptDocument, settings_fingerprint
 from streaming.writers import FORMATS, RENDERERS, write_outputs
 
@@ -153,6 +154,8 @@ class BatchJob:
     options: TranscribeOptions
     formats: tuple[str, ...] = FORMATS
     overwrite: bool = False
+    highlight: bool = True
+    """Mark entities in txt/srt/vtt (when there are entities)."""
 
     def __post_init__(self) -> None:
         unknown = set(self.formats) - set(FORMATS)
@@ -164,11 +167,14 @@ class BatchTranscriber:
     """Runs a :class:`BatchJob` over inputs with one backend."""
 
     def __init__(self, backend: ASRBackend, job: BatchJob,
-                 listener: ProgressListener | None = None, workers: int = 1) -> None:
+                 listener: ProgressListener | None = None, workers: int = 1,
+                 annotator: EntityAnnotator | None = None) -> None:
+        """``annotator``: tag each transcript's segments with medical entities."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.backend = backend
         self.job = job
+        self.annotator = annotator
         self.listener = listener or ProgressListener()
         self.workers = workers
         self._stop = threading.Event()
@@ -239,18 +245,28 @@ class BatchTranscriber:
         return BatchSummary(outcomes, interrupted=self._stop.is_set())
 
     def process(self, item: InputFile) -> FileOutcome:
-        """Transcribe one input, or finish it from a previous run's json; never raises for it."""
+        """Transcribe one input, or finish it from a previous run's json; never raises for it.
+
+        A previous run's transcript is kept when the audio and the recognition settings are
+        the same; its entities are then added, redone or removed to match this run's NER
+        settings without recognising the audio again (status ``done`` when they changed).
+        """
         start = time.perf_counter()
         try:
             source = SourceFile.of(item.path)
             done = None if self.job.overwrite else self.existing(item, source)
-            if done is not None:
-                outputs = write_missing(done, self.stem_path(item), self.job.formats)
+            if done is not None and self._entities_current(done):
+                outputs = write_missing(done, self.stem_path(item), self.job.formats,
+                                        self.job.highlight)
                 return FileOutcome(item, "skipped", audio_seconds=done.info.duration,
                                    language=done.info.language, text=done.text,
                                    outputs=outputs)
-            doc = self._transcribe(item, source, load_audio(item.path))
-            outputs = tuple(write_outputs(doc, self.stem_path(item), self.job.formats))
+            if done is not None:
+                doc = self._annotate(replace(done, entities=None))
+            else:
+                doc = self._annotate(self._transcribe(item, source, load_audio(item.path)))
+            outputs = tuple(write_outputs(doc, self.stem_path(item), self.job.formats,
+                                          self.job.highlight))
         except _StopRequestedError:
             return FileOutcome(item, "interrupted", wall_seconds=time.perf_counter() - start)
         except (MedstreamError, OSError, RuntimeError, ValueError) as exc:
@@ -261,6 +277,18 @@ class BatchTranscriber:
         return FileOutcome(item, "done", audio_seconds=doc.info.duration,
                            wall_seconds=time.perf_counter() - start,
                            language=doc.info.language, text=doc.text, outputs=outputs)
+
+    def _entities_current(self, doc: TranscriptDocument) -> bool:
+        if self.annotator is None:
+            return doc.entities is None
+        return self.annotator.is_current(doc.entities)
+
+    def _annotate(self, doc: TranscriptDocument) -> TranscriptDocument:
+        if self.annotator is None:
+            return doc
+        if self._stop.is_set():
+            raise _StopRequestedError
+        return replace(doc, entities=self.annotator.annotate(doc.segments, doc.info.language))
 
     def _transcribe(self, item: InputFile, source: SourceFile,
                     audio: np.ndarray) -> TranscriptDocument:
@@ -279,17 +307,17 @@ class BatchTranscriber:
                                   fingerprint=self.fingerprint)
 
 
-def write_missing(doc: TranscriptDocument, stem: Path,
-                  formats: tuple[str, ...]) -> tuple[Path, ...]:
+def write_missing(doc: TranscriptDocument, stem: Path, formats: tuple[str, ...],
+                  highlight: bool = True) -> tuple[Path, ...]:
     """Bring the renderings of a complete json up to date without recognising audio again.
 
     A format a previous run did not write (e.g. srt added later) is written; one whose content
     is not what the json renders (left over from other settings) is rewritten.
     """
-    stale = tuple(f for f in formats if f != "json"
-                  and not _holds(stem.with_name(f"{stem.name}.{f}"), RENDERERS[f](doc)))
+    stale = tuple(f for f in formats if f != "json" and not _holds(
+        stem.with_name(f"{stem.name}.{f}"), RENDERERS[f](doc, highlight)))
     if stale:
-        write_outputs(doc, stem, stale)
+        write_outputs(doc, stem, stale, highlight)
     return tuple(stem.with_name(f"{stem.name}.{f}") for f in FORMATS
                  if f in formats or f == "json")
 

@@ -13,6 +13,8 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from eval.cli import eval_app
+from ner.build import RecognizerSpec
+from ner.catalog import DEFAULT_NER_MODEL
 from ner.cli import ner_command
 from speech.backends.faster_whisper import resolve_device
 from speech.catalog import HUB_IDS, PACKAGED_MODELS, resolve_asr_model
@@ -21,6 +23,7 @@ from speech.loader import load_asr
 from speech.options import Device, ModelOptions, TranscribeOptions
 from speech.types import Task
 from speech.vocabulary import load_vocabulary
+from streaming.annotate import EntityAnnotator
 from streaming.batch import (
     BatchJob,
     BatchTranscriber,
@@ -89,6 +92,17 @@ def transcribe(
     = ",".join(FORMATS),
     overwrite: Annotated[bool, typer.Option(help="Transcribe again even if outputs are "
                                             "complete.")] = False,
+    entities: Annotated[bool, typer.Option("--entities", help="Mark medications (with dose, "
+                                           "frequency, route), conditions, anatomy and "
+                                           "procedures in each segment.")] = False,
+    ner_model: Annotated[str, typer.Option(help="NER model for --entities: shipped name or "
+                                           "directory.")] = DEFAULT_NER_MODEL,
+    lexicon: Annotated[list[Path] | None, typer.Option(help="Term list for --entities (TSV/CSV: "
+                                                       "term, type[, code]) in --language "
+                                                       "(English when auto); repeatable.")]
+    = None,
+    highlight: Annotated[bool, typer.Option(help="Mark the entities in txt, srt and vtt (json "
+                                            "always carries them).")] = True,
     vad: Annotated[bool, typer.Option(help="Skip non-speech with Silero VAD.")] = True,
     print_text: Annotated[bool, typer.Option("--print", help="Print each transcript to stdout "
                                              "as it completes.")] = False,
@@ -100,6 +114,8 @@ def transcribe(
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
     if task not in ("transcribe", "translate"):
         raise fail(f"--task must be transcribe or translate, not {task!r}")
+    if lexicon and not entities:
+        raise fail("--lexicon is used by --entities; add --entities")
     items, missing = discover_inputs(inputs)
     try:
         terms = load_vocabulary(vocabulary) if vocabulary is not None else ()
@@ -109,17 +125,25 @@ def transcribe(
             language=None if language == "auto" else language,
             task=_task(task), beam_size=beam_size, batch_size=batch_size or auto_batch,
             vad_filter=vad, vocabulary=terms, initial_prompt=initial_prompt)
-        job = BatchJob(out_dir=out, options=options, formats=chosen, overwrite=overwrite)
+        job = BatchJob(out_dir=out, options=options, formats=chosen, overwrite=overwrite,
+                       highlight=highlight)
         model_options = ModelOptions(device=_device(device), compute_type=compute_type,
                                      workers=workers)
         backend = load_asr(model, model_options, allow_download=not offline)
         backend.check(options)
+        annotator = None
+        if entities:
+            spec = RecognizerSpec(ner_model, resolve_device(device),
+                                  "en" if language == "auto" else language, tuple(lexicon or ()))
+            annotator = EntityAnnotator.from_spec(spec)
     except (MedstreamError, ValueError) as exc:
         raise fail(str(exc)) from None
 
     if not items and not missing:
         raise fail("no audio files found in " + ", ".join(map(str, inputs)))
     stderr.print(f"model: {backend.identifier}", highlight=False)
+    if annotator is not None:
+        stderr.print(f"entities: {annotator.model}", highlight=False)
     durations = probe_durations(items)
     total = sum(d or 0.0 for d in durations.values())
 
@@ -131,7 +155,7 @@ def transcribe(
             sys.stdout.write(outcome.text + "\n")
             sys.stdout.flush()
 
-    transcriber = BatchTranscriber(backend, job, workers=workers)
+    transcriber = BatchTranscriber(backend, job, workers=workers, annotator=annotator)
     with RichProgress(stderr, len(items), total) as progress:
         transcriber.listener = progress
         summary = transcriber.run(items, on_outcome=report, durations=durations)

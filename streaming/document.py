@@ -1,4 +1,5 @@
-"""A transcribed recording as it is written to disk: source, decisions, settings and segments."""
+"""A transcribed recording as it is written to disk: source, decisions, settings and segments,
+with the entities of each segment when NER ran."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ner.types import Entity
 from speech.types import Segment, TranscriptionInfo
 
 SCHEMA = "medstream.transcript/1"
@@ -31,6 +33,18 @@ class SourceFile:
 
 
 @dataclass(frozen=True)
+class EntityAnnotations:
+    """The medical entities of each segment, and which recognizer found them."""
+
+    model: str
+    """The tagger model as reported (name or path, with its weights' sha256)."""
+    fingerprint: str
+    """A digest of the recognizer (weights, term lists, rules): see ``ner.build``."""
+    per_segment: tuple[tuple[Entity, ...], ...]
+    """``per_segment[i]`` holds segment ``i``'s entities, offsets into its text."""
+
+
+@dataclass(frozen=True)
 class TranscriptDocument:
     """Everything the json output carries; txt/srt/vtt are renderings of it."""
 
@@ -39,6 +53,13 @@ class TranscriptDocument:
     segments: tuple[Segment, ...]
     fingerprint: str
     """A digest of every setting that changes the text (model weights included)."""
+    entities: EntityAnnotations | None = None
+    """Present when the transcript was run through NER (``transcribe --entities``)."""
+
+    def __post_init__(self) -> None:
+        if self.entities is not None and len(self.entities.per_segment) != len(self.segments):
+            raise ValueError(f"{len(self.entities.per_segment)} entity lists for "
+                             f"{len(self.segments)} segments")
 
     @property
     def text(self) -> str:
@@ -60,6 +81,11 @@ class TranscriptDocument:
             "text": self.text,
             "segments": [s.to_dict() for s in self.segments],
         }
+        if self.entities is not None:
+            data["ner"] = {"model": self.entities.model,
+                           "fingerprint": self.entities.fingerprint}
+            for segment, found in zip(data["segments"], self.entities.per_segment, strict=True):
+                segment["entities"] = [entity.to_dict() for entity in found]
         return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
 
     @classmethod
@@ -78,11 +104,19 @@ class TranscriptDocument:
             model=data["model"],
             settings=data["settings"],
         )
+        segments = [dict(s) for s in data["segments"]]
+        found = [tuple(Entity.from_dict(e) for e in s.pop("entities", ())) for s in segments]
+        entities = None
+        if "ner" in data:
+            entities = EntityAnnotations(model=data["ner"]["model"],
+                                         fingerprint=data["ner"]["fingerprint"],
+                                         per_segment=tuple(found))
         return cls(
             source=SourceFile(**data["source"]),
             info=info,
-            segments=tuple(Segment.from_dict(s) for s in data["segments"]),
+            segments=tuple(Segment.from_dict(s) for s in segments),
             fingerprint=data["fingerprint"],
+            entities=entities,
         )
 
 

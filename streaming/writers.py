@@ -1,12 +1,16 @@
-"""Render a transcript as txt, srt, vtt or json, and write files atomically."""
+"""Render a transcript as txt, srt, vtt or json (entities highlighted), and write files
+atomically."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from ner.schema import AttributeType
+from ner.types import Entity
 from streaming.document import TranscriptDocument
 
 FORMATS = ("txt", "srt", "vtt", "json")
@@ -35,30 +39,108 @@ def _cue_text(text: str) -> str:
     return text.replace("-->", "->")
 
 
-def render_txt(doc: TranscriptDocument) -> str:
-    """One line per segment."""
-    return "".join(f"{s.text}\n" for s in doc.segments)
+def _vtt_text(text: str) -> str:
+    # WebVTT cue text is markup: a literal &, < or > must be written as a character reference.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render_srt(doc: TranscriptDocument) -> str:
+@dataclass(frozen=True)
+class Mark:
+    """A highlighted stretch of a segment's text: an entity or a medication attribute."""
+
+    start: int
+    end: int
+    label: str
+    """The schema type (MEDICATION, STRENGTH …)."""
+    negated: bool = False
+
+
+def marks_of(entities: Sequence[Entity]) -> list[Mark]:
+    """The entities and their medications' attributes as marks, sorted and never overlapping
+    (an attribute inside an entity's span is left to the entity)."""
+    chosen = [Mark(e.start, e.end, e.type.value, e.negated) for e in entities]
+    for attribute in (a for e in entities for a in e.attributes):
+        if all(attribute.end <= m.start or m.end <= attribute.start for m in chosen):
+            chosen.append(Mark(attribute.start, attribute.end, attribute.type.value))
+    return sorted(chosen, key=lambda m: m.start)
+
+
+def _highlight(text: str, entities: Sequence[Entity], plain: Callable[[str], str],
+               wrap: Callable[[str, Mark], str]) -> str:
+    pieces, at = [], 0
+    for mark in marks_of(entities):
+        pieces += [plain(text[at:mark.start]), wrap(plain(text[mark.start:mark.end]), mark)]
+        at = mark.end
+    pieces.append(plain(text[at:]))
+    return "".join(pieces)
+
+
+def _txt_mark(text: str, mark: Mark) -> str:
+    return f"[{text}|{mark.label}{'|negated' if mark.negated else ''}]"
+
+
+# Legible on video and on a white page; SRT players understand <font color> and <i>.
+COLOURS = {
+    "MEDICATION": "#1e88e5", "MEDICAL_CONDITION": "#e53935", "ANATOMY": "#43a047",
+    "TEST_TREATMENT_PROCEDURE": "#8e24aa", "PROTECTED_HEALTH_INFORMATION": "#f9a825",
+    "TIME_EXPRESSION": "#6d4c41",
+}
+ATTRIBUTE_COLOUR = "#00897b"
+
+
+def _srt_mark(text: str, mark: Mark) -> str:
+    coloured = f'<font color="{COLOURS.get(mark.label, ATTRIBUTE_COLOUR)}">{text}</font>'
+    return f"<i>{coloured}</i>" if mark.negated else coloured
+
+
+def _vtt_mark(text: str, mark: Mark) -> str:
+    classes = mark.label.lower() + (".negated" if mark.negated else "")
+    return f"<c.{classes}>{text}</c>"
+
+
+def _vtt_style() -> str:
+    rules = [f"::cue(.{label.lower()}) {{ color: {colour}; }}" for label, colour in
+             [*COLOURS.items(), *((a.value, ATTRIBUTE_COLOUR) for a in AttributeType)]]
+    return "STYLE\n" + "\n".join([*rules, "::cue(.negated) { font-style: italic; }"]) + "\n\n"
+
+
+def _segment_texts(doc: TranscriptDocument, highlight: bool, plain: Callable[[str], str],
+                   wrap: Callable[[str, Mark], str]) -> list[str]:
+    if not highlight or doc.entities is None:
+        return [plain(s.text) for s in doc.segments]
+    return [_highlight(s.text, found, plain, wrap)
+            for s, found in zip(doc.segments, doc.entities.per_segment, strict=True)]
+
+
+def render_txt(doc: TranscriptDocument, highlight: bool = True) -> str:
+    """One line per segment; with entities, each is written ``[text|TYPE]``."""
+    return "".join(f"{t}\n" for t in _segment_texts(doc, highlight, str, _txt_mark))
+
+
+def render_srt(doc: TranscriptDocument, highlight: bool = True) -> str:
+    """SubRip cues; entities coloured by type with ``<font color>``, negated ones in italics."""
+    texts = _segment_texts(doc, highlight, _cue_text, _srt_mark)
     cues = []
-    for number, seg in enumerate(doc.segments, start=1):
+    for number, (seg, text) in enumerate(zip(doc.segments, texts, strict=True), start=1):
         span = f"{_timestamp(seg.start, ',')} --> {_timestamp(seg.end, ',')}"
-        cues.append(f"{number}\n{span}\n{_cue_text(seg.text)}\n")
+        cues.append(f"{number}\n{span}\n{text}\n")
     return "\n".join(cues)
 
 
-def render_vtt(doc: TranscriptDocument) -> str:
-    cues = [f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{_cue_text(s.text)}\n"
-            for s in doc.segments]
-    return "WEBVTT\n\n" + "\n".join(cues)
+def render_vtt(doc: TranscriptDocument, highlight: bool = True) -> str:
+    """WebVTT cues; entities as ``<c.medication>`` class spans, styled in a STYLE block."""
+    texts = _segment_texts(doc, highlight, lambda t: _vtt_text(_cue_text(t)), _vtt_mark)
+    cues = [f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{text}\n"
+            for s, text in zip(doc.segments, texts, strict=True)]
+    style = _vtt_style() if highlight and doc.entities is not None else ""
+    return "WEBVTT\n\n" + style + "\n".join(cues)
 
 
-def render_json(doc: TranscriptDocument) -> str:
+def render_json(doc: TranscriptDocument, highlight: bool = True) -> str:
     return doc.to_json()
 
 
-RENDERERS: dict[str, Callable[[TranscriptDocument], str]] = {
+RENDERERS: dict[str, Callable[[TranscriptDocument, bool], str]] = {
     "txt": render_txt,
     "srt": render_srt,
     "vtt": render_vtt,
@@ -88,8 +170,10 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def write_outputs(doc: TranscriptDocument, stem: Path, formats: tuple[str, ...]) -> list[Path]:
-    """Write every requested format as ``stem.<format>``.
+def write_outputs(doc: TranscriptDocument, stem: Path, formats: tuple[str, ...],
+                  highlight: bool = True) -> list[Path]:
+    """Write every requested format as ``stem.<format>`` (entities highlighted in txt, srt and
+    vtt unless ``highlight`` is False).
 
     json is always written, and written last: it is the record that the file is complete.
     """
@@ -97,6 +181,6 @@ def write_outputs(doc: TranscriptDocument, stem: Path, formats: tuple[str, ...])
     written = []
     for fmt in ordered:
         target = stem.with_name(f"{stem.name}.{fmt}")
-        write_atomic(target, RENDERERS[fmt](doc))
+        write_atomic(target, RENDERERS[fmt](doc, highlight))
         written.append(target)
     return written
