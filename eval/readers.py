@@ -1,6 +1,6 @@
 """Readers (and two writers) for the evaluation data: manifests, CoNLL, parallel text, terms.
 
-Every reader returns frozen dataclasses and raises :class:`DataFormatError`, naming the file
+Every reader returns frozen dataclasses and raises :class:`DataFileError`, naming the file
 and the 1-based line, on malformed input: a missing key or column, a value of the wrong type,
 a line that is not JSON, a bad IOB2 tag. Files are read as UTF-8 (a byte-order mark is
 ignored). Lines are split on ``\\n`` only (``\\r\\n`` is accepted), never on the other Unicode
@@ -15,7 +15,8 @@ a tab or a newline).
 * :func:`read_parallel_tsv`: ``id, src_lang, tgt_lang, src, ref`` parallel text. Rows whose
   source or reference is empty are left out and listed in :attr:`ParallelCorpus.skipped`.
 * :func:`read_terminology_jsonl`: the WMT23 terminology shared-task format.
-* :func:`read_glossary_tsv`: the TICO-19 term list, or a plain two-column glossary.
+
+Glossaries are read by :mod:`translate.glossary`.
 """
 
 from __future__ import annotations
@@ -28,19 +29,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from eval.entities import Span, spans_from_iob2
-from speech.errors import MedstreamError
-
-
-class DataFormatError(MedstreamError):
-    """A data file does not have the format its reader expects; says which file and line."""
-
-    def __init__(self, path: str | Path, line: int | None, reason: str) -> None:
-        self.path = str(path)
-        self.line = line
-        self.reason = reason
-        where = f"{self.path}, line {line}" if line is not None else self.path
-        super().__init__(f"{where}: {reason}")
-
+from speech.errors import DataFileError
 
 # --------------------------------------------------------------------------- shared helpers
 
@@ -52,7 +41,7 @@ def _lines(path: Path) -> list[str]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise DataFormatError(path, line, f"not valid UTF-8 ({exc.reason})") from exc
+        raise DataFileError(path, line, f"not valid UTF-8 ({exc.reason})") from exc
     lines = [line.removesuffix("\r") for line in text.split("\n")]
     if lines and lines[-1] == "":
         lines.pop()
@@ -71,10 +60,10 @@ def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataFormatError(path, number, f"not valid JSON: {exc.msg} "
+            raise DataFileError(path, number, f"not valid JSON: {exc.msg} "
                                                 f"(column {exc.colno})") from exc
         if not isinstance(obj, dict):
-            raise DataFormatError(path, number,
+            raise DataFileError(path, number,
                                   f"expected a JSON object, found a {_type_name(obj)}")
         yield number, obj
 
@@ -86,8 +75,8 @@ class _Fields:
         self.obj, self.path, self.line = obj, path, line
         self.what = f" in {what}" if what else ""
 
-    def error(self, reason: str) -> DataFormatError:
-        return DataFormatError(self.path, self.line, reason + self.what)
+    def error(self, reason: str) -> DataFileError:
+        return DataFileError(self.path, self.line, reason + self.what)
 
     def _get(self, key: str) -> Any:
         if key not in self.obj:
@@ -138,13 +127,13 @@ class _Fields:
 def _tsv_header(path: Path, lines: list[str], required: Sequence[str]) -> dict[str, int]:
     """Column name -> index of the header line; every ``required`` column must be there."""
     if not lines:
-        raise DataFormatError(path, None, "the file is empty: expected a header line "
+        raise DataFileError(path, None, "the file is empty: expected a header line "
                                           f"({', '.join(required)})")
     header = lines[0].split("\t")
     columns = {name.strip(): index for index, name in enumerate(header)}
     missing = [name for name in required if name not in columns]
     if missing:
-        raise DataFormatError(path, 1, f"missing column(s) {', '.join(missing)} in the header "
+        raise DataFileError(path, 1, f"missing column(s) {', '.join(missing)} in the header "
                                        f"(found: {', '.join(header)})")
     return columns
 
@@ -156,7 +145,7 @@ def _tsv_rows(path: Path, lines: list[str], width: int) -> Iterator[tuple[int, l
             continue
         fields = line.split("\t")
         if len(fields) != width:
-            raise DataFormatError(path, number, f"{len(fields)} tab-separated field(s), but the "
+            raise DataFileError(path, number, f"{len(fields)} tab-separated field(s), but the "
                                                 f"header has {width}")
         yield number, fields
 
@@ -258,7 +247,7 @@ def _manifest_translation(fields: _Fields, extra: dict[str, Any]) -> dict[str, s
 
 def _manifest_entity(item: object, index: int, text: str, path: Path, line: int) -> CharSpan:
     if not isinstance(item, dict):
-        raise DataFormatError(path, line, f"entity {index} must be an object "
+        raise DataFileError(path, line, f"entity {index} must be an object "
                                           f"{{start, end, type}}, not {_type_name(item)}")
     fields = _Fields(item, path, line, f"entity {index}")
     unknown = sorted(item.keys() - _ENTITY_KEYS)
@@ -355,12 +344,12 @@ def read_conll(path: str | Path) -> list[TaggedSentence]:
         if fields[0] == "-DOCSTART-":
             continue
         if len(fields) < 2:
-            raise DataFormatError(file, number, f"expected 'token<TAB>tag', found {line!r}")
+            raise DataFileError(file, number, f"expected 'token<TAB>tag', found {line!r}")
         token, tag = fields[0], fields[-1].strip()
         if not token:
-            raise DataFormatError(file, number, "the token (first column) is empty")
+            raise DataFileError(file, number, "the token (first column) is empty")
         if not _check_tag(tag):
-            raise DataFormatError(file, number, f"bad IOB2 tag {tag!r} "
+            raise DataFileError(file, number, f"bad IOB2 tag {tag!r} "
                                                 "(expected O, B-<type> or I-<type>)")
         tokens.append(token)
         tags.append(tag)
@@ -448,9 +437,9 @@ def read_parallel_tsv(path: str | Path, *, keep_empty: bool = False) -> Parallel
         segment = ParallelSegment(*(row[columns[name]] for name in _PARALLEL_COLUMNS))
         for name in ("id", "src_lang", "tgt_lang"):
             if not getattr(segment, name).strip():
-                raise DataFormatError(file, number, f"the '{name}' column is empty")
+                raise DataFileError(file, number, f"the '{name}' column is empty")
         if segment.id in seen:
-            raise DataFormatError(file, number, f"id {segment.id!r} was already used on line "
+            raise DataFileError(file, number, f"id {segment.id!r} was already used on line "
                                                 f"{seen[segment.id]}")
         seen[segment.id] = number
         empty = [name for name in ("src", "ref") if not getattr(segment, name).strip()]
@@ -519,101 +508,10 @@ def read_terminology_jsonl(path: str | Path) -> list[TermSegment]:
 def _term_pair(item: object, what: str, src_lang: str, tgt_lang: str, path: Path,
                line: int) -> TermPair:
     if not isinstance(item, dict):
-        raise DataFormatError(path, line, f"{what} must be an object {{language: term}}, "
+        raise DataFileError(path, line, f"{what} must be an object {{language: term}}, "
                                           f"not {_type_name(item)}")
     fields = _Fields(item, path, line, what)
     pair = TermPair(fields.string(src_lang), fields.string(tgt_lang))
     if not pair.source.strip() or not pair.target.strip():
         raise fields.error("empty term")
     return pair
-
-
-# --------------------------------------------------------------------------- glossaries
-
-_GLOSSARY_HEADERS = (("src_term", "tgt_term"), ("source", "target"),
-                     ("source_term", "target_term"), ("src", "tgt"), ("term", "translation"))
-
-
-@dataclass(frozen=True)
-class GlossaryEntry:
-    """A term and its required translation, with whatever the glossary says about it."""
-
-    source: str
-    target: str
-    src_lang: str | None = None
-    tgt_lang: str | None = None
-    provider: str | None = None
-    pos: str | None = None
-    description: str | None = None
-
-
-def _language_matches(code: str | None, wanted: str | None) -> bool:
-    """``wanted`` is None, equal to ``code`` or its primary subtag (``es`` for ``es-419``)."""
-    if wanted is None or code is None:
-        return True
-    code, wanted = code.casefold(), wanted.casefold()
-    return code == wanted or code.startswith(wanted + "-")
-
-
-def read_glossary_tsv(path: str | Path, src_lang: str | None = None,
-                      tgt_lang: str | None = None) -> list[GlossaryEntry]:
-    """The term pairs of a TSV glossary, optionally only those of one direction.
-
-    The header is recognised (case-insensitively) by its term columns: ``src_term``/``tgt_term``
-    (the TICO-19 list, with ``provider, src_lang, tgt_lang, pos, description`` columns used when
-    present), ``source``/``target``, ``source_term``/``target_term``, ``src``/``tgt`` or
-    ``term``/``translation``; a header of the two language codes asked for (``en<TAB>fr``)
-    also counts. Without a recognised header the file is a plain glossary: every line is data
-    and the first two columns are the source and target terms.
-
-    ``src_lang``/``tgt_lang`` keep the rows of that direction (``es`` also matches ``es-419``).
-    A file without language columns is taken to be in the direction asked for, and its entries
-    get those languages. Blank lines are skipped; an empty term is an error.
-    """
-    file = Path(path)
-    lines = _lines(file)
-    if not lines:
-        return []
-    header = [name.strip().casefold() for name in lines[0].split("\t")]
-    pair = next(((header.index(s), header.index(t)) for s, t in _GLOSSARY_HEADERS
-                 if s in header and t in header), None)
-    if pair is None and src_lang and tgt_lang and header[:2] == [src_lang.casefold(),
-                                                                 tgt_lang.casefold()]:
-        pair = (0, 1)
-    if pair is None:
-        header, pair, body = [], (0, 1), lines
-        first_line = 1
-    else:
-        body, first_line = lines[1:], 2
-    column = {name: index for index, name in enumerate(header)}
-    source_index, target_index = pair
-
-    def optional(fields: list[str], name: str) -> str | None:
-        index = column.get(name)
-        value = fields[index].strip() if index is not None else ""
-        return value or None
-
-    entries = []
-    for number, line in enumerate(body, start=first_line):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if header and len(fields) != len(header):
-            raise DataFormatError(file, number, f"{len(fields)} tab-separated field(s), but "
-                                                f"the header has {len(header)}")
-        if len(fields) < 2:
-            raise DataFormatError(file, number, "expected at least two tab-separated columns "
-                                                "(source term, target term)")
-        source, target = fields[source_index].strip(), fields[target_index].strip()
-        if not source or not target:
-            raise DataFormatError(file, number, f"empty {'source' if not source else 'target'}"
-                                                " term")
-        row_src = optional(fields, "src_lang") if "src_lang" in column else src_lang
-        row_tgt = optional(fields, "tgt_lang") if "tgt_lang" in column else tgt_lang
-        if not (_language_matches(row_src, src_lang) and _language_matches(row_tgt, tgt_lang)):
-            continue
-        entries.append(GlossaryEntry(
-            source=source, target=target, src_lang=row_src, tgt_lang=row_tgt,
-            provider=optional(fields, "provider"), pos=optional(fields, "pos"),
-            description=optional(fields, "description")))
-    return entries

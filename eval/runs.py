@@ -14,11 +14,12 @@ from pathlib import Path
 from rich.progress import Progress
 
 from eval.asr_entities import TaggedText
-from eval.readers import ManifestEntry, TaggedSentence, read_glossary_tsv, read_manifest
+from eval.readers import ManifestEntry, TaggedSentence, read_manifest
 from eval.report import Section
 from eval.sections import asr_entity_section, asr_section, ner_section
 from speech.errors import MedstreamError
 from streaming.console import stderr
+from translate.glossary import read_glossary
 
 
 class UsageError(MedstreamError):
@@ -71,7 +72,7 @@ def glossary_terms(path: Path | None) -> dict[str, list[str]]:
     if path is None:
         return {}
     terms: dict[str, set[str]] = defaultdict(set)
-    for entry in read_glossary_tsv(path):
+    for entry in read_glossary(path):
         if entry.src_lang:
             terms[entry.src_lang.split("-")[0]].add(entry.source)
         if entry.tgt_lang:

@@ -13,21 +13,10 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; transformers needs it
 
-from speech.errors import MedstreamError
+from speech.errors import DataFileError
 
 DATA_DIR = Path(__file__).resolve().parent
 """The ``ner`` package folder: data files are found from here, never from the working dir."""
-
-
-class DataFileError(MedstreamError):
-    """A term list, pattern file or inflection file is missing or malformed."""
-
-    def __init__(self, path: str | Path, line: int | None, problem: str) -> None:
-        self.path = str(path)
-        self.line = line
-        self.problem = problem
-        where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {problem}")
 
 
 class Located:

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ner.datafiles import DATA_DIR, DataFileError, LocatedDict, line_of, load_yaml
+from ner.datafiles import DATA_DIR, LocatedDict, line_of, load_yaml
+from speech.errors import DataFileError
 
 INFLECTIONS_FILE = DATA_DIR / "lexicons" / "inflections.yaml"
 

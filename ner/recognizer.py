@@ -71,7 +71,7 @@ class LexiconRecognizer:
 
     def recognize(self, texts: Sequence[str], language: str) -> list[list[Entity]]:
         matchers = self.matchers.get(primary_language(language), [])
-        return [[entity for matcher in matchers for entity in matcher.find(text)]
+        return [[entity for matcher in matchers for entity in matcher.find_entities(text)]
                 for text in texts]
 
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from ner.datafiles import DATA_DIR, DataFileError, LocatedDict, line_of, load_yaml
+from ner.datafiles import DATA_DIR, LocatedDict, line_of, load_yaml
 from ner.folding import primary_language, strip_accents
 from ner.schema import AttributeType
-from speech.errors import InvalidOptionError
+from speech.errors import DataFileError, InvalidOptionError
 
 PATTERN_DIR = DATA_DIR / "patterns"
 """Where the shipped rule files live: ``<language>.yaml``."""

@@ -4,7 +4,7 @@ A term list is a TSV (or, for a ``.csv`` name, CSV) file with the columns ``term
 code]``: the term as written, an :class:`~ner.schema.EntityType` name (case-insensitive) and
 optionally a concept code (ICD-10, RxNorm …). Blank lines and lines starting with ``#`` are
 skipped, and a first row whose first field is ``term`` is a header. Glossaries (the TICO-19
-TSV read by :func:`eval.readers.read_glossary_tsv`) carry no type, so their terms get one type
+TSV read by :func:`translate.glossary.read_glossary`) carry no type, so their terms get one type
 chosen by the caller (:func:`terms_from_glossary`).
 """
 
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from ner.datafiles import DataFileError
 from ner.folding import primary_language
 from ner.schema import EntityType
+from speech.errors import DataFileError
 
 if TYPE_CHECKING:
-    from eval.readers import GlossaryEntry
+    from translate.glossary import GlossaryEntry
 
 GlossarySide = Literal["source", "target"]
 
@@ -73,7 +73,7 @@ def terms_from_glossary(entries: Iterable[GlossaryEntry], entity_type: EntityTyp
 
     The language is the entries' ``tgt_lang`` (``src_lang`` for the source side), reduced to
     its primary subtag; None when the glossary names none. Raises ValueError when the entries
-    mix languages on that side (read one direction with ``read_glossary_tsv(path, src, tgt)``).
+    mix languages on that side (read one direction with ``read_glossary(path, src, tgt)``).
     """
     languages: set[str] = set()
     terms: list[Term] = []
@@ -86,7 +86,7 @@ def terms_from_glossary(entries: Iterable[GlossaryEntry], entity_type: EntityTyp
     if len(languages) > 1:
         raise ValueError(f"the glossary's {side} terms are in several languages "
                          f"({', '.join(sorted(languages))}); a lexicon holds one language: "
-                         f"read one direction with read_glossary_tsv(path, src_lang, tgt_lang)")
+                         f"read one direction with read_glossary(path, src_lang, tgt_lang)")
     return (languages.pop() if languages else None), terms
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 
 class MedstreamError(Exception):
@@ -38,3 +39,16 @@ class VocabularyError(MedstreamError):
 
 class InvalidOptionError(MedstreamError):
     """An option value is not acceptable (unknown language, task, device …)."""
+
+
+class DataFileError(MedstreamError):
+    """A data file (manifest, corpus, glossary, term list, pattern file …) is missing or does
+    not have the format its reader expects. The message starts ``path:line:`` (the 1-based
+    line, where one applies), as a compiler's does, so editors can jump to it."""
+
+    def __init__(self, path: str | Path, line: int | None, reason: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.reason = reason
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {reason}")

@@ -9,13 +9,12 @@ from typing import overload
 
 import pytest
 
-from ner.datafiles import DataFileError
 from ner.folding import Folder
 from ner.lexicon import LexiconMatcher, builtin_lexicon
 from ner.schema import EntityType
 from ner.terms import Term, load_term_list
 from ner.types import Entity
-from speech.errors import InvalidOptionError
+from speech.errors import DataFileError, InvalidOptionError
 from tests.conftest import TICO_TERMS
 
 CONDITION = EntityType.MEDICAL_CONDITION
@@ -33,7 +32,7 @@ def check_offsets(text: str, entities: Sequence[Entity]) -> None:
 
 def test_seed_list_finds_plurals_and_any_case_with_offsets() -> None:
     text = "Patient has FEVERS and chest pains; took two Aspirins and ibuprofen."
-    found = builtin_lexicon().find(text)
+    found = builtin_lexicon().find_entities(text)
     assert spans(found) == [("FEVERS", "MEDICAL_CONDITION"), ("chest pains", "MEDICAL_CONDITION"),
                             ("Aspirins", "MEDICATION"), ("ibuprofen", "MEDICATION")]
     check_offsets(text, found)
@@ -54,31 +53,32 @@ def test_no_builtin_list_for_other_languages_says_what_exists() -> None:
 def test_whole_words_only_and_leftmost_longest() -> None:
     lexicon = LexiconMatcher([Term("fever", CONDITION), Term("chest", EntityType.ANATOMY),
                               Term("chest pain", CONDITION), Term("pain", CONDITION)], "en")
-    assert lexicon.find("feverish, no painkillers") == []
-    assert spans(lexicon.find("severe chest pain")) == [("chest pain", "MEDICAL_CONDITION")]
+    assert lexicon.find_entities("feverish, no painkillers") == []
+    assert spans(lexicon.find_entities("severe chest pain")) == [
+        ("chest pain", "MEDICAL_CONDITION")]
 
 
 def test_terms_do_not_span_sentence_punctuation_but_do_span_hyphens() -> None:
     lexicon = LexiconMatcher([Term("chest pain", CONDITION), Term("x-ray", CONDITION)], "en")
-    assert lexicon.find("my chest. Pain started") == []
-    assert lexicon.find("my chest, pain") == []
-    assert spans(lexicon.find("chest-pain and an X ray")) == [("chest-pain", "MEDICAL_CONDITION"),
-                                                             ("X ray", "MEDICAL_CONDITION")]
+    assert lexicon.find_entities("my chest. Pain started") == []
+    assert lexicon.find_entities("my chest, pain") == []
+    assert spans(lexicon.find_entities("chest-pain and an X ray")) == [
+        ("chest-pain", "MEDICAL_CONDITION"), ("X ray", "MEDICAL_CONDITION")]
 
 
 def test_unicode_normalisation_keeps_original_offsets() -> None:
     text = "Ｆｅｖｅｒ and Straße"
     lexicon = LexiconMatcher([Term("fever", CONDITION), Term("STRASSE", EntityType.ANATOMY)],
                              "en")
-    found = lexicon.find(text)
+    found = lexicon.find_entities(text)
     assert spans(found) == [("Ｆｅｖｅｒ", "MEDICAL_CONDITION"), ("Straße", "ANATOMY")]
     check_offsets(text, found)
 
 
 def test_accent_insensitive_only_when_asked() -> None:
     terms = [Term("fièvre", CONDITION)]
-    assert LexiconMatcher(terms, "fr").find("pas de fievre") == []
-    found = LexiconMatcher(terms, "fr", ignore_accents=True).find("pas de fievre, Fièvres")
+    assert LexiconMatcher(terms, "fr").find_entities("pas de fievre") == []
+    found = LexiconMatcher(terms, "fr", ignore_accents=True).find_entities("pas de fievre, Fièvres")
     assert spans(found) == [("fievre", "MEDICAL_CONDITION"), ("Fièvres", "MEDICAL_CONDITION")]
 
 
@@ -96,7 +96,7 @@ def test_accent_insensitive_only_when_asked() -> None:
     ("es", "paciente", "los pacientes", "pacientes"),
 ])
 def test_inflections_per_language(language: str, term: str, text: str, expected: str) -> None:
-    found = LexiconMatcher([Term(term, CONDITION)], language).find(text)
+    found = LexiconMatcher([Term(term, CONDITION)], language).find_entities(text)
     assert [entity.text for entity in found] == [expected]
 
 
@@ -104,7 +104,7 @@ def test_inflection_rules_do_not_join_unrelated_words() -> None:
     folder = Folder("de")
     assert folder.key("Leber") != folder.key("Leben")
     assert Folder("en").key("diagnosis") == "diagnosis"
-    assert LexiconMatcher([Term("tablet", MEDICATION)], "en", inflections=False).find(
+    assert LexiconMatcher([Term("tablet", MEDICATION)], "en", inflections=False).find_entities(
         "tablets") == []
 
 
@@ -116,7 +116,7 @@ def test_term_list_with_codes_tsv_and_csv(tmp_path: Path) -> None:
     csv = tmp_path / "terms.csv"
     csv.write_text('term,type,code\n"heart, left",ANATOMY,\n', encoding="utf-8")
     assert load_term_list(csv) == [Term("heart, left", EntityType.ANATOMY)]
-    found = LexiconMatcher.from_term_list(tsv, "en").find("Metformin for Type 2 Diabetes")
+    found = LexiconMatcher.from_term_list(tsv, "en").find_entities("Metformin for Type 2 Diabetes")
     assert [(e.text, e.code) for e in found] == [("Metformin", "RX-1"),
                                                  ("Type 2 Diabetes", "ICD-E11")]
 
@@ -143,23 +143,23 @@ def test_missing_term_list_is_a_clear_error(tmp_path: Path) -> None:
 def test_french_glossary_terms_found_in_a_french_sentence() -> None:
     if not TICO_TERMS.is_file():
         pytest.skip(f"{TICO_TERMS} is absent: the shared terminology data is not on this machine")
-    from eval.readers import read_glossary_tsv
+    from translate.glossary import read_glossary
 
-    entries = read_glossary_tsv(TICO_TERMS, "en", "fr")
+    entries = read_glossary(TICO_TERMS, "en", "fr")
     lexicon = LexiconMatcher.from_glossary(entries, CONDITION)
     assert lexicon.language == "fr" and lexicon.size > 300
     text = "Le patient a une forte fièvre et une toux sèche ; radiographie du thorax demain."
-    found = lexicon.find(text)
+    found = lexicon.find_entities(text)
     assert spans(found) == [("forte fièvre", "MEDICAL_CONDITION"),
                             ("toux sèche", "MEDICAL_CONDITION"),
                             ("radiographie du thorax", "MEDICAL_CONDITION")]
     check_offsets(text, found)
-    plural = lexicon.find("Deux Pneumonies graves")
+    plural = lexicon.find_entities("Deux Pneumonies graves")
     assert [entity.text for entity in plural] == ["Pneumonies"]
 
 
 def test_glossary_of_several_languages_is_refused() -> None:
-    from eval.readers import GlossaryEntry
+    from translate.glossary import GlossaryEntry
 
     entries = [GlossaryEntry("fever", "Fieber", "en", "de"),
                GlossaryEntry("fever", "fièvre", "en", "fr")]
@@ -206,7 +206,7 @@ def test_large_text_and_lexicon_each_word_read_a_bounded_number_of_times() -> No
     words = [names[(i * 13) % len(names)] for i in range(30_000)]
     text = " ".join(words)
     assert len(text) >= 200_000
-    found = lexicon.find(text)
+    found = lexicon.find_entities(text)
     assert found and all(text[e.start:e.end] == e.text for e in found)
     assert all(a.end <= b.start for a, b in pairwise(found))
     keys = CountingKeys([lexicon.folder.key(word) for word in words])

@@ -96,6 +96,6 @@ def test_tagger_adapter_runs_a_real_tagger_only_for_its_languages(tiny_model_dir
     assert all(a.end <= b.start for a, b in pairwise(found))
     assert all(texts[0][e.start:e.end] == e.text for e in found)
     spans = {(e.start, e.end, e.type) for e in found}
-    for term in builtin_lexicon().find(texts[0]):
+    for term in builtin_lexicon().find_entities(texts[0]):
         assert (term.start, term.end, term.type) in spans or any(
             e.source == "model" and e.start < term.end and term.start < e.end for e in found)

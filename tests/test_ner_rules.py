@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from ner.datafiles import DataFileError
 from ner.lexicon import LexiconMatcher, builtin_lexicon
 from ner.rules import apply_rules, available_languages, fold_text, load_rules, read_rules
 from ner.schema import AttributeType, EntityType
 from ner.terms import Term
 from ner.types import Entity
-from speech.errors import InvalidOptionError
+from speech.errors import DataFileError, InvalidOptionError
 
 CONDITION = EntityType.MEDICAL_CONDITION
 MEDICATION = EntityType.MEDICATION
@@ -29,7 +28,7 @@ LEXICONS = {
 
 
 def annotate(text: str, language: str = "en") -> list[Entity]:
-    return apply_rules(text, LEXICONS[language].find(text), load_rules(language))
+    return apply_rules(text, LEXICONS[language].find_entities(text), load_rules(language))
 
 
 def attributes_of(entity: Entity) -> list[tuple[str, str]]:

@@ -11,23 +11,21 @@ import pytest
 from eval.entities import Span
 from eval.readers import (
     CharSpan,
-    DataFormatError,
-    GlossaryEntry,
     ManifestEntry,
     ParallelSegment,
     TaggedSentence,
     TermPair,
     read_conll,
-    read_glossary_tsv,
     read_manifest,
     read_parallel_tsv,
     read_terminology_jsonl,
     write_conll,
     write_manifest,
 )
-from speech.errors import MedstreamError
+from speech.errors import DataFileError, MedstreamError
 from tests.conftest import SHARED_DATA, SPEECH, TICO_TERMS, WMT23
 from tests.conftest import read_manifest as read_manifest_rows
+from translate.glossary import GlossaryEntry, read_glossary
 
 
 def _require(path: Path) -> Path:
@@ -53,15 +51,15 @@ def _write(path: Path, lines: list[str]) -> Path:
 
 
 def _error(call: Callable[..., object], *args: object, line: int | None,
-           match: str) -> DataFormatError:
-    with pytest.raises(DataFormatError, match=match) as caught:
+           match: str) -> DataFileError:
+    with pytest.raises(DataFileError, match=match) as caught:
         call(*args)
     error = caught.value
     assert isinstance(error, MedstreamError)
     assert error.line == line
     assert str(args[0]) in str(error)
     if line is not None:
-        assert f"line {line}:" in str(error)
+        assert f":{line}: " in str(error)
     return error
 
 
@@ -172,15 +170,15 @@ def test_wmt23_terminology_terms_are_oriented_de_to_en() -> None:
 
 
 def test_tico_glossary_loads_and_filters_by_direction() -> None:
-    everything = read_glossary_tsv(_require(TICO_TERMS))
+    everything = read_glossary(_require(TICO_TERMS))
     assert len(everything) == 3205 == len(_data_lines(TICO_TERMS)) - 1
     assert everything[0] == GlossaryEntry("1918 flu", "Grippe von 1918", "en", "de", "facebook")
-    fr = read_glossary_tsv(TICO_TERMS, src_lang="en", tgt_lang="fr")
+    fr = read_glossary(TICO_TERMS, src_lang="en", tgt_lang="fr")
     assert len(fr) == 642
     assert {(e.src_lang, e.tgt_lang) for e in fr} == {("en", "fr")}
     assert {e.provider for e in fr} == {"facebook", "google"}
-    assert read_glossary_tsv(TICO_TERMS, src_lang="fr") == []
-    assert len(read_glossary_tsv(TICO_TERMS, tgt_lang="zh")) == 306 + 337
+    assert read_glossary(TICO_TERMS, src_lang="fr") == []
+    assert len(read_glossary(TICO_TERMS, tgt_lang="zh")) == 306 + 337
 
 
 # --------------------------------------------------------------------------- glossaries
@@ -189,25 +187,25 @@ def test_tico_glossary_loads_and_filters_by_direction() -> None:
 def test_plain_two_column_glossaries(tmp_path: Path) -> None:
     headed = _write(tmp_path / "headed.tsv", ["Source\tTarget", "fever\tfièvre", "",
                                               "rash\téruption cutanée"])
-    assert read_glossary_tsv(headed) == [GlossaryEntry("fever", "fièvre"),
+    assert read_glossary(headed) == [GlossaryEntry("fever", "fièvre"),
                                          GlossaryEntry("rash", "éruption cutanée")]
     bare = _write(tmp_path / "bare.tsv", ["fever\tfièvre\tnoun", "rash\téruption cutanée"])
-    assert read_glossary_tsv(bare, "en", "fr") == [
+    assert read_glossary(bare, "en", "fr") == [
         GlossaryEntry("fever", "fièvre", "en", "fr"),
         GlossaryEntry("rash", "éruption cutanée", "en", "fr")]
     codes = _write(tmp_path / "codes.tsv", ["en\tfr", "cough\ttoux"])
-    assert read_glossary_tsv(codes, "en", "fr") == [GlossaryEntry("cough", "toux", "en", "fr")]
+    assert read_glossary(codes, "en", "fr") == [GlossaryEntry("cough", "toux", "en", "fr")]
     reordered = _write(tmp_path / "reordered.tsv", ["note\ttarget\tsource", "x\ttoux\tcough"])
-    assert read_glossary_tsv(reordered) == [GlossaryEntry("cough", "toux")]
+    assert read_glossary(reordered) == [GlossaryEntry("cough", "toux")]
 
 
 def test_malformed_glossaries(tmp_path: Path) -> None:
     one = _write(tmp_path / "one.tsv", ["fever\tfièvre", "rash"])
-    _error(read_glossary_tsv, one, line=2, match="at least two")
+    _error(read_glossary, one, line=2, match="at least two")
     short = _write(tmp_path / "short.tsv", ["source\ttarget\tnote", "fever\tfièvre"])
-    _error(read_glossary_tsv, short, line=2, match="2 tab-separated field")
+    _error(read_glossary, short, line=2, match=r"2 field\(s\), but the header has 3")
     empty = _write(tmp_path / "empty.tsv", ["source\ttarget", "fever\t"])
-    _error(read_glossary_tsv, empty, line=2, match="empty target term")
+    _error(read_glossary, empty, line=2, match="empty target term")
 
 
 # --------------------------------------------------------------------------- manifests
