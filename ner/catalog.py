@@ -8,13 +8,12 @@ packaged model in :mod:`speech.catalog`; a mismatch is refused. Its model card i
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from speech.catalog import file_sha256
+from speech.catalog import file_sha256, weights_digest
 from speech.errors import ModelIntegrityError, ModelNotFoundError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -63,20 +62,6 @@ def resolve_ner_model(name: str = DEFAULT_NER_MODEL) -> ResolvedNerModel:
                                  f"Pass a model directory (a recipes/ner export or its "
                                  f"CTranslate2 export) or a shipped model: {known}.")
     return verify_shipped(shipped)
-
-
-WEIGHT_FILES = ("model.bin", "*.safetensors", "pytorch_model.bin")
-
-
-def weights_digest(model_dir: Path) -> str:
-    """One sha256 over the weight files of a model directory (CTranslate2 ``model.bin``, the
-    ``*.safetensors`` of an HF checkpoint or an export's head), so that a transcript annotated
-    with other weights under the same path is recognised as such."""
-    files = sorted({f for pattern in WEIGHT_FILES for f in model_dir.glob(pattern) if f.is_file()})
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(f"{file.name}:{file_sha256(file)}\n".encode())
-    return digest.hexdigest()
 
 
 @cache

@@ -22,8 +22,9 @@ import importlib.metadata
 import json
 import logging
 import os
+import shutil
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -252,29 +253,47 @@ def _is_transformers_whisper(path: Path) -> bool:
 _convert_lock = threading.Lock()
 
 
+WHISPER_FILES = ("tokenizer.json", "preprocessor_config.json")
+"""Files a CTranslate2 Whisper model needs beside its weights."""
+
+
 def convert_transformers_whisper(path: Path, quantization: str = "float16") -> Path:
-    """Convert a transformers Whisper directory to CTranslate2, once per content version.
+    """Convert a transformers Whisper directory to CTranslate2 (see :func:`cached_conversion`)."""
+    return cached_conversion(path, WHISPER_FILES, quantization)
+
+
+def cached_conversion(path: Path, copy_files: Sequence[str], quantization: str) -> Path:
+    """Convert a transformers model directory to CTranslate2, once per content version.
 
     The output lands in :func:`cache_dir` under a key derived from the source files' names,
-    sizes and modification times, so an updated model is converted again.
+    sizes and modification times and the quantization, so an updated model is converted
+    again. ``copy_files`` that exist in ``path`` (tokenizer files) are copied beside the
+    weights.
     """
-    import ctranslate2
-
-    stamp = hashlib.sha256()
+    stamp = hashlib.sha256(quantization.encode())
     for file in sorted(p for p in path.iterdir() if p.is_file()):
         info = file.stat()
         stamp.update(f"{file.name}:{info.st_size}:{info.st_mtime_ns};".encode())
     target = cache_dir() / "ct2" / f"{path.name}-{stamp.hexdigest()[:16]}"
     with _convert_lock:
-        if (target / "model.bin").is_file():
-            return target
-        tmp = target.with_name(target.name + ".tmp")
-        copy = [f for f in ("tokenizer.json", "preprocessor_config.json") if (path / f).is_file()]
-        logger.info("converting %s to CTranslate2 in %s", path, target)
-        converter = ctranslate2.converters.TransformersConverter(str(path), copy_files=copy)
-        converter.convert(str(tmp), quantization=quantization, force=True)
-        tmp.replace(target)
+        if not (target / "model.bin").is_file():
+            logger.info("converting %s to CTranslate2 in %s", path, target)
+            convert_to_ctranslate2(path, target, copy_files, quantization)
     return target
+
+
+def convert_to_ctranslate2(path: Path, target: Path, copy_files: Sequence[str],
+                           quantization: str | None) -> None:
+    """Convert a transformers model directory into ``target`` (written whole or not at all)."""
+    import ctranslate2
+
+    tmp = target.with_name(target.name + ".tmp")
+    copy = [f for f in copy_files if (path / f).is_file()]
+    converter = ctranslate2.converters.TransformersConverter(str(path), copy_files=copy)
+    converter.convert(str(tmp), quantization=quantization, force=True)
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.replace(target)
 
 
 def file_sha256(path: Path) -> str:
@@ -289,6 +308,20 @@ def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     with Path(path).open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 22), b""):
             digest.update(block)
+    return digest.hexdigest()
+
+
+WEIGHT_FILES = ("model.bin", "*.safetensors", "pytorch_model.bin")
+
+
+def weights_digest(model_dir: Path) -> str:
+    """One sha256 over the weight files of a model directory (CTranslate2 ``model.bin``, the
+    ``*.safetensors`` of an HF checkpoint or an export's head), so that a transcript annotated
+    with other weights under the same path is recognised as such."""
+    files = sorted({f for pattern in WEIGHT_FILES for f in model_dir.glob(pattern) if f.is_file()})
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.name}:{file_sha256(file)}\n".encode())
     return digest.hexdigest()
 
 

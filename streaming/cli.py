@@ -17,7 +17,7 @@ from ner.build import RecognizerSpec
 from ner.catalog import DEFAULT_NER_MODEL
 from ner.cli import ner_command
 from speech.backends.faster_whisper import resolve_device
-from speech.catalog import HUB_IDS, PACKAGED_MODELS, resolve_asr_model
+from speech.catalog import HUB_IDS, PACKAGED_MODELS, convert_to_ctranslate2, resolve_asr_model
 from speech.errors import InvalidOptionError, MedstreamError
 from speech.loader import load_asr
 from speech.options import Device, ModelOptions, TranscribeOptions
@@ -35,6 +35,8 @@ from streaming.batch import (
 from streaming.console import fail, stderr
 from streaming.progress import RichProgress, summary_table
 from streaming.writers import FORMATS
+from translate.catalog import MT_HUB_IDS, TOKENIZER_FILES, model_format, resolve_mt_model
+from translate.cli import translate_command
 
 app = typer.Typer(
     name="medstream",
@@ -47,6 +49,7 @@ models_app = typer.Typer(help="The model catalog.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
 app.command("ner")(ner_command)
+app.command("translate")(translate_command)
 
 EXIT_FILES_FAILED = 1
 EXIT_INTERRUPTED = 130
@@ -211,6 +214,34 @@ def models_show(
     except MedstreamError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"{resolved.name}: {resolved.identifier} (source: {resolved.source})")
+
+
+@models_app.command("convert")
+def models_convert(
+    name: Annotated[str, typer.Argument(help="A transformers MT model: directory, catalog name "
+                                        "(" + ", ".join(MT_HUB_IDS) + ", opus-mt-SRC-TGT) or "
+                                        "Hub id.")],
+    out: Annotated[Path, typer.Argument(help="Directory to write the CTranslate2 model to.")],
+    quantization: Annotated[str, typer.Option(help="int8, int8_float16, float16, float32 … "
+                                              "(CTranslate2 can still pick another compute "
+                                              "type at load time).")] = "int8_float16",
+    offline: Annotated[bool, typer.Option(help="Never contact the model hub.")] = False,
+    force: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+) -> None:
+    """Convert a transformers MT model (Marian/OPUS-MT, NLLB-200, M2M100) to CTranslate2,
+    tokenizer files included, so that `medstream translate --model OUT` serves it."""
+    try:
+        resolved = resolve_mt_model(name, allow_download=not offline)
+    except MedstreamError as exc:
+        raise fail(str(exc)) from None
+    if resolved.format != "transformers":
+        raise fail(f"{resolved.identifier} is already a CTranslate2 model")
+    if out.exists() and not force:
+        raise fail(f"{out} exists: choose another folder or pass --force")
+    convert_to_ctranslate2(resolved.path, out, TOKENIZER_FILES, quantization)
+    if model_format(out) != "ctranslate2":
+        raise fail(f"the conversion in {out} is not a loadable CTranslate2 model")
+    typer.echo(f"{resolved.identifier} -> {out} ({quantization})")
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""MT backends: CTranslate2 (default) and transformers, behind translate.backends.base."""

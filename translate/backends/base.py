@@ -1,0 +1,53 @@
+"""The interface every MT backend implements: beam search over token strings, with an optional
+forced target prefix, n-best lists and source–target attention."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from translate.tokenization import ModelTokenizer
+
+
+@dataclass(frozen=True)
+class DecodeRequest:
+    """One sentence to decode: source tokens and the target tokens the output must begin with
+    (the language token, then any forced prefix)."""
+
+    source: tuple[str, ...]
+    target_prefix: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One output: its tokens (prefix included, end token excluded), score, attention."""
+
+    tokens: tuple[str, ...]
+    score: float
+    """Log-probability, normalised by length as the backend's length penalty says."""
+    attention: tuple[tuple[float, ...], ...] | None = None
+    """``attention[j][i]``: how much output token ``j`` attends to source token ``i``."""
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    beam_size: int = 4
+    num_hypotheses: int = 1
+    max_length: int = 256
+    length_penalty: float = 1.0
+    attention: bool = False
+    batch_size: int = 16
+
+
+class MTBackend(ABC):
+    """A translation model on a device, with its tokenizer."""
+
+    identifier: str
+    """The model as reported (name or path and weights checksum, device, compute type)."""
+    tokenizer: ModelTokenizer
+
+    @abstractmethod
+    def generate(self, requests: Sequence[DecodeRequest],
+                 settings: DecodeSettings) -> list[list[Hypothesis]]:
+        """The ``settings.num_hypotheses`` best outputs of each request, best first."""

@@ -1,0 +1,54 @@
+"""The default MT backend: a CTranslate2 ``Translator`` (int8 on CPU, float16 on GPU)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from translate.backends.base import DecodeRequest, DecodeSettings, Hypothesis, MTBackend
+from translate.tokenization import ModelTokenizer
+
+
+class CTranslate2Backend(MTBackend):
+    """A CTranslate2 model directory holding the tokenizer files as well."""
+
+    def __init__(self, path: Path, identifier: str, device: str = "cpu",
+                 compute_type: str = "auto", threads: int = 0) -> None:
+        import ctranslate2
+
+        if compute_type == "auto":
+            compute_type = "int8_float16" if device == "cuda" else "int8"
+        self.translator = ctranslate2.Translator(str(path), device=device,
+                                                 compute_type=compute_type,
+                                                 intra_threads=threads)
+        self.tokenizer = ModelTokenizer.from_directory(path)
+        self.identifier = f"{identifier} [{device}, {compute_type}]"
+
+    def generate(self, requests: Sequence[DecodeRequest],
+                 settings: DecodeSettings) -> list[list[Hypothesis]]:
+        if not requests:
+            return []
+        prefixes = [list(r.target_prefix) or None for r in requests]
+        results = self.translator.translate_batch(
+            [list(r.source) for r in requests],
+            target_prefix=prefixes if any(prefixes) else None,
+            max_batch_size=settings.batch_size,
+            beam_size=max(settings.beam_size, settings.num_hypotheses),
+            num_hypotheses=settings.num_hypotheses,
+            length_penalty=settings.length_penalty,
+            max_decoding_length=settings.max_length,
+            return_scores=True,
+            return_attention=settings.attention,
+        )
+        return [_hypotheses(result, settings.attention) for result in results]
+
+
+def _hypotheses(result: Any, attention: bool) -> list[Hypothesis]:
+    found = []
+    for index, tokens in enumerate(result.hypotheses):
+        weights = None
+        if attention and result.attention:
+            weights = tuple(tuple(row) for row in result.attention[index])
+        found.append(Hypothesis(tuple(tokens), float(result.scores[index]), weights))
+    return found

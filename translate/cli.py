@@ -1,0 +1,183 @@
+"""``medstream translate``: a text, or every line of a file, with the glossary honoured.
+
+Input files hold one text per line, or JSONL objects with a ``text`` field and optionally
+``src_lang``, ``tgt_lang`` (default ``--from``/``--to``) and ``terms`` (a list of
+``{"source": …, "target": …}`` pairs this text must honour beyond the glossary; any other
+fields are carried over). Output is JSONL, one line per input line, in order, with
+``translation``, ``mode`` and ``terms`` (each constraint with ``satisfied``, ``lenient``,
+``forced``, ``origin``). A line that cannot be read gets an ``error`` field instead, the rest
+is still translated, and the exit status is then 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from speech.errors import MedstreamError
+from streaming.console import fail, stderr
+from translate.catalog import BACKENDS, BackendName, load_mt
+from translate.constraints import pair_constraints
+from translate.glossary import read_glossary
+from translate.translator import Translator
+from translate.types import TERM_MODES, TermMode, TranslateOptions, Translation
+
+BATCH_LINES = 32
+
+
+def _records(source: TextIO, jsonl: bool) -> Iterator[dict[str, Any]]:
+    for number, line in enumerate(source, 1):
+        line = line.rstrip("\n").removesuffix("\r")
+        if not jsonl:
+            yield {"text": line}
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            yield {"line": number, "error": f"not valid JSON: {error.msg}"}
+            continue
+        problem = _problem(record)
+        yield {"line": number, "error": problem} if problem else record
+
+
+def _problem(record: object) -> str | None:
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        return "expected a JSON object with a string 'text' field"
+    for key in ("src_lang", "tgt_lang"):
+        if key in record and not isinstance(record[key], str):
+            return f"'{key}' must be a string"
+    terms = record.get("terms", [])
+    if not isinstance(terms, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("source"), str)
+            and isinstance(t.get("target"), str) and t["target"].strip() for t in terms):
+        return "'terms' must be a list of {\"source\": …, \"target\": …} objects"
+    return None
+
+
+def translate_file(translator: Translator, source: TextIO, sink: TextIO, jsonl: bool,
+                   src_lang: str, tgt_lang: str, options: TranslateOptions) -> int:
+    """Translate every line of ``source`` into ``sink``; return how many lines had an error."""
+    failed = 0
+    pending: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for record in pending:
+            if "error" not in record:
+                key = (record.get("src_lang", src_lang), record.get("tgt_lang", tgt_lang))
+                groups.setdefault(key, []).append(record)
+        for (src, tgt), records in groups.items():
+            texts = [r["text"] for r in records]
+            terms = [pair_constraints(r["text"], [(t["source"], t["target"])
+                                                  for t in r.get("terms", [])], src)
+                     for r in records]
+            for record, result in zip(records, translator.translate(texts, src, tgt, options,
+                                                                    terms), strict=True):
+                record.update(_output(result))
+        for record in pending:
+            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+        pending.clear()
+
+    for record in _records(source, jsonl):
+        failed += "error" in record
+        pending.append(record)
+        if len(pending) >= BATCH_LINES:
+            flush()
+    flush()
+    return failed
+
+
+def _output(result: Translation) -> dict[str, Any]:
+    data = result.to_dict()
+    return {"translation": result.text, "src_lang": result.source_language,
+            "tgt_lang": result.target_language, "mode": result.mode, "terms": data["terms"]}
+
+
+def translate_command(
+    text: Annotated[str | None, typer.Argument(help="A text to translate (or use --input).")]
+    = None,
+    source_language: Annotated[str, typer.Option("--from", help="Source language (ISO 639-1).")]
+    = "en",
+    target_language: Annotated[str, typer.Option("--to", help="Target language (ISO 639-1).")]
+    = "en",
+    model: Annotated[str | None, typer.Option(help="MT model: directory, catalog name "
+                                              "(nllb-200-distilled-600M, m2m100_418M, "
+                                              "opus-mt-de-en …) or Hub id.")] = None,
+    glossary: Annotated[list[Path] | None, typer.Option(help="Glossary (TSV, CSV or TBX); "
+                                                        "repeatable, earlier ones win.")] = None,
+    terms: Annotated[str, typer.Option(help="hard: every glossary term in the source appears "
+                                       "in the output; soft: n-best reranked by terms; none.")]
+    = "hard",
+    input_file: Annotated[Path | None, typer.Option("--input", "-i", help="One text per line, "
+                                                    "or JSONL with a 'text' field.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="JSONL to write "
+                                                "(default: stdout).")] = None,
+    backend: Annotated[str, typer.Option(help="auto (CTranslate2), ctranslate2 or "
+                                         "transformers.")] = "auto",
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    beam_size: Annotated[int, typer.Option(min=1)] = 4,
+    numbers: Annotated[bool, typer.Option(help="Copy numbers and units exactly.")] = True,
+    offline: Annotated[bool, typer.Option(help="Never contact the model hub.")] = False,
+) -> None:
+    """Translate with a medical glossary honoured, reporting every term."""
+    if (text is None) == (input_file is None):
+        raise fail("give a TEXT or --input FILE")
+    if model is None:
+        raise fail("--model is required: no text MT model ships with medstream (see "
+                   "`medstream translate --help` for catalog names, or train one with "
+                   "recipes/mt)")
+    if terms not in TERM_MODES:
+        raise fail(f"--terms must be one of {', '.join(TERM_MODES)}, not {terms!r}")
+    if backend not in BACKENDS:
+        raise fail(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    options = TranslateOptions(terms=_mode(terms), beam_size=beam_size)
+    try:
+        entries = [e for path in glossary or [] for e in read_glossary(path)]
+        translator = Translator(load_mt(model, backend=_backend(backend), device=device,
+                                        allow_download=not offline), entries, numbers=numbers)
+    except MedstreamError as error:
+        raise fail(str(error)) from None
+    if text is not None:
+        result = translator.translate([text], source_language, target_language, options)[0]
+        sys.stdout.write(result.text + "\n")
+        if result.terms:
+            table = Table("source", "target", "satisfied", "forced", "origin")
+            for use in result.terms:
+                table.add_row(use.source, use.target, "yes" if use.satisfied else "NO",
+                              "yes" if use.forced else "", use.origin)
+            Console(stderr=True).print(table)
+        return
+    assert input_file is not None
+    try:
+        source = input_file.open(encoding="utf-8")
+    except OSError as error:
+        raise fail(f"cannot read {input_file}: {error.strerror}") from None
+    jsonl = input_file.suffix.lower() in (".jsonl", ".ndjson")
+    with source:
+        if output is None:
+            failed = translate_file(translator, source, sys.stdout, jsonl, source_language,
+                                    target_language, options)
+        else:
+            with output.open("w", encoding="utf-8") as sink:
+                failed = translate_file(translator, source, sink, jsonl, source_language,
+                                        target_language, options)
+    if failed:
+        stderr.print(f"[yellow]{failed} line(s) could not be read; their output lines carry "
+                     "an 'error' field.[/]", highlight=False)
+        raise typer.Exit(1)
+
+
+def _mode(value: str) -> TermMode:
+    return "hard" if value == "hard" else "soft" if value == "soft" else "none"
+
+
+def _backend(value: str) -> BackendName:
+    return "ctranslate2" if value == "ctranslate2" else \
+        "transformers" if value == "transformers" else "auto"

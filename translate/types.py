@@ -1,0 +1,99 @@
+"""What translation takes and returns: term constraints, options, and the translation with its
+per-term report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, get_args
+
+TermMode = Literal["hard", "soft", "none"]
+TERM_MODES: tuple[TermMode, ...] = get_args(TermMode)
+
+ConstraintOrigin = Literal["glossary", "segment", "entity", "number"]
+"""Where a constraint came from: a glossary hit, the caller's own term list for the segment,
+a recognised entity, or a number (with its unit) that must be copied."""
+
+
+@dataclass(frozen=True)
+class TermConstraint:
+    """A term the translation must contain.
+
+    ``source`` is the term as it stands in the source text, at characters ``start``..``end``
+    (None when the caller gave the pair without a position and it could not be found);
+    ``target`` the text the translation must contain.
+    """
+
+    source: str
+    target: str
+    start: int | None = None
+    end: int | None = None
+    origin: ConstraintOrigin = "glossary"
+    code: str | None = None
+    do_not_translate: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.target.strip():
+            raise ValueError(f"the constraint for {self.source!r} has an empty target")
+        if (self.start is None) != (self.end is None):
+            raise ValueError("give both start and end of a constraint, or neither")
+
+
+@dataclass(frozen=True)
+class TermUse:
+    """How a translation honoured one constraint."""
+
+    source: str
+    target: str
+    satisfied: bool
+    """The target occurs in the translation as whole words, ignoring case."""
+    lenient: bool
+    """The target occurs ignoring case, accents and inflection (``satisfied`` implies it)."""
+    forced: bool = False
+    """Hard mode had to force the term into the output."""
+    origin: ConstraintOrigin = "glossary"
+    code: str | None = None
+    do_not_translate: bool = False
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    """How to decode and how strictly to honour the terms."""
+
+    terms: TermMode = "hard"
+    beam_size: int = 4
+    n_best: int = 8
+    """Hypotheses reranked in soft mode."""
+    max_length: int = 256
+    """Most target tokens per sentence."""
+    length_penalty: float = 1.0
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if self.terms not in TERM_MODES:
+            raise ValueError(f"terms mode must be one of {', '.join(TERM_MODES)}, "
+                             f"not {self.terms!r}")
+        if self.beam_size < 1 or self.n_best < 1 or self.max_length < 1 or self.batch_size < 1:
+            raise ValueError("beam_size, n_best, max_length and batch_size must be at least 1")
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A translated text, with every term it had to honour and whether it did."""
+
+    text: str
+    source_text: str
+    source_language: str
+    target_language: str
+    terms: tuple[TermUse, ...] = ()
+    mode: TermMode = "none"
+    score: float | None = None
+    """The model's log-probability of ``text`` (length-normalised), when it reports one."""
+
+    @property
+    def all_terms_satisfied(self) -> bool:
+        return all(term.satisfied for term in self.terms)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["terms"] = [asdict(t) for t in self.terms]
+        return data
