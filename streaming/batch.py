@@ -27,6 +27,7 @@ from speech.options import TranscribeOptions
 from speech.types import Segment
 from streaming.annotate import EntityAnnotator
 from streaming.document import SourceFile, TranscriptDocument, settings_fingerprint
+from streaming.translation import AudioSource, SegmentTranslator, translations_current
 from streaming.writers import FORMATS, RENDERERS, write_outputs
 
 logger = logging.getLogger(__name__)
@@ -168,13 +169,16 @@ class BatchTranscriber:
 
     def __init__(self, backend: ASRBackend, job: BatchJob,
                  listener: ProgressListener | None = None, workers: int = 1,
-                 annotator: EntityAnnotator | None = None) -> None:
-        """``annotator``: tag each transcript's segments with medical entities."""
+                 annotator: EntityAnnotator | None = None,
+                 translator: SegmentTranslator | None = None) -> None:
+        """``annotator``: tag each transcript's segments with medical entities;
+        ``translator``: translate each segment (after the entities, which it may use)."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.backend = backend
         self.job = job
         self.annotator = annotator
+        self.translator = translator
         self.listener = listener or ProgressListener()
         self.workers = workers
         self._stop = threading.Event()
@@ -248,23 +252,27 @@ class BatchTranscriber:
         """Transcribe one input, or finish it from a previous run's json; never raises for it.
 
         A previous run's transcript is kept when the audio and the recognition settings are
-        the same; its entities are then added, redone or removed to match this run's NER
-        settings without recognising the audio again (status ``done`` when they changed).
+        the same; its entities and translations are then added, redone or removed to match this
+        run's settings without recognising the audio again (status ``done`` when they changed).
         """
         start = time.perf_counter()
         try:
             source = SourceFile.of(item.path)
             done = None if self.job.overwrite else self.existing(item, source)
-            if done is not None and self._entities_current(done):
+            if done is not None and self._entities_current(done) and translations_current(
+                    self.translator, done.translations):
                 outputs = write_missing(done, self.stem_path(item), self.job.formats,
                                         self.job.highlight)
                 return FileOutcome(item, "skipped", audio_seconds=done.info.duration,
                                    language=done.info.language, text=done.text,
                                    outputs=outputs)
-            if done is not None:
-                doc = self._annotate(replace(done, entities=None))
-            else:
-                doc = self._annotate(self._transcribe(item, source, load_audio(item.path)))
+            audio = _AudioOnce(item.path)
+            doc = done if done is not None else self._transcribe(item, source, audio())
+            entities_changed = not self._entities_current(doc)
+            if entities_changed:
+                doc = self._annotate(replace(doc, entities=None))
+            if entities_changed or not translations_current(self.translator, doc.translations):
+                doc = self._translate(replace(doc, translations=None), audio)
             outputs = tuple(write_outputs(doc, self.stem_path(item), self.job.formats,
                                           self.job.highlight))
         except _StopRequestedError:
@@ -290,6 +298,13 @@ class BatchTranscriber:
             raise _StopRequestedError
         return replace(doc, entities=self.annotator.annotate(doc.segments, doc.info.language))
 
+    def _translate(self, doc: TranscriptDocument, audio: AudioSource) -> TranscriptDocument:
+        if self.translator is None:
+            return doc
+        if self._stop.is_set():
+            raise _StopRequestedError
+        return replace(doc, translations=self.translator.translate(doc, audio))
+
     def _transcribe(self, item: InputFile, source: SourceFile,
                     audio: np.ndarray) -> TranscriptDocument:
         segments_iter, info = self.backend.transcribe(audio, self.job.options)
@@ -305,6 +320,19 @@ class BatchTranscriber:
         self.listener.audio_advanced(item, max(total - reached, 0.0))
         return TranscriptDocument(source=source, info=info, segments=tuple(segments),
                                   fingerprint=self.fingerprint)
+
+
+class _AudioOnce:
+    """A recording's samples, decoded on first use and kept for the stages after it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._samples: np.ndarray | None = None
+
+    def __call__(self) -> np.ndarray:
+        if self._samples is None:
+            self._samples = load_audio(self.path)
+        return self._samples
 
 
 def write_missing(doc: TranscriptDocument, stem: Path, formats: tuple[str, ...],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,8 @@ from eval.cli import eval_app
 from ner.build import RecognizerSpec
 from ner.catalog import DEFAULT_NER_MODEL
 from ner.cli import ner_command
+from ner.folding import primary_language
+from speech.backends.base import ASRBackend
 from speech.backends.faster_whisper import resolve_device
 from speech.catalog import HUB_IDS, PACKAGED_MODELS, convert_to_ctranslate2, resolve_asr_model
 from speech.errors import InvalidOptionError, MedstreamError
@@ -34,9 +37,24 @@ from streaming.batch import (
 )
 from streaming.console import fail, stderr
 from streaming.progress import RichProgress, summary_table
+from streaming.translation import (
+    SegmentTranslator,
+    SpeechTranslation,
+    TextTranslation,
+    glossary_digest,
+)
 from streaming.writers import FORMATS
-from translate.catalog import MT_HUB_IDS, TOKENIZER_FILES, model_format, resolve_mt_model
+from translate.catalog import (
+    MT_HUB_IDS,
+    TOKENIZER_FILES,
+    load_mt,
+    model_format,
+    resolve_mt_model,
+)
 from translate.cli import translate_command
+from translate.glossary import read_glossary
+from translate.translator import Terminology, Translator
+from translate.types import TERM_MODES, TermMode, TranslateOptions
 
 app = typer.Typer(
     name="medstream",
@@ -106,6 +124,17 @@ def transcribe(
     = None,
     highlight: Annotated[bool, typer.Option(help="Mark the entities in txt, srt and vtt (json "
                                             "always carries them).")] = True,
+    translate_to: Annotated[str | None, typer.Option(help="Translate each segment into this "
+                                                     "language (ISO 639-1).")] = None,
+    mt_model: Annotated[str | None, typer.Option(help="MT model for --translate-to (directory, "
+                                                 "catalog name or Hub id); without one, "
+                                                 "English comes from Whisper's speech "
+                                                 "translation.")] = None,
+    glossary: Annotated[list[Path] | None, typer.Option(help="Glossary for --translate-to "
+                                                        "(TSV, CSV or TBX); repeatable.")]
+    = None,
+    term_mode: Annotated[str, typer.Option("--terms", help="How --mt-model honours the "
+                                           "glossary: hard, soft or none.")] = "hard",
     vad: Annotated[bool, typer.Option(help="Skip non-speech with Silero VAD.")] = True,
     print_text: Annotated[bool, typer.Option("--print", help="Print each transcript to stdout "
                                              "as it completes.")] = False,
@@ -119,6 +148,10 @@ def transcribe(
         raise fail(f"--task must be transcribe or translate, not {task!r}")
     if lexicon and not entities:
         raise fail("--lexicon is used by --entities; add --entities")
+    if (mt_model or glossary) and not translate_to:
+        raise fail("--mt-model and --glossary are used by --translate-to; add --translate-to")
+    if term_mode not in TERM_MODES:
+        raise fail(f"--terms must be one of {', '.join(TERM_MODES)}, not {term_mode!r}")
     items, missing = discover_inputs(inputs)
     try:
         terms = load_vocabulary(vocabulary) if vocabulary is not None else ()
@@ -139,6 +172,11 @@ def transcribe(
             spec = RecognizerSpec(ner_model, resolve_device(device),
                                   "en" if language == "auto" else language, tuple(lexicon or ()))
             annotator = EntityAnnotator.from_spec(spec)
+        translation = None
+        if translate_to:
+            translation = translation_stage(
+                translate_to, mt_model, tuple(glossary or ()), term_mode, backend, options,
+                resolve_device(device), allow_download=not offline)
     except (MedstreamError, ValueError) as exc:
         raise fail(str(exc)) from None
 
@@ -147,6 +185,9 @@ def transcribe(
     stderr.print(f"model: {backend.identifier}", highlight=False)
     if annotator is not None:
         stderr.print(f"entities: {annotator.model}", highlight=False)
+    if translation is not None:
+        stderr.print(f"translation to {translation.language}: {translation.model}",
+                     highlight=False)
     durations = probe_durations(items)
     total = sum(d or 0.0 for d in durations.values())
 
@@ -158,7 +199,8 @@ def transcribe(
             sys.stdout.write(outcome.text + "\n")
             sys.stdout.flush()
 
-    transcriber = BatchTranscriber(backend, job, workers=workers, annotator=annotator)
+    transcriber = BatchTranscriber(backend, job, workers=workers, annotator=annotator,
+                                   translator=translation)
     with RichProgress(stderr, len(items), total) as progress:
         transcriber.listener = progress
         summary = transcriber.run(items, on_outcome=report, durations=durations)
@@ -172,6 +214,25 @@ def transcribe(
         raise typer.Exit(EXIT_INTERRUPTED)
     if summary.failed:
         raise typer.Exit(EXIT_FILES_FAILED)
+
+
+def translation_stage(language: str, mt_model: str | None, glossaries: tuple[Path, ...],
+                      terms: str, backend: ASRBackend, options: TranscribeOptions, device: str,
+                      allow_download: bool) -> SegmentTranslator:
+    """The cascade through ``mt_model`` when one is given, else Whisper's speech translation
+    (English only)."""
+    terminology = Terminology([e for path in glossaries for e in read_glossary(path)])
+    digest = glossary_digest([path.read_bytes() for path in glossaries])
+    if mt_model is not None:
+        mt = load_mt(mt_model, device=device, allow_download=allow_download)
+        mode: TermMode = "hard" if terms == "hard" else "soft" if terms == "soft" else "none"
+        return TextTranslation(Translator(mt, terminology), language,
+                               TranslateOptions(terms=mode), digest)
+    if primary_language(language) != "en":
+        raise InvalidOptionError(f"--translate-to {language} needs a text MT model "
+                                 "(--mt-model): Whisper translates speech into English only")
+    backend.check(replace(options, task="translate"))
+    return SpeechTranslation(backend, options, terminology, digest)
 
 
 def _task(value: str) -> Task:

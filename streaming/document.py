@@ -1,5 +1,5 @@
 """A transcribed recording as it is written to disk: source, decisions, settings and segments,
-with the entities of each segment when NER ran."""
+with the entities and the translation of each segment when those stages ran."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ner.types import Entity
 from speech.types import Segment, TranscriptionInfo
+from translate.types import Translation
+
+TranslationMethod = Literal["text", "speech"]
 
 SCHEMA = "medstream.transcript/1"
 
@@ -45,6 +48,22 @@ class EntityAnnotations:
 
 
 @dataclass(frozen=True)
+class TranslationAnnotations:
+    """The translation of each segment, and what made them."""
+
+    language: str
+    """The target language."""
+    method: TranslationMethod
+    """``text``: the segments' text through an MT model (glossary honoured as ``mode`` says);
+    ``speech``: Whisper's own speech translation of each segment's audio (to English)."""
+    model: str
+    fingerprint: str
+    """A digest of the model, glossaries and options: see ``streaming.translation``."""
+    per_segment: tuple[Translation | None, ...]
+    """None for a segment already in the target language."""
+
+
+@dataclass(frozen=True)
 class TranscriptDocument:
     """Everything the json output carries; txt/srt/vtt are renderings of it."""
 
@@ -55,10 +74,16 @@ class TranscriptDocument:
     """A digest of every setting that changes the text (model weights included)."""
     entities: EntityAnnotations | None = None
     """Present when the transcript was run through NER (``transcribe --entities``)."""
+    translations: TranslationAnnotations | None = None
+    """Present when the segments were translated (``transcribe --translate-to``)."""
 
     def __post_init__(self) -> None:
         if self.entities is not None and len(self.entities.per_segment) != len(self.segments):
             raise ValueError(f"{len(self.entities.per_segment)} entity lists for "
+                             f"{len(self.segments)} segments")
+        if (self.translations is not None
+                and len(self.translations.per_segment) != len(self.segments)):
+            raise ValueError(f"{len(self.translations.per_segment)} translations for "
                              f"{len(self.segments)} segments")
 
     @property
@@ -86,6 +111,12 @@ class TranscriptDocument:
                            "fingerprint": self.entities.fingerprint}
             for segment, found in zip(data["segments"], self.entities.per_segment, strict=True):
                 segment["entities"] = [entity.to_dict() for entity in found]
+        if self.translations is not None:
+            meta = self.translations
+            data["translation"] = {"language": meta.language, "method": meta.method,
+                                   "model": meta.model, "fingerprint": meta.fingerprint}
+            for segment, translated in zip(data["segments"], meta.per_segment, strict=True):
+                segment["translation"] = translated.to_dict() if translated else None
         return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
 
     @classmethod
@@ -106,6 +137,14 @@ class TranscriptDocument:
         )
         segments = [dict(s) for s in data["segments"]]
         found = [tuple(Entity.from_dict(e) for e in s.pop("entities", ())) for s in segments]
+        translated = [s.pop("translation", None) for s in segments]
+        translations = None
+        if "translation" in data:
+            meta = data["translation"]
+            translations = TranslationAnnotations(
+                language=meta["language"], method=meta["method"], model=meta["model"],
+                fingerprint=meta["fingerprint"],
+                per_segment=tuple(Translation.from_dict(t) if t else None for t in translated))
         entities = None
         if "ner" in data:
             entities = EntityAnnotations(model=data["ner"]["model"],
@@ -117,6 +156,7 @@ class TranscriptDocument:
             segments=tuple(Segment.from_dict(s) for s in segments),
             fingerprint=data["fingerprint"],
             entities=entities,
+            translations=translations,
         )
 
 

@@ -112,26 +112,47 @@ def _segment_texts(doc: TranscriptDocument, highlight: bool, plain: Callable[[st
             for s, found in zip(doc.segments, doc.entities.per_segment, strict=True)]
 
 
+def _translations(doc: TranscriptDocument) -> list[str | None]:
+    if doc.translations is None:
+        return [None] * len(doc.segments)
+    return [t.text if t is not None else None for t in doc.translations.per_segment]
+
+
 def render_txt(doc: TranscriptDocument, highlight: bool = True) -> str:
-    """One line per segment; with entities, each is written ``[text|TYPE]``."""
-    return "".join(f"{t}\n" for t in _segment_texts(doc, highlight, str, _txt_mark))
+    """One line per segment; with entities, each is written ``[text|TYPE]``; a translation
+    follows its segment on a line of its own, ``  [en] …``."""
+    language = doc.translations.language if doc.translations is not None else ""
+    lines = []
+    for text, translated in zip(_segment_texts(doc, highlight, str, _txt_mark),
+                                _translations(doc), strict=True):
+        lines.append(f"{text}\n")
+        if translated is not None:
+            lines.append(f"  [{language}] {translated}\n")
+    return "".join(lines)
 
 
 def render_srt(doc: TranscriptDocument, highlight: bool = True) -> str:
-    """SubRip cues; entities coloured by type with ``<font color>``, negated ones in italics."""
+    """SubRip cues; entities coloured by type with ``<font color>``, negated ones in italics;
+    a translation as a second line in italics."""
     texts = _segment_texts(doc, highlight, _cue_text, _srt_mark)
     cues = []
-    for number, (seg, text) in enumerate(zip(doc.segments, texts, strict=True), start=1):
+    for number, (seg, text, translated) in enumerate(
+            zip(doc.segments, texts, _translations(doc), strict=True), start=1):
         span = f"{_timestamp(seg.start, ',')} --> {_timestamp(seg.end, ',')}"
-        cues.append(f"{number}\n{span}\n{text}\n")
+        below = f"\n<i>{_cue_text(translated)}</i>" if translated else ""
+        cues.append(f"{number}\n{span}\n{text}{below}\n")
     return "\n".join(cues)
 
 
 def render_vtt(doc: TranscriptDocument, highlight: bool = True) -> str:
-    """WebVTT cues; entities as ``<c.medication>`` class spans, styled in a STYLE block."""
+    """WebVTT cues; entities as ``<c.medication>`` class spans, styled in a STYLE block; a
+    translation as a second line in italics."""
     texts = _segment_texts(doc, highlight, lambda t: _vtt_text(_cue_text(t)), _vtt_mark)
-    cues = [f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{text}\n"
-            for s, text in zip(doc.segments, texts, strict=True)]
+    cues = []
+    for seg, text, translated in zip(doc.segments, texts, _translations(doc), strict=True):
+        below = f"\n<i>{_vtt_text(_cue_text(translated))}</i>" if translated else ""
+        cues.append(f"{_timestamp(seg.start, '.')} --> {_timestamp(seg.end, '.')}\n"
+                    f"{text}{below}\n")
     style = _vtt_style() if highlight and doc.entities is not None else ""
     return "WEBVTT\n\n" + style + "\n".join(cues)
 

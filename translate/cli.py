@@ -26,7 +26,7 @@ from streaming.console import fail, stderr
 from translate.catalog import BACKENDS, BackendName, load_mt
 from translate.constraints import pair_constraints
 from translate.glossary import read_glossary
-from translate.translator import Translator
+from translate.translator import Terminology, Translator
 from translate.types import TERM_MODES, TermMode, TranslateOptions, Translation
 
 BATCH_LINES = 32
@@ -141,7 +141,8 @@ def translate_command(
     try:
         entries = [e for path in glossary or [] for e in read_glossary(path)]
         translator = Translator(load_mt(model, backend=_backend(backend), device=device,
-                                        allow_download=not offline), entries, numbers=numbers)
+                                        allow_download=not offline),
+                                Terminology(entries, numbers=numbers))
     except MedstreamError as error:
         raise fail(str(error)) from None
     if text is not None:

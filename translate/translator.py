@@ -1,6 +1,6 @@
 """Translate texts with a glossary honoured: the entry point of the ``translate`` package.
 
-A :class:`Translator` holds one backend and the session's glossaries. For each text it
+A :class:`Translator` holds one backend and the session's :class:`Terminology`. For each text it
 gathers the constraints (glossary hits, the caller's own term pairs, numbers with their units,
 and what recognised entities add: names passed through, doses copied), keeps a consistent set
 (:func:`translate.constraints.consistent`), decodes in the chosen mode
@@ -27,22 +27,15 @@ from translate.types import TermConstraint, TermUse, TranslateOptions, Translati
 DOSE_ATTRIBUTES = frozenset({AttributeType.STRENGTH, AttributeType.DOSAGE})
 
 
-class Translator:
-    """One MT backend and the glossaries of a session."""
+class Terminology:
+    """What a session's translations must honour: its glossaries, and numbers with units."""
 
-    def __init__(self, backend: MTBackend, glossary: Iterable[GlossaryEntry] = (), *,
-                 numbers: bool = True) -> None:
+    def __init__(self, glossary: Iterable[GlossaryEntry] = (), *, numbers: bool = True) -> None:
         """``glossary``: entries of every file of the session, earlier ones first (they win
         on equal source terms); ``numbers``: copy every number and unit of the source."""
-        self.backend = backend
         self.entries = tuple(glossary)
         self.numbers = numbers
-        self.decoder = ConstrainedDecoder(backend)
         self._glossaries: dict[tuple[str, str], Glossary] = {}
-
-    @property
-    def identifier(self) -> str:
-        return self.backend.identifier
 
     def glossary(self, src_lang: str, tgt_lang: str) -> Glossary:
         """The session's entries for one direction, compiled once."""
@@ -54,12 +47,26 @@ class Translator:
     def constraints(self, text: str, src_lang: str, tgt_lang: str,
                     extra: Sequence[TermConstraint] = (),
                     entities: Sequence[Entity] = ()) -> list[TermConstraint]:
-        """The consistent constraints a translation of ``text`` must honour."""
+        """The consistent constraints a translation of ``text`` must honour: ``extra`` ones
+        first, then glossary hits, what ``entities`` add, and numbers."""
         found = [*extra, *glossary_constraints(text, self.glossary(src_lang, tgt_lang))]
         found += entity_constraints(text, entities, src_lang, tgt_lang)
         if self.numbers:
             found += number_constraints(text, src_lang, tgt_lang)
         return consistent(found)
+
+
+class Translator:
+    """One MT backend and the terminology of a session."""
+
+    def __init__(self, backend: MTBackend, terminology: Terminology | None = None) -> None:
+        self.backend = backend
+        self.terminology = terminology or Terminology()
+        self.decoder = ConstrainedDecoder(backend)
+
+    @property
+    def identifier(self) -> str:
+        return self.backend.identifier
 
     def translate(self, texts: Sequence[str], src_lang: str, tgt_lang: str,
                   options: TranslateOptions | None = None,
@@ -81,7 +88,7 @@ class Translator:
         positions: list[int] = []
         tokenizer = self.backend.tokenizer
         for index, text in enumerate(texts):
-            constraints = tuple(self.constraints(
+            constraints = tuple(self.terminology.constraints(
                 text, src_lang, tgt_lang, terms[index] if terms is not None else (),
                 entities[index] if entities is not None else ()))
             if not text.strip():

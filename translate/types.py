@@ -97,3 +97,8 @@ class Translation:
         data = asdict(self)
         data["terms"] = [asdict(t) for t in self.terms]
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Translation:
+        """The inverse of :meth:`to_dict` (KeyError or TypeError on a malformed record)."""
+        return cls(**{**data, "terms": tuple(TermUse(**t) for t in data.get("terms", ()))})

@@ -27,6 +27,11 @@ class ASRBackend(Protocol):
     @property
     def multilingual(self) -> bool: ...
 
+    def check(self, options: TranscribeOptions) -> None:
+        """Raise InvalidOptionError for options this model cannot honour (an unknown
+        language, translation with an English-only model), before any audio is decoded."""
+        ...
+
     def transcribe(
         self, audio: np.ndarray, options: TranscribeOptions
     ) -> tuple[Iterator[Segment], TranscriptionInfo]:
