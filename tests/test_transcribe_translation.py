@@ -1,0 +1,88 @@
+"""`medstream transcribe --translate-to`: Whisper's speech translation of real German speech,
+glossary terms checked, translations redone without recognising the audio again."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from streaming.cli import app
+from tests.conftest import SPEECH
+
+GERMAN = SPEECH / "fleurs_cuttledoc" / "fleurs-de-001.ogg"
+
+
+def _invoke(args: list[str]) -> Result:
+    return CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+
+
+@pytest.fixture
+def german(tmp_path: Path) -> Path:
+    if not GERMAN.is_file():
+        pytest.skip(f"{GERMAN} is absent")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(GERMAN, folder / "clip.ogg")
+    return folder
+
+
+def test_speech_translation_to_english_with_glossary_report(german: Path,
+                                                            tmp_path: Path) -> None:
+    glossary = tmp_path / "glossary.tsv"
+    glossary.write_text("source\ttarget\nDinosaurier\tdinosaur\nWasser\twater\n",
+                        encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["transcribe", str(german), "--out", str(out), "--offline", "--translate-to", "en"]
+    result = _invoke([*args, "--glossary", str(glossary)])
+    assert result.exit_code == 0, result.output
+    assert "translation to en: base" in result.output and "(task=translate)" in result.output
+    data = json.loads((out / "clip.json").read_text())
+    assert data["language"] == "de"
+    assert data["translation"]["method"] == "speech"
+    translations = [s["translation"] for s in data["segments"]]
+    assert all(t is not None and t["source_language"] == "de" for t in translations)
+    english = " ".join(t["text"] for t in translations).lower()
+    # The reference: "he also attacked everything that came into the water; even a great
+    # dinosaur such as T. rex was no match for it".
+    assert "water" in english and "dinosaur" in english
+    reported = {u["target"]: u["satisfied"] for t in translations for u in t["terms"]}
+    assert reported == {"water": True, "dinosaur": True}
+    txt = (out / "clip.txt").read_text().splitlines()
+    assert txt[1].startswith("  [en] ")
+    srt = (out / "clip.srt").read_text()
+    assert f"<i>{translations[0]['text']}</i>" in srt
+
+    # Another glossary: the translation is redone, the transcript kept.
+    glossary.write_text("source\ttarget\nDinosaurier\tsaurian\n", encoding="utf-8")
+    again = _invoke([*args, "--glossary", str(glossary)])
+    assert again.exit_code == 0 and "1 transcribed" in again.output
+    redone = json.loads((out / "clip.json").read_text())
+    assert redone["segments"][0]["text"] == data["segments"][0]["text"]
+    assert redone["translation"]["fingerprint"] != data["translation"]["fingerprint"]
+    terms = [u for s in redone["segments"] for u in s["translation"]["terms"]]
+    assert [(u["target"], u["satisfied"]) for u in terms] == [("saurian", False)]
+
+    # Without --translate-to the translations are removed again.
+    plain = _invoke(["transcribe", str(german), "--out", str(out), "--offline"])
+    assert plain.exit_code == 0
+    assert "translation" not in json.loads((out / "clip.json").read_text())
+    assert "[en]" not in (out / "clip.txt").read_text()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--translate-to", "de"], "--translate-to de needs a text MT model"),
+    (["--mt-model", "/nowhere"], "--mt-model and --glossary are used by --translate-to"),
+    (["--translate-to", "en", "--terms", "strict"], "--terms must be one of hard, soft, none"),
+    (["--translate-to", "en", "--model", "tiny.en"], "is English-only and cannot translate"),
+])
+def test_translation_options_are_checked_before_any_work(german: Path, tmp_path: Path,
+                                                         args: list[str], message: str) -> None:
+    result = _invoke(["transcribe", str(german), "--out", str(tmp_path / "o"), "--offline",
+                      *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert not (tmp_path / "o").exists()
