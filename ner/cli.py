@@ -14,8 +14,6 @@ the rest of the file is still tagged; the exit status is then 1.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -27,27 +25,10 @@ from ner.build import build_recognizer
 from ner.catalog import DEFAULT_NER_MODEL
 from ner.recognizer import EntityRecognizer
 from speech.errors import MedstreamError
-from streaming.console import fail, stderr
+from streaming.console import fail
+from streaming.records import run_file, text_records
 
 BATCH_LINES = 64
-
-
-def _records(lines: Iterator[str], jsonl: bool) -> Iterator[dict[str, Any]]:
-    """Each input line as ``{"text": …}`` (plus its other fields), or ``{"error": …}``."""
-    for number, line in enumerate(lines, 1):
-        line = line.rstrip("\n").removesuffix("\r")
-        if not jsonl:
-            yield {"text": line}
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            yield {"line": number, "error": f"not valid JSON: {error.msg}"}
-            continue
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            yield {"line": number, "error": "expected a JSON object with a string 'text' field"}
-            continue
-        yield record
 
 
 def tag_file(recognizer: EntityRecognizer, language: str, source: TextIO, sink: TextIO,
@@ -65,7 +46,7 @@ def tag_file(recognizer: EntityRecognizer, language: str, source: TextIO, sink: 
             sink.write(json.dumps(record, ensure_ascii=False) + "\n")
         pending.clear()
 
-    for record in _records(iter(source), jsonl):
+    for record in text_records(source, jsonl):
         failed += "error" in record
         pending.append(record)
         if len(pending) >= BATCH_LINES:
@@ -107,18 +88,5 @@ def ner_command(
         Console().print(table)
         return
     assert input_file is not None
-    try:
-        source = input_file.open(encoding="utf-8")
-    except OSError as error:
-        raise fail(f"cannot read {input_file}: {error.strerror}") from None
-    jsonl = input_file.suffix.lower() in (".jsonl", ".ndjson")
-    with source:
-        if output is None:
-            failed = tag_file(recognizer, language, source, sys.stdout, jsonl)
-        else:
-            with output.open("w", encoding="utf-8") as sink:
-                failed = tag_file(recognizer, language, source, sink, jsonl)
-    if failed:
-        stderr.print(f"[yellow]{failed} line(s) could not be read; their output lines carry "
-                     "an 'error' field.[/]", highlight=False)
-        raise typer.Exit(1)
+    run_file(input_file, output,
+             lambda source, sink, jsonl: tag_file(recognizer, language, source, sink, jsonl))

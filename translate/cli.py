@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -22,7 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from speech.errors import MedstreamError
-from streaming.console import fail, stderr
+from streaming.console import fail
+from streaming.records import run_file, text_records
 from translate.catalog import BACKENDS, BackendName, load_mt
 from translate.constraints import pair_constraints
 from translate.glossary import read_glossary
@@ -32,24 +32,7 @@ from translate.types import TERM_MODES, TermMode, TranslateOptions, Translation
 BATCH_LINES = 32
 
 
-def _records(source: TextIO, jsonl: bool) -> Iterator[dict[str, Any]]:
-    for number, line in enumerate(source, 1):
-        line = line.rstrip("\n").removesuffix("\r")
-        if not jsonl:
-            yield {"text": line}
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            yield {"line": number, "error": f"not valid JSON: {error.msg}"}
-            continue
-        problem = _problem(record)
-        yield {"line": number, "error": problem} if problem else record
-
-
-def _problem(record: object) -> str | None:
-    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-        return "expected a JSON object with a string 'text' field"
+def _problem(record: dict[str, Any]) -> str | None:
     for key in ("src_lang", "tgt_lang"):
         if key in record and not isinstance(record[key], str):
             return f"'{key}' must be a string"
@@ -85,7 +68,7 @@ def translate_file(translator: Translator, source: TextIO, sink: TextIO, jsonl: 
             sink.write(json.dumps(record, ensure_ascii=False) + "\n")
         pending.clear()
 
-    for record in _records(source, jsonl):
+    for record in text_records(source, jsonl, _problem):
         failed += "error" in record
         pending.append(record)
         if len(pending) >= BATCH_LINES:
@@ -156,23 +139,8 @@ def translate_command(
             Console(stderr=True).print(table)
         return
     assert input_file is not None
-    try:
-        source = input_file.open(encoding="utf-8")
-    except OSError as error:
-        raise fail(f"cannot read {input_file}: {error.strerror}") from None
-    jsonl = input_file.suffix.lower() in (".jsonl", ".ndjson")
-    with source:
-        if output is None:
-            failed = translate_file(translator, source, sys.stdout, jsonl, source_language,
-                                    target_language, options)
-        else:
-            with output.open("w", encoding="utf-8") as sink:
-                failed = translate_file(translator, source, sink, jsonl, source_language,
-                                        target_language, options)
-    if failed:
-        stderr.print(f"[yellow]{failed} line(s) could not be read; their output lines carry "
-                     "an 'error' field.[/]", highlight=False)
-        raise typer.Exit(1)
+    run_file(input_file, output, lambda source, sink, jsonl: translate_file(
+        translator, source, sink, jsonl, source_language, target_language, options))
 
 
 def _mode(value: str) -> TermMode:
