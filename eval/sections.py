@@ -134,20 +134,25 @@ def terms_section(segments: Sequence[TermSegment], hypotheses: Sequence[str], mo
     if len(targets) != 1:
         raise ValueError(f"one target language per report, not {targets}")
     section = Section("terms", f"Terminology ({mode} mode)")
-    metric = TermSuccess(mode, targets[0],
-                         source_language=segments[0].src_lang if source_check else None)
     dictionaries = [dictionary(s, mode) for s in segments]
-    sources = [s.src for s in segments] if source_check else None
-    section.add("all", metric.corpus_score(hypotheses, dictionaries, sources=sources))
     clean = [i for i, s in enumerate(segments) if not s.digits_mismatch]
+    for lenient in (False, True):
+        metric = TermSuccess(mode, targets[0], lenient=lenient,
+                             source_language=segments[0].src_lang if source_check else None)
+        suffix = " (lenient)" if lenient else ""
+        sources = [s.src for s in segments] if source_check else None
+        section.add("all" + suffix, metric.corpus_score(hypotheses, dictionaries,
+                                                        sources=sources))
+        if 0 < len(clean) < len(segments):
+            subset_sources = [segments[i].src for i in clean] if source_check else None
+            section.add("digits-consistent" + suffix, metric.corpus_score(
+                [hypotheses[i] for i in clean], [dictionaries[i] for i in clean],
+                sources=subset_sources))
     if 0 < len(clean) < len(segments):
-        subset_sources = [s.src for i, s in enumerate(segments) if i in set(clean)] \
-            if source_check else None
-        section.add("digits-consistent", metric.corpus_score(
-            [hypotheses[i] for i in clean], [dictionaries[i] for i in clean],
-            sources=subset_sources))
         section.notes.append("`digits-consistent` leaves out segments flagged "
                              "`digits_mismatch` (likely misaligned).")
+    section.notes.append("`lenient` rows also count a term found inflected or with other "
+                         "accents (case- and lemma-insensitive success).")
     return section
 
 

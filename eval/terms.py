@@ -58,6 +58,7 @@ from functools import lru_cache
 from eval.metric import Metric, Score, check_lengths
 from eval.normalize import CHARACTER_LANGUAGES, normalizer_for
 from eval.readers import TermPair, TermSegment
+from ner.phrases import PhraseMatcher
 
 """A dictionary entry: (source term, target term)."""
 
@@ -247,18 +248,29 @@ class TermSuccess(Metric):
     name = "term-success"
     higher_is_better = True
 
-    def __init__(self, mode: str, language: str, source_language: str | None = None) -> None:
+    def __init__(self, mode: str, language: str, source_language: str | None = None,
+                 lenient: bool = False) -> None:
+        """``lenient``: a target term also counts when it occurs inflected or with other
+        accents (the language's folding rules of :mod:`ner.folding`: "injury" for
+        "injuries"), the "lemma-insensitive" success rate."""
         if mode not in MODES:
             raise ValueError(f"unknown terminology mode {mode!r}; choose from {MODES}")
         self.mode = mode
         self.language = language
         self.source_language = source_language
+        self.lenient = lenient
 
     def signature(self) -> str:
         dictionary = "random" if self.mode == "random" else "proper"
+        match = "|match:folded-inflections" if self.lenient else ""
         return (f"{self.name}|mode:{self.mode}|dict:{dictionary}|lang:{self.language}"
                 f"|norm:{_norm_name(self.language)}|parens:kept|unit:{_unit_name(self.language)}"
-                f"|src-check:{self.source_language or 'no'}|ref-check:no")
+                f"{match}|src-check:{self.source_language or 'no'}|ref-check:no")
+
+    def _found(self, hypothesis: str, output: tuple[str, ...], term: str) -> bool:
+        if count_occurrences(output, _cached_term_units(term, self.language)):
+            return True
+        return self.lenient and bool(_folded_matcher(self.language, term).find(hypothesis))
 
     def corpus_score(self, hypotheses: Sequence[str],
                      references: Sequence[Sequence[TermPair]],
@@ -287,7 +299,7 @@ class TermSuccess(Metric):
                     skipped += 1
                     continue
                 support[target_term] += 1
-                if not count_occurrences(output, _cached_term_units(target_term, self.language)):
+                if not self._found(hypothesis, output, target_term):
                     missed[target_term] += 1
         total = sum(support.values())
         if total == 0:
@@ -295,6 +307,13 @@ class TermSuccess(Metric):
         hits = total - sum(missed.values())
         return self._score(100 * hits / total, total=total, found=hits, skipped=skipped,
                            misses=_by_frequency(missed, support))
+
+
+@lru_cache(maxsize=8192)
+def _folded_matcher(language: str, term: str) -> PhraseMatcher[str]:
+    matcher: PhraseMatcher[str] = PhraseMatcher(language, ignore_accents=True)
+    matcher.add(term, term)
+    return matcher
 
 
 def dictionary(segment: TermSegment, mode: str) -> tuple[TermPair, ...]:

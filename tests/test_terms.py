@@ -209,6 +209,20 @@ def test_term_success_in_chinese() -> None:
 
 # --- real data: WMT23 terminology de→en -------------------------------------------------------
 
+def test_lenient_term_success_accepts_inflected_and_accented_forms() -> None:
+    hypotheses = ["Treatment of complex hand injury.", "Die Fiebers sanken; Ubelkeit blieb."]
+    references = [[TermPair("Handverletzungen", "hand injuries")],
+                  [TermPair("fever", "Fieber"), TermPair("nausea", "Übelkeit")]]
+    exact = TermSuccess("proper", "en").corpus_score(hypotheses[:1], references[:1])
+    lenient = TermSuccess("proper", "en", lenient=True)
+    assert exact.score == 0.0
+    assert lenient.corpus_score(hypotheses[:1], references[:1]).score == 100.0
+    assert "match:folded-inflections" in lenient.signature()
+    german = TermSuccess("proper", "de", lenient=True)
+    assert german.corpus_score(hypotheses[1:], references[1:]).score == 100.0
+    assert TermSuccess("proper", "de").corpus_score(hypotheses[1:], references[1:]).score == 0.0
+
+
 def test_wmt23_reference_as_output_scores_high_but_not_perfect() -> None:
     segments = _wmt23_or_skip()
     assert len(segments) == 2963
