@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from eval.readers import (
+    ParallelSegment,
     read_conll,
     read_parallel_tsv,
     read_terminology_jsonl,
@@ -26,7 +27,14 @@ from eval.report import (
     render_comparison,
     render_markdown,
 )
-from eval.runs import UsageError, entities_on_asr, read_outputs, run_asr, tag_corpora
+from eval.runs import (
+    UsageError,
+    entities_on_asr,
+    read_outputs,
+    run_asr,
+    tag_corpora,
+    translate_terminology,
+)
 from eval.sections import (
     mt_section,
     ner_section,
@@ -174,21 +182,46 @@ def eval_ner(
 @eval_app.command("terms")
 def eval_terms(
     data: Annotated[Path, typer.Argument(help="WMT23-style terminology JSONL.")],
-    hyp: Annotated[Path, typer.Option(help="System output, one line per segment.")],
     out: OutOption,
+    hyp: Annotated[Path | None, typer.Option(help="System output, one line per segment.")]
+    = None,
+    model: Annotated[str | None, typer.Option(help="Translate the segments with this MT "
+                                              "model instead (directory or catalog name).")]
+    = None,
+    decode: Annotated[str, typer.Option(help="With --model: hard, soft or none (how the "
+                                        "dictionary is honoured).")] = "hard",
     mode: Annotated[str, typer.Option(help="none, proper or random: which dictionary the "
                                       "system was given.")] = "proper",
+    last: Annotated[int | None, typer.Option(min=1, help="Only the last N segments (e.g. a "
+                                             "held-out part).")] = None,
+    device: Annotated[str, typer.Option(help="With --model: cpu or cuda.")] = "cpu",
     source_check: Annotated[bool, typer.Option(help="Count an entry only when its source "
                                                "term occurs in the source.")] = False,
 ) -> None:
-    """Terminology success rate in one of the WMT23 modes."""
+    """Terminology success rate in one of the WMT23 modes, with BLEU and chrF against the
+    references (the WMT23 rows are partly misaligned: read BLEU with care)."""
     def build() -> tuple[list[Section], dict[str, str]]:
         if mode not in MODES:
             raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if (hyp is None) == (model is None):
+            raise UsageError("give --hyp (system output) or --model (translate here)")
         segments = read_terminology_jsonl(data)
-        hypotheses = read_outputs(hyp, len(segments), "hypothesis file")
-        return ([terms_section(segments, hypotheses, mode, source_check)],
-                {"data": str(data), "system": str(hyp)})
+        if last is not None:
+            segments = segments[-last:]
+        if model is not None:
+            hypotheses, system = translate_terminology(segments, model, mode, decode, device)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "hypotheses.txt").write_text("".join(f"{h}\n" for h in hypotheses),
+                                                encoding="utf-8")
+            system = f"{system}, decode {decode}"
+        else:
+            assert hyp is not None
+            hypotheses, system = read_outputs(hyp, len(segments), "hypothesis file"), str(hyp)
+        parallel = [ParallelSegment(s.id, s.src_lang, s.tgt_lang, s.src, s.ref)
+                    for s in segments]
+        return ([terms_section(segments, hypotheses, mode, source_check),
+                 mt_section(parallel, hypotheses)],
+                {"data": str(data), "system": system, "segments": str(len(segments))})
 
     _build("Terminology evaluation", out, build)
 

@@ -14,9 +14,10 @@ from pathlib import Path
 from rich.progress import Progress
 
 from eval.asr_entities import TaggedText
-from eval.readers import ManifestEntry, TaggedSentence, read_manifest
+from eval.readers import ManifestEntry, TaggedSentence, TermSegment, read_manifest
 from eval.report import Section
 from eval.sections import asr_entity_section, asr_section, ner_section
+from eval.terms import dictionary
 from speech.errors import MedstreamError
 from streaming.console import stderr
 from translate.glossary import read_glossary
@@ -228,3 +229,35 @@ def tag_corpora(model: str, data: Path, split: str, device: str,
                          "live transcripts look. Predicted types a corpus does not annotate are "
                          "not counted (NCBI-disease marks no organs).")
     return section
+
+
+def translate_terminology(segments: Sequence[TermSegment], model: str, mode: str,
+                          decode: str, device: str = "cpu") -> tuple[list[str], str]:
+    """Translate a WMT23-style test set with ``model`` as a system of the WMT23 ``mode``: no
+    dictionary (``none``), or each segment's ``proper`` / ``random`` term pairs as
+    constraints, honoured in ``decode`` mode (hard, soft or none). Returns the outputs and the
+    model's identifier. Numbers are not added as constraints, so the score measures the
+    dictionary alone."""
+    from translate.catalog import load_mt
+    from translate.constraints import pair_constraints
+    from translate.translator import Terminology, Translator
+    from translate.types import TERM_MODES, TranslateOptions
+
+    chosen = next((m for m in TERM_MODES if m == decode), None)
+    if chosen is None:
+        raise UsageError(f"--decode must be one of {', '.join(TERM_MODES)}, not {decode!r}")
+    translator = Translator(load_mt(model, device=device), Terminology(numbers=False))
+    options = TranslateOptions(terms=chosen)
+    outputs = [""] * len(segments)
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, segment in enumerate(segments):
+        groups.setdefault((segment.src_lang, segment.tgt_lang), []).append(index)
+    for (source, target), indices in groups.items():
+        terms = [pair_constraints(segments[i].src,
+                                  [(p.source, p.target) for p in dictionary(segments[i], mode)]
+                                  if mode != "none" else [], source) for i in indices]
+        found = translator.translate([segments[i].src for i in indices], source, target,
+                                     options, terms)
+        for index, translation in zip(indices, found, strict=True):
+            outputs[index] = translation.text
+    return outputs, translator.identifier
