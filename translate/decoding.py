@@ -54,6 +54,8 @@ class Decoded:
     """Indices into the item's constraints."""
     forced_end: int = 0
     """Output tokens up to here were forced (they hold every forced term)."""
+    term_ends: set[int] = field(default_factory=set)
+    """Token positions right after each forced term."""
 
 
 class ConstrainedDecoder:
@@ -80,9 +82,20 @@ class ConstrainedDecoder:
         return DecodeRequest(item.source.tokens, tuple(prefix) or start)
 
     def _decoded(self, hypothesis: Hypothesis, previous: Decoded | None = None) -> Decoded:
-        return Decoded(hypothesis, self.tokenizer.detokenize(hypothesis.tokens),
+        ends = previous.term_ends if previous else set()
+        return Decoded(hypothesis, self._text(hypothesis.tokens, ends),
                        previous.forced if previous else set(),
-                       previous.forced_end if previous else 0)
+                       previous.forced_end if previous else 0, ends)
+
+    def _text(self, tokens: Sequence[str], term_ends: set[int]) -> str:
+        """Detokenised output. A forced term is a word of its own: where the model went on
+        with a word-internal piece right after one ("mg" + "s"), a space separates them."""
+        cuts = sorted(e for e in term_ends if e < len(tokens)
+                      and not tokens[e].startswith(WORD_START) and tokens[e][:1].isalnum())
+        if not cuts:
+            return self.tokenizer.detokenize(tokens)
+        pieces = [tokens[a:b] for a, b in zip([0, *cuts], [*cuts, len(tokens)], strict=True)]
+        return " ".join(t for t in (self.tokenizer.detokenize(p) for p in pieces) if t)
 
     # ------------------------------------------------------------------ soft
 
@@ -161,6 +174,7 @@ class ConstrainedDecoder:
             prefix += term
             cursor = end
             state.forced.add(index)
+            state.term_ends.add(len(prefix))
         state.forced_end = len(prefix)
         return prefix
 

@@ -23,6 +23,9 @@ class CTranslate2Backend(MTBackend):
                                                  compute_type=compute_type,
                                                  intra_threads=threads)
         self.tokenizer = ModelTokenizer.from_directory(path)
+        limit = int(getattr(self.tokenizer.tokenizer, "model_max_length", 0) or 0)
+        self.max_positions = limit if 0 < limit < 100_000 else None
+        """The model's longest sequence (position embeddings), when the tokenizer says."""
         self.identifier = f"{identifier} [{device}, {compute_type}]"
 
     def generate(self, requests: Sequence[DecodeRequest],
@@ -37,11 +40,19 @@ class CTranslate2Backend(MTBackend):
             beam_size=max(settings.beam_size, settings.num_hypotheses),
             num_hypotheses=settings.num_hypotheses,
             length_penalty=settings.length_penalty,
-            max_decoding_length=settings.max_length,
+            max_decoding_length=self._decoding_length(requests, settings),
             return_scores=True,
             return_attention=settings.attention,
         )
         return [_hypotheses(result, settings.attention) for result in results]
+
+
+    def _decoding_length(self, requests: Sequence[DecodeRequest],
+                         settings: DecodeSettings) -> int:
+        # A forced prefix counts towards the decoding length: leave room after it, within
+        # what the model's position embeddings allow.
+        wanted = settings.max_length + max(len(r.target_prefix) for r in requests)
+        return min(wanted, self.max_positions) if self.max_positions else wanted
 
 
 def _hypotheses(result: Any, attention: bool) -> list[Hypothesis]:
