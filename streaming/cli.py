@@ -262,6 +262,19 @@ def models_list() -> None:
             status = "no"
         table.add_row(name, source, status)
     Console().print(table)
+    mt = Table(title="MT models (none ships in a package: a directory, or the Hub)")
+    mt.add_column("name")
+    mt.add_column("source")
+    mt.add_column("available offline")
+    for name, repo in MT_HUB_IDS.items():
+        try:
+            resolve_mt_model(name, allow_download=False)
+            status = "yes (hf-cache)"
+        except MedstreamError:
+            status = "no"
+        mt.add_row(name, repo, status)
+    mt.add_row("opus-mt-SRC-TGT", "Helsinki-NLP/opus-mt-SRC-TGT", "per pair")
+    Console().print(mt)
 
 
 @models_app.command("show")
