@@ -13,6 +13,7 @@ model's Hugging Face tokenizer and adds what constrained decoding needs:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ NLLB_CODES = {
     "tr": "tur_Latn", "uk": "ukr_Cyrl", "ur": "urd_Arab", "vi": "vie_Latn",
     "zh": "zho_Hans",
 }
+
+_FLORES_CODE = re.compile(r"[a-z]{3}_[A-Z][a-z]{3}")
 
 WORD_START = "▁"
 """SentencePiece's mark of a token that begins a word."""
@@ -96,15 +99,14 @@ class ModelTokenizer:
     def _language_codes(self) -> set[str]:
         if self.family == "m2m100":
             return set(getattr(self.tokenizer, "lang_code_to_token", {}) or ())
-        tokens = getattr(self.tokenizer, "additional_special_tokens", None) or []
-        return {t for t in tokens if "_" in t}
+        return {t for t in self.tokenizer.all_special_tokens if _FLORES_CODE.fullmatch(t)}
 
     def target_start(self, language: str) -> tuple[str, ...]:
         """Tokens every output in ``language`` starts with (forced as a decode prefix)."""
         if self.family == "nllb":
             return (self.language_code(language),)
         if self.family == "m2m100":
-            return (self.tokenizer.get_lang_token(language),)
+            return (self.tokenizer.get_lang_token(self.language_code(language)),)
         return ()
 
     # ---------------------------------------------------------------- source side

@@ -101,8 +101,16 @@ class TransformersBackend(MTBackend):
         token (after the start token), its attention over the source."""
         encoder_ids = input_ids.repeat_interleave(copies, dim=0)
         encoder_mask = mask.repeat_interleave(copies, dim=0)
-        output = self.model(input_ids=encoder_ids, attention_mask=encoder_mask,
-                            decoder_input_ids=sequences[:, :-1], output_attentions=True)
+        # SDPA and flash attention return no weights: the pass runs in eager attention.
+        implementation = self.model.config._attn_implementation
+        if implementation != "eager":
+            self.model.set_attn_implementation("eager")
+        try:
+            output = self.model(input_ids=encoder_ids, attention_mask=encoder_mask,
+                                decoder_input_ids=sequences[:, :-1], output_attentions=True)
+        finally:
+            if implementation != "eager":
+                self.model.set_attn_implementation(implementation)
         weights: torch.Tensor = output.cross_attentions[-1].mean(dim=1)
         return weights
 
