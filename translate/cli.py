@@ -27,7 +27,13 @@ from translate.catalog import BACKENDS, BackendName, load_mt
 from translate.constraints import pair_constraints
 from translate.glossary import read_glossary
 from translate.translator import Terminology, Translator
-from translate.types import TERM_MODES, TermMode, TranslateOptions, Translation
+from translate.types import (
+    REPAIR_MODES,
+    TERM_MODES,
+    TermMode,
+    TranslateOptions,
+    Translation,
+)
 
 BATCH_LINES = 32
 
@@ -106,6 +112,9 @@ def translate_command(
                                          "transformers.")] = "auto",
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     beam_size: Annotated[int, typer.Option(min=1)] = 4,
+    repair: Annotated[str, typer.Option(help="Hard mode: replace the model's rendering of a "
+                                        "missing term, or also continue decoding after the "
+                                        "last forced term (slower).")] = "replace",
     numbers: Annotated[bool, typer.Option(help="Copy numbers and units exactly.")] = True,
     offline: Annotated[bool, typer.Option(help="Never contact the model hub.")] = False,
 ) -> None:
@@ -120,7 +129,10 @@ def translate_command(
         raise fail(f"--terms must be one of {', '.join(TERM_MODES)}, not {terms!r}")
     if backend not in BACKENDS:
         raise fail(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    options = TranslateOptions(terms=_mode(terms), beam_size=beam_size)
+    if repair not in REPAIR_MODES:
+        raise fail(f"--repair must be one of {', '.join(REPAIR_MODES)}, not {repair!r}")
+    options = TranslateOptions(terms=_mode(terms), beam_size=beam_size,
+                               repair="continue" if repair == "continue" else "replace")
     try:
         entries = [e for path in glossary or [] for e in read_glossary(path)]
         translator = Translator(load_mt(model, backend=_backend(backend), device=device,

@@ -1,4 +1,5 @@
-"""Decoding with terminology constraints: none, soft (n-best reranking) or hard (prefix repair).
+"""Decoding with terminology constraints: none, soft (n-best reranking) or hard (align and
+force).
 
 **none.** Beam search; the best hypothesis.
 
@@ -6,22 +7,27 @@
 each honours, then by model score. It never changes what the model can say, so it can only pick
 a term the model already considered.
 
-**hard** (translate, align, force, continue). Every sentence is decoded once with attention.
-For each constraint its output misses, the output tokens that attend most to the constraint's
-source tokens are the model's own rendering of the term; they are replaced by the term's
-tokens. The output up to the last replaced term becomes a forced ``target_prefix`` and the
-model decodes the rest, so what follows the terms is fluent again. Replacements keep source
-order; a term whose source nothing attends to goes after the output of the source before it,
-and a term without a source position goes at the end. All sentences that need a repair are
-decoded again as one batch, so a batch costs about two decodes whatever the number of terms.
-A term the continuation lost (or one that came out detokenised differently) is forced again in
-a later round, one per round, each round keeping every term forced before it in the prefix,
-so after at most one round per constraint every term is in the output.
+**hard** (translate, align, replace). Every sentence is decoded once with attention. For each
+constraint its output misses, the output tokens that attend most to the constraint's source
+tokens are the model's own rendering of the term; they are replaced by the term's tokens.
+Replacements keep source order; a term whose source nothing attends to goes after the output
+of the source before it, and a term without a source position goes at the end. Forced terms
+are written exactly as given, even when the vocabulary cannot spell them.
+
+With ``repair="continue"`` the output up to the last replaced term becomes a forced
+``target_prefix`` and the model decodes the rest again, so that what follows the terms is the
+model's continuation of them. All sentences that need it are decoded again as one batch; a
+term the continuation lost is forced again in a later round, one per round, each round keeping
+every term forced before it in the prefix, so after at most one round per constraint every
+term is in the output. CTranslate2 runs a forced prefix token by token, so this costs about a
+second full decode: on the 500 held-out WMT23 segments with the locally trained Marian model
+(almost every sentence needs a repair), ``replace`` took 1.1–1.2× the time of free decoding and
+``continue`` 2.5–3×, for BLEU 14.1 against 14.7 and the same chrF (54.1). ``replace`` is the
+default.
 
 Compared with grid or dynamic-beam-allocation constrained beam search (Hokamp & Liu 2017;
 Post & Vilar 2018, about 15× slower than free decoding at beam 20 in Sockeye), this needs no
-change to the decoder, works with any backend that takes a target prefix, and costs one extra
-decode of the sentences with missing terms.
+change to the decoder and works with any backend that returns attention.
 """
 
 from __future__ import annotations
@@ -54,8 +60,9 @@ class Decoded:
     """Indices into the item's constraints."""
     forced_end: int = 0
     """Output tokens up to here were forced (they hold every forced term)."""
-    term_ends: set[int] = field(default_factory=set)
-    """Token positions right after each forced term."""
+    terms: list[tuple[int, int, str]] = field(default_factory=list)
+    """Forced terms: output tokens ``[start, end)`` and the term's text, written literally
+    (a term the vocabulary cannot spell still comes out exactly)."""
 
 
 class ConstrainedDecoder:
@@ -73,7 +80,7 @@ class ConstrainedDecoder:
         if mode == "soft":
             return self._soft(items, settings, options.n_best)
         if mode == "hard":
-            return self._hard(items, settings)
+            return self._hard(items, settings, continued=options.repair == "continue")
         found = self.backend.generate([self._request(item) for item in items], settings)
         return [self._decoded(hypotheses[0]) for hypotheses in found]
 
@@ -82,20 +89,30 @@ class ConstrainedDecoder:
         return DecodeRequest(item.source.tokens, tuple(prefix) or start)
 
     def _decoded(self, hypothesis: Hypothesis, previous: Decoded | None = None) -> Decoded:
-        ends = previous.term_ends if previous else set()
-        return Decoded(hypothesis, self._text(hypothesis.tokens, ends),
+        terms = previous.terms if previous else []
+        return Decoded(hypothesis, self._text(hypothesis.tokens, terms),
                        previous.forced if previous else set(),
-                       previous.forced_end if previous else 0, ends)
+                       previous.forced_end if previous else 0, terms)
 
-    def _text(self, tokens: Sequence[str], term_ends: set[int]) -> str:
-        """Detokenised output. A forced term is a word of its own: where the model went on
-        with a word-internal piece right after one ("mg" + "s"), a space separates them."""
-        cuts = sorted(e for e in term_ends if e < len(tokens)
-                      and not tokens[e].startswith(WORD_START) and tokens[e][:1].isalnum())
-        if not cuts:
+    def _text(self, tokens: Sequence[str], terms: Sequence[tuple[int, int, str]]) -> str:
+        """Detokenised output, forced terms written as given. A forced term is a word of its
+        own: where the model went on with a word-internal piece right after one ("mg" + "s"),
+        a space separates them."""
+        if not terms:
             return self.tokenizer.detokenize(tokens)
-        pieces = [tokens[a:b] for a, b in zip([0, *cuts], [*cuts, len(tokens)], strict=True)]
-        return " ".join(t for t in (self.tokenizer.detokenize(p) for p in pieces) if t)
+        text, at, after_term = "", 0, False
+        for start, end, term in sorted(terms):
+            text = self._join(text, tokens[at:start], after_term)
+            text = f"{text} {term}" if text else term
+            at, after_term = end, True
+        return self._join(text, tokens[at:], after_term)
+
+    def _join(self, text: str, tokens: Sequence[str], after_term: bool) -> str:
+        piece = self.tokenizer.detokenize(tokens)
+        if not piece or not text:
+            return text or piece
+        spaced = tokens[0].startswith(WORD_START) or (after_term and piece[0].isalnum())
+        return f"{text} {piece}" if spaced else text + piece
 
     # ------------------------------------------------------------------ soft
 
@@ -120,7 +137,8 @@ class ConstrainedDecoder:
 
     # ------------------------------------------------------------------ hard
 
-    def _hard(self, items: Sequence[DecodeItem], settings: DecodeSettings) -> list[Decoded]:
+    def _hard(self, items: Sequence[DecodeItem], settings: DecodeSettings,
+              continued: bool) -> list[Decoded]:
         with_attention = DecodeSettings(**{**settings.__dict__, "attention": True})
         first = self.backend.generate([self._request(item) for item in items], with_attention)
         states = [self._decoded(hypotheses[0]) for hypotheses in first]
@@ -129,16 +147,25 @@ class ConstrainedDecoder:
         while todo:
             requests, waiting = [], []
             for index in todo:
-                prefix = self._repair_prefix(items[index], states[index], all_missing=first_round)
-                if prefix is not None:
-                    requests.append(self._request(items[index], prefix))
-                    waiting.append(index)
+                repair = self._repair_prefix(items[index], states[index], all_missing=first_round)
+                if repair is None:
+                    continue
+                prefix, rest = repair
+                if first_round and not continued:
+                    old = states[index].hypothesis
+                    states[index] = self._decoded(Hypothesis((*prefix, *rest), old.score),
+                                                  states[index])
+                    continue
+                requests.append(self._request(items[index], prefix))
+                waiting.append(index)
             if not requests:
                 break
             found = self.backend.generate(requests, with_attention)
             for index, hypotheses in zip(waiting, found, strict=True):
                 states[index] = self._decoded(hypotheses[0], states[index])
-            todo, first_round = waiting, False
+            todo = waiting if not first_round or continued else [
+                i for i in todo if self._missing(items[i], states[i])]
+            first_round = False
         return states
 
     def _missing(self, item: DecodeItem, state: Decoded) -> list[int]:
@@ -147,7 +174,7 @@ class ConstrainedDecoder:
                 if not checker.satisfied(state.text, c.target)]
 
     def _repair_prefix(self, item: DecodeItem, state: Decoded,
-                       all_missing: bool) -> list[str] | None:
+                       all_missing: bool) -> tuple[list[str], list[str]] | None:
         """The forced prefix for the next decode of a sentence, or None when it is done.
 
         In the first round every missing term is placed; later, only the earliest one not
@@ -171,12 +198,13 @@ class ConstrainedDecoder:
             prefix += tokens[cursor:position]
             term = self.tokenizer.term_tokens(item.constraints[index].target,
                                               item.target_language)
+            state.terms.append((len(prefix), len(prefix) + len(term),
+                                item.constraints[index].target))
             prefix += term
             cursor = end
             state.forced.add(index)
-            state.term_ends.add(len(prefix))
         state.forced_end = len(prefix)
-        return prefix
+        return prefix, tokens[cursor:]
 
     def _placement(self, item: DecodeItem, hypothesis: Hypothesis, index: int,
                    floor: int) -> tuple[int, int]:

@@ -9,6 +9,11 @@ from typing import Any, Literal, get_args
 TermMode = Literal["hard", "soft", "none"]
 TERM_MODES: tuple[TermMode, ...] = get_args(TermMode)
 
+RepairMode = Literal["replace", "continue"]
+"""How hard mode puts missing terms in: ``replace`` the model's rendering in its output, or
+also ``continue``: decode again after the last forced term (see :mod:`translate.decoding`)."""
+REPAIR_MODES: tuple[RepairMode, ...] = get_args(RepairMode)
+
 ConstraintOrigin = Literal["glossary", "segment", "entity", "number"]
 """Where a constraint came from: a glossary hit, the caller's own term list for the segment,
 a recognised entity, or a number (with its unit) that must be copied."""
@@ -67,11 +72,15 @@ class TranslateOptions:
     """Most target tokens per sentence."""
     length_penalty: float = 1.0
     batch_size: int = 16
+    repair: RepairMode = "replace"
 
     def __post_init__(self) -> None:
         if self.terms not in TERM_MODES:
             raise ValueError(f"terms mode must be one of {', '.join(TERM_MODES)}, "
                              f"not {self.terms!r}")
+        if self.repair not in REPAIR_MODES:
+            raise ValueError(f"repair must be one of {', '.join(REPAIR_MODES)}, not "
+                             f"{self.repair!r}")
         if self.beam_size < 1 or self.n_best < 1 or self.max_length < 1 or self.batch_size < 1:
             raise ValueError("beam_size, n_best, max_length and batch_size must be at least 1")
 
