@@ -22,7 +22,7 @@ from eval.readers import read_terminology_jsonl
 from translate.catalog import load_mt
 from translate.constraints import pair_constraints
 from translate.translator import Terminology, Translator
-from translate.types import TranslateOptions
+from translate.types import RepairMode, TermMode, TranslateOptions
 
 WMT23 = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mt"
          / "wmt23_terminology" / "wmt23_terminology.de-en.jsonl")
@@ -46,7 +46,8 @@ def main() -> None:
     translator.translate(texts[:16], "de", "en", TranslateOptions(terms="none"), terms[:16])
 
     rows = []
-    runs = [("none", "replace"), ("soft", "replace"), ("hard", "replace"), ("hard", "continue")]
+    runs: list[tuple[TermMode, RepairMode]] = [
+        ("none", "replace"), ("soft", "replace"), ("hard", "replace"), ("hard", "continue")]
     for mode, repair in runs:
         options = TranslateOptions(terms=mode, beam_size=args.beam, batch_size=args.batch_size,
                                    repair=repair)

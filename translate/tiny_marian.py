@@ -21,7 +21,14 @@ and the last row of the embeddings and output projection**, assuming it is that 
 pad row is therefore kept zero throughout training (tied embeddings, so the output projection
 never scores it above its zero bias either) and transformers' generation never emits it.
 
-Run ``python -m translate.tiny_marian OUT_DIR`` to build one from the command line.
+What to expect: the default configuration (1.4M parameters, 550 steps of 32 pairs, about
+2.5 minutes on two idle cores) takes the label-smoothed loss from about 7.2 to 4.5; its output
+is English-looking and differs from source to source but is not yet a translation (dev chrF
+about 14, BLEU below 1). It exists to exercise the real loading and decoding path (tokens,
+attention, constraints), not to translate well; more steps buy quality.
+
+Run ``python -m translate.tiny_marian OUT_DIR [--max-steps N ...]`` to build one from the
+command line and score it on the dev set (``OUT_DIR/summary.json``).
 """
 
 from __future__ import annotations
