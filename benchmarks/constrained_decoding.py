@@ -66,8 +66,8 @@ def main() -> None:
     print(f"model: {translator.identifier}; {len(texts)} segments, beam {args.beam}, "
           f"{sum(len(t) for t in terms)} terms")
     print(f"{'mode':<16}{'sent/s':>9}{'time vs none':>14}{'term success %':>16}{'forced':>8}")
-    for mode, speed, success, forced in rows:
-        print(f"{mode:<16}{speed:>9.1f}{baseline / speed:>13.2f}x{success:>16.1f}{forced:>8}")
+    for label, speed, success, forced in rows:
+        print(f"{label:<16}{speed:>9.1f}{baseline / speed:>13.2f}x{success:>16.1f}{forced:>8}")
 
 
 if __name__ == "__main__":
