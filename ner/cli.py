@@ -13,7 +13,6 @@ the rest of the file is still tagged; the exit status is then 1.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -26,7 +25,7 @@ from ner.catalog import DEFAULT_NER_MODEL
 from ner.recognizer import EntityRecognizer
 from speech.errors import MedstreamError
 from streaming.console import fail
-from streaming.records import run_file, text_records
+from streaming.records import run_file, text_records, write_in_batches
 
 BATCH_LINES = 64
 
@@ -34,25 +33,12 @@ BATCH_LINES = 64
 def tag_file(recognizer: EntityRecognizer, language: str, source: TextIO, sink: TextIO,
              jsonl: bool) -> int:
     """Tag every line of ``source`` into ``sink``; return how many lines had an error."""
-    failed = 0
-    pending: list[dict[str, Any]] = []
+    def annotate(records: list[dict[str, Any]]) -> None:
+        found = recognizer.recognize([r["text"] for r in records], language)
+        for record, entities in zip(records, found, strict=True):
+            record["entities"] = [e.to_dict() for e in entities]
 
-    def flush() -> None:
-        texts = [r["text"] for r in pending if "error" not in r]
-        found = iter(recognizer.recognize(texts, language))
-        for record in pending:
-            if "error" not in record:
-                record["entities"] = [e.to_dict() for e in next(found)]
-            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
-        pending.clear()
-
-    for record in text_records(source, jsonl):
-        failed += "error" in record
-        pending.append(record)
-        if len(pending) >= BATCH_LINES:
-            flush()
-    flush()
-    return failed
+    return write_in_batches(text_records(source, jsonl), sink, BATCH_LINES, annotate)
 
 
 def ner_command(

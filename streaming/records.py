@@ -44,6 +44,28 @@ def text_records(lines: Iterable[str], jsonl: bool,
         yield {"line": number, "error": problem} if problem else record
 
 
+def write_in_batches(records: Iterable[dict[str, Any]], sink: TextIO, batch: int,
+                     annotate: Callable[[list[dict[str, Any]]], None]) -> int:
+    """Write ``records`` as JSONL in input order, ``batch`` at a time; ``annotate`` adds its
+    fields to the readable records of each batch (in place). Returns the error count."""
+    failed = 0
+    pending: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        annotate([r for r in pending if "error" not in r])
+        for record in pending:
+            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+        pending.clear()
+
+    for record in records:
+        failed += "error" in record
+        pending.append(record)
+        if len(pending) >= batch:
+            flush()
+    flush()
+    return failed
+
+
 def run_file(input_file: Path, output: Path | None,
              process: Callable[[TextIO, TextIO, bool], int]) -> None:
     """Open ``input_file`` and ``output`` (stdout when None), run ``process(source, sink,

@@ -11,7 +11,6 @@ is still translated, and the exit status is then 1.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any, TextIO
@@ -22,7 +21,7 @@ from rich.table import Table
 
 from speech.errors import MedstreamError
 from streaming.console import fail
-from streaming.records import run_file, text_records
+from streaming.records import run_file, text_records, write_in_batches
 from translate.catalog import BACKENDS, BackendName, load_mt
 from translate.constraints import pair_constraints
 from translate.glossary import read_glossary
@@ -53,34 +52,20 @@ def _problem(record: dict[str, Any]) -> str | None:
 def translate_file(translator: Translator, source: TextIO, sink: TextIO, jsonl: bool,
                    src_lang: str, tgt_lang: str, options: TranslateOptions) -> int:
     """Translate every line of ``source`` into ``sink``; return how many lines had an error."""
-    failed = 0
-    pending: list[dict[str, Any]] = []
-
-    def flush() -> None:
+    def annotate(records: list[dict[str, Any]]) -> None:
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for record in pending:
-            if "error" not in record:
-                key = (record.get("src_lang", src_lang), record.get("tgt_lang", tgt_lang))
-                groups.setdefault(key, []).append(record)
-        for (src, tgt), records in groups.items():
-            texts = [r["text"] for r in records]
+        for record in records:
+            key = (record.get("src_lang", src_lang), record.get("tgt_lang", tgt_lang))
+            groups.setdefault(key, []).append(record)
+        for (src, tgt), group in groups.items():
             terms = [pair_constraints(r["text"], [(t["source"], t["target"])
                                                   for t in r.get("terms", [])], src)
-                     for r in records]
-            for record, result in zip(records, translator.translate(texts, src, tgt, options,
-                                                                    terms), strict=True):
+                     for r in group]
+            found = translator.translate([r["text"] for r in group], src, tgt, options, terms)
+            for record, result in zip(group, found, strict=True):
                 record.update(_output(result))
-        for record in pending:
-            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
-        pending.clear()
 
-    for record in text_records(source, jsonl, _problem):
-        failed += "error" in record
-        pending.append(record)
-        if len(pending) >= BATCH_LINES:
-            flush()
-    flush()
-    return failed
+    return write_in_batches(text_records(source, jsonl, _problem), sink, BATCH_LINES, annotate)
 
 
 def _output(result: Translation) -> dict[str, Any]:
