@@ -36,6 +36,7 @@ from streaming.batch import (
     probe_durations,
 )
 from streaming.console import fail, stderr
+from streaming.live_cli import serve_command, stream_command
 from streaming.progress import RichProgress, summary_table
 from streaming.translation import (
     SegmentTranslator,
@@ -68,6 +69,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
 app.command("ner")(ner_command)
 app.command("translate")(translate_command)
+app.command("serve")(serve_command)
+app.command("stream")(stream_command)
 
 EXIT_FILES_FAILED = 1
 EXIT_INTERRUPTED = 130

@@ -1,0 +1,459 @@
+"""Incremental recognition of a live stream: VAD-gated utterances, LocalAgreement-2, finals.
+
+A stream is cut into *utterances* by :class:`~speech.vad.StreamingVAD`; silence and noise the
+VAD rejects never reach the recogniser, so they produce no text. While an utterance is open,
+its audio so far is decoded again every ``partial_interval`` seconds of new audio (a *partial*
+decode, greedy). The LocalAgreement-2 policy commits the longest common prefix of the last two
+hypotheses: committed words are shown as stable and do not change in later partials.
+
+An utterance ends when the VAD hears ``min_silence_ms`` of silence (or the stream stops): its
+whole audio is decoded once more, with beam search, and that text is the utterance's *final*.
+A long monologue without pauses would make every decode slower; once an utterance is longer
+than ``trim_after`` seconds, its committed words up to the last committed sentence end become a
+final of their own and the buffer is trimmed there, so the work per decode stays bounded over a
+30-minute session. An utterance that reaches ``max_utterance`` seconds without a committed
+sentence end is cut: it is decoded as a final and the buffer restarts at the start of the last
+segment Whisper found in it, which is decoded again with what follows.
+
+:class:`OnlineTranscriber` holds one stream's state and never calls the model itself: it hands
+out :class:`DecodeJob` s (:meth:`~OnlineTranscriber.next_job`), and :func:`decode_jobs` runs a
+list of jobs from any number of streams, batched where their settings agree. The server's
+scheduler decides whose jobs run when.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol
+
+import numpy as np
+
+from speech.audio import SAMPLE_RATE
+from speech.options import TranscribeOptions
+from speech.types import Segment, Task, Word
+from speech.vad import StreamingVAD, VadSettings
+
+JobKind = Literal["partial", "final"]
+SENTENCE_END = re.compile(r"[.!?。！？…]['\"”)\]]*$")
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """Settings of one live stream."""
+
+    language: str | None = None
+    """The language spoken, or None to identify it for each utterance."""
+    languages: tuple[str, ...] = ()
+    """With ``language`` None: the languages identification may choose from (interpreter mode:
+    the physician's and the patient's). Empty: any language the model knows."""
+    task: Task = "transcribe"
+    beam_size: int = 5
+    """Beam width of final decodes; partials are greedy."""
+    partial_interval: float = 0.5
+    """Seconds of new audio before an open utterance is decoded again."""
+    min_silence_ms: int = 500
+    """Silence that ends an utterance."""
+    vad_threshold: float = 0.5
+    trim_after: float = 10.0
+    """Seconds after which committed sentences of an open utterance become finals."""
+    max_utterance: float = 25.0
+    """Seconds after which an utterance is cut even without a committed sentence end."""
+    vocabulary: tuple[str, ...] = ()
+    initial_prompt: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.1 <= self.partial_interval <= 10:
+            raise ValueError("partial_interval must be between 0.1 and 10 seconds")
+        if not 100 <= self.min_silence_ms <= 5000:
+            raise ValueError("min_silence_ms must be between 100 and 5000")
+        if not 2 <= self.trim_after < self.max_utterance <= 28:
+            raise ValueError("need 2 <= trim_after < max_utterance <= 28 seconds "
+                             "(Whisper hears 30 s at a time)")
+        if self.beam_size < 1:
+            raise ValueError("beam_size must be at least 1")
+
+    def decode_options(self, kind: JobKind, language: str | None) -> TranscribeOptions:
+        return TranscribeOptions(
+            language=language, task=self.task,
+            beam_size=self.beam_size if kind == "final" else 1,
+            word_timestamps=True, vad_filter=False, vocabulary=self.vocabulary,
+            initial_prompt=self.initial_prompt, condition_on_previous_text=False)
+
+
+@dataclass(frozen=True)
+class StreamUpdate:
+    """What a decode changed: a partial or final hypothesis of one utterance."""
+
+    utterance: int
+    """Number of the utterance in the stream (0, 1, …); a cut utterance continues as the next."""
+    segment: Segment
+    """Times on the stream's clock; ``is_final`` False for partials."""
+    stable: str = ""
+    """For partials: the committed prefix of ``segment.text``, which later partials keep."""
+
+
+@dataclass
+class _Utterance:
+    number: int
+    start: int
+    """Sample on the stream clock where the buffer starts."""
+    chunks: list[np.ndarray] = field(default_factory=list)
+    samples: int = 0
+    end: int | None = None
+    """Sample where the VAD closed it; None while open."""
+    language: str | None = None
+    previous: list[Word] = field(default_factory=list)
+    committed: list[Word] = field(default_factory=list)
+    decoded: int = 0
+    """Samples of the buffer the last partial decode saw."""
+
+    def append(self, samples: np.ndarray) -> None:
+        self.chunks.append(samples)
+        self.samples += len(samples)
+
+    def audio(self, limit: int | None = None) -> np.ndarray:
+        if len(self.chunks) != 1:
+            self.chunks = [np.concatenate(self.chunks)] if self.chunks else [
+                np.zeros(0, np.float32)]
+        return self.chunks[0][:limit] if limit is not None else self.chunks[0]
+
+    def trim(self, sample: int) -> None:
+        """Drop the buffer before stream sample ``sample``."""
+        cut = max(0, min(sample - self.start, self.samples))
+        rest = self.audio()[cut:]
+        self.chunks = [rest]
+        self.samples = len(rest)
+        self.start += cut
+        self.previous, self.committed, self.decoded = [], [], 0
+
+
+@dataclass
+class DecodeJob:
+    """One window of one stream to recognise."""
+
+    stream: OnlineTranscriber
+    kind: JobKind
+    utterance: _Utterance
+    audio: np.ndarray
+    options: TranscribeOptions
+    candidates: tuple[str, ...] = ()
+    """Languages to choose from when ``options.language`` is None (empty: any)."""
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
+
+class Recogniser(Protocol):
+    """What :func:`decode_jobs` needs from a backend."""
+
+    @property
+    def multilingual(self) -> bool: ...
+
+    def detect_language(self, audio: np.ndarray, *,
+                        vad_filter: bool = True) -> list[tuple[str, float]]: ...
+
+    def transcribe_windows(self, windows: Sequence[np.ndarray], options: TranscribeOptions,
+                           *, fallback: bool = True, short_context: bool = False
+                           ) -> list[list[Segment]]: ...
+
+
+class OnlineTranscriber:
+    """The recognition state of one live stream (not thread-safe: one caller at a time)."""
+
+    def __init__(self, options: StreamOptions | None = None) -> None:
+        self.options = options or StreamOptions()
+        self.vad = StreamingVAD(VadSettings(threshold=self.options.vad_threshold,
+                                            min_silence_ms=self.options.min_silence_ms))
+        self.received = 0
+        """Samples received."""
+        self._preroll: deque[np.ndarray] = deque()
+        self._preroll_samples = 0
+        self._open: _Utterance | None = None
+        self._closed: deque[_Utterance] = deque()
+        self._numbers = 0
+        self._busy = False
+        self._decoded_until = 0
+        self.finished = False
+        self.finals = 0
+
+    # -- audio in ---------------------------------------------------------------------------
+    def accept(self, samples: np.ndarray) -> None:
+        """Add 16 kHz mono float32 samples to the stream."""
+        if self.finished:
+            raise RuntimeError("the stream was finished; no more audio can be added")
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        if len(samples) == 0:
+            return
+        begin = self.received
+        self.received += len(samples)
+        events = self.vad.feed(samples)
+        position = begin
+        for event in events:
+            # The VAD decides in windows; events may refer to samples before this piece.
+            upto = max(position, min(event.sample, self.received))
+            self._route(samples[position - begin: upto - begin], position)
+            position = upto
+            if event.kind == "onset":
+                self._open_utterance(event.sample)
+            elif self._open is not None:
+                self._close(event.sample)
+        self._route(samples[position - begin:], position)
+        if self._open is None and not self._closed and not self._busy:
+            self._decoded_until = self.received
+
+    def finish(self) -> None:
+        """The stream ended: the open utterance is closed and decoded as a final."""
+        if self._open is not None:
+            self._close(self.received)
+        self.finished = True
+
+    def _route(self, samples: np.ndarray, at: int) -> None:
+        if len(samples) == 0:
+            return
+        if self._open is not None:
+            self._open.append(samples)
+            return
+        self._preroll.append(samples)
+        self._preroll_samples += len(samples)
+        keep = SAMPLE_RATE  # a second of audio before an onset is more than the VAD's padding
+        while self._preroll and self._preroll_samples - len(self._preroll[0]) >= keep:
+            self._preroll_samples -= len(self._preroll.popleft())
+
+    def _open_utterance(self, onset: int) -> None:
+        utterance = _Utterance(self._numbers, onset)
+        self._numbers += 1
+        start_of_preroll = self.received - self._preroll_samples
+        # Samples of this piece before the onset are in the preroll already (routed above).
+        if self._preroll:
+            preroll = np.concatenate(list(self._preroll))
+            utterance.start = max(onset, start_of_preroll)
+            utterance.append(preroll[utterance.start - start_of_preroll:])
+        self._preroll.clear()
+        self._preroll_samples = 0
+        self._open = utterance
+
+    def _close(self, end: int) -> None:
+        assert self._open is not None
+        utterance = self._open
+        utterance.end = max(utterance.start, min(end, utterance.start + utterance.samples))
+        self._open = None
+        # Samples after the offset go back to the preroll of the next utterance.
+        tail = utterance.audio()[utterance.end - utterance.start:]
+        utterance.chunks = [utterance.audio()[: utterance.end - utterance.start]]
+        utterance.samples = utterance.end - utterance.start
+        if utterance.samples > 0:
+            self._closed.append(utterance)
+        self._route(tail, utterance.end)
+
+    # -- work out ---------------------------------------------------------------------------
+    @property
+    def backlog(self) -> float:
+        """Seconds of received audio whose words have not been decoded yet."""
+        return (self.received - self._decoded_until) / SAMPLE_RATE
+
+    @property
+    def done(self) -> bool:
+        """Finished, and every utterance has had its final."""
+        return self.finished and self._open is None and not self._closed and not self._busy
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    @property
+    def pending_final(self) -> bool:
+        """An utterance is waiting for its final decode (finals go before partials)."""
+        return bool(self._closed) or (
+            self._open is not None
+            and self._open.samples / SAMPLE_RATE >= self.options.max_utterance)
+
+    def next_job(self) -> DecodeJob | None:
+        """The decode this stream needs next, or None (also while one is in flight)."""
+        if self._busy:
+            return None
+        if self._closed:
+            job = self._job("final", self._closed[0])
+        elif self._open is not None and self._needs_partial(self._open):
+            utterance = self._open
+            if utterance.samples / SAMPLE_RATE >= self.options.max_utterance:
+                job = self._job("final", utterance)
+            else:
+                job = self._job("partial", utterance)
+                utterance.decoded = utterance.samples
+        else:
+            return None
+        self._busy = True
+        return job
+
+    def _needs_partial(self, utterance: _Utterance) -> bool:
+        fresh = (utterance.samples - utterance.decoded) / SAMPLE_RATE
+        return fresh >= self.options.partial_interval
+
+    def _job(self, kind: JobKind, utterance: _Utterance) -> DecodeJob:
+        language = self.options.language or utterance.language
+        candidates = self.options.languages
+        if kind == "final" and self.options.language is None and len(candidates) != 1:
+            language = None  # identify again on the whole utterance
+        if self.options.language is None and len(candidates) == 1:
+            language = candidates[0]
+        return DecodeJob(self, kind, utterance, utterance.audio().copy(),
+                         self.options.decode_options(kind, language), candidates)
+
+    def complete(self, job: DecodeJob, segments: Sequence[Segment],
+                 language: str) -> list[StreamUpdate]:
+        """Take the result of ``job`` (times relative to its audio); return what changed."""
+        if job.stream is not self:
+            raise ValueError("this job belongs to another stream")
+        self._busy = False
+        utterance = job.utterance
+        utterance.language = language
+        offset = utterance.start / SAMPLE_RATE
+        words = [replace(w, start=w.start + offset, end=w.end + offset)
+                 for s in segments for w in s.words]
+        self._decoded_until = max(self._decoded_until, utterance.start + len(job.audio))
+        if job.kind == "final":
+            return self._finalise(job, list(segments), words, language)
+        if utterance is not self._open:
+            return []  # it closed while this partial was decoded; its final comes next
+        agreed = _common_prefix(utterance.previous, words)
+        if len(agreed) > len(utterance.committed):
+            # Committed words never change, even where punctuation or case now differ.
+            utterance.committed = [*utterance.committed, *agreed[len(utterance.committed):]]
+        utterance.previous = words
+        updates: list[StreamUpdate] = []
+        if utterance.samples / SAMPLE_RATE >= self.options.trim_after:
+            updates.extend(self._commit_sentences(utterance, language))
+        if updates:
+            # Trimmed: what this hypothesis heard after the cut is the next partial's baseline.
+            cut = utterance.start / SAMPLE_RATE
+            rest = [w for w in words if w.start >= cut - 0.01]
+            utterance.previous = rest
+            shown, stable = rest, 0
+        else:
+            shown = [*utterance.committed, *words[len(utterance.committed):]]
+            stable = len(utterance.committed)
+        if shown:
+            updates.append(self._partial(utterance, shown, stable, language, job))
+        return updates
+
+    def _finalise(self, job: DecodeJob, segments: list[Segment], words: list[Word],
+                  language: str) -> list[StreamUpdate]:
+        utterance = job.utterance
+        # An open utterance that reached max_utterance, or one that grew while it was decoded.
+        cut = utterance.end is None or len(job.audio) < utterance.samples
+        keep = segments
+        if cut and len(segments) > 1:
+            keep = segments[:-1]  # its last segment may run on: decode it again with the rest
+        updates = []
+        kept_words = [w for w in words if w.end <= utterance.start / SAMPLE_RATE
+                      + keep[-1].end + 1e-6] if keep else []
+        if keep and cut and len(segments) > 1:
+            final_end = utterance.start + round(segments[-1].start * SAMPLE_RATE)
+        else:
+            final_end = utterance.start + len(job.audio)
+        text = " ".join(s.text.strip() for s in keep if s.text.strip())
+        if text:
+            updates.append(self._final(utterance, text, kept_words, language,
+                                       utterance.start, final_end, keep))
+        if cut:
+            utterance.trim(final_end)
+            utterance.number = self._numbers
+            self._numbers += 1
+        else:
+            assert self._closed and self._closed[0] is utterance
+            self._closed.popleft()
+        if self._open is None and not self._closed:
+            self._decoded_until = self.received
+        return updates
+
+    def _commit_sentences(self, utterance: _Utterance, language: str) -> list[StreamUpdate]:
+        committed = utterance.committed
+        ends = [i for i, w in enumerate(committed) if SENTENCE_END.search(w.text.strip())]
+        if not ends:
+            return []
+        last = ends[-1]
+        words = committed[: last + 1]
+        end_sample = round(words[-1].end * SAMPLE_RATE)
+        if end_sample <= utterance.start:
+            return []
+        text = "".join(w.text for w in words).strip()
+        update = self._final(utterance, text, words, language, utterance.start, end_sample, [])
+        utterance.trim(end_sample)
+        utterance.number = self._numbers
+        self._numbers += 1
+        return [update]
+
+    def _final(self, utterance: _Utterance, text: str, words: Sequence[Word], language: str,
+               start: int, end: int, segments: Sequence[Segment]) -> StreamUpdate:
+        logprobs = [s.avg_logprob for s in segments if s.avg_logprob is not None]
+        segment = Segment(id=self.finals, start=start / SAMPLE_RATE, end=end / SAMPLE_RATE,
+                          text=text, words=tuple(words), language=language, is_final=True,
+                          avg_logprob=float(np.mean(logprobs)) if logprobs else None)
+        self.finals += 1
+        return StreamUpdate(utterance.number, segment)
+
+    def _partial(self, utterance: _Utterance, words: Sequence[Word], stable: int,
+                 language: str, job: DecodeJob) -> StreamUpdate:
+        text = "".join(w.text for w in words).strip()
+        stable_text = "".join(w.text for w in words[:stable]).strip()
+        start = utterance.start / SAMPLE_RATE
+        segment = Segment(id=utterance.number, start=start, end=start + job.seconds, text=text,
+                          words=tuple(words), language=language, is_final=False)
+        return StreamUpdate(utterance.number, segment, stable_text)
+
+
+def _key(word: Word) -> str:
+    return re.sub(r"[^\w']+", "", word.text.lower())
+
+
+def _common_prefix(previous: Sequence[Word], current: Sequence[Word]) -> list[Word]:
+    """LocalAgreement-2: the words of ``current`` that ``previous`` also began with."""
+    agreed: list[Word] = []
+    for before, now in zip(previous, current, strict=False):
+        if _key(before) != _key(now):
+            break
+        agreed.append(now)
+    return agreed
+
+
+def decode_jobs(recogniser: Recogniser, jobs: Sequence[DecodeJob], *,
+                batch: bool = True) -> list[tuple[list[Segment], str]]:
+    """Run ``jobs`` (from any streams): segments and language of each, in order.
+
+    Jobs without a language are identified first, among their candidates. With ``batch``,
+    jobs whose decoding options agree run in one model call. Partials are decoded greedily on
+    the audio alone (fast); finals with beam search, Whisper's full 30 s context and its
+    temperature fallback (accurate).
+    """
+    languages = [_language(recogniser, job) for job in jobs]
+    results: list[tuple[list[Segment], str] | None] = [None] * len(jobs)
+    groups: dict[tuple[TranscribeOptions, bool], list[int]] = {}
+    for index, (job, language) in enumerate(zip(jobs, languages, strict=True)):
+        options = replace(job.options, language=language)
+        groups.setdefault((options, job.kind == "final"), []).append(index)
+    for (options, final), members in groups.items():
+        chunks = [members] if batch else [[m] for m in members]
+        for chunk in chunks:
+            decoded = recogniser.transcribe_windows([jobs[i].audio for i in chunk], options,
+                                                    fallback=final, short_context=not final)
+            for index, segments in zip(chunk, decoded, strict=True):
+                results[index] = (segments, languages[index])
+    return [r for r in results if r is not None]
+
+
+def _language(recogniser: Recogniser, job: DecodeJob) -> str:
+    if job.options.language is not None:
+        return job.options.language
+    if not recogniser.multilingual:
+        return "en"
+    ranked = recogniser.detect_language(job.audio, vad_filter=False)
+    if job.candidates:
+        allowed = [(lang, p) for lang, p in ranked if lang in job.candidates]
+        if allowed:
+            return allowed[0][0]
+        return job.candidates[0]
+    return ranked[0][0]

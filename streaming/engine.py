@@ -1,0 +1,352 @@
+"""The live engine: one recogniser shared by every session, a scheduler, and the final stages.
+
+Every session's :class:`~speech.online.OnlineTranscriber` hands out decode jobs; one scheduler
+thread runs them off the event loop. Each round takes the sessions with a pending *final* first,
+then the ones served least recently, and runs up to ``max_batch`` of their jobs in one model
+call (:func:`speech.online.decode_jobs`): on a GPU the pending windows of all sessions share a
+batch; on CPU (``max_batch`` 1) sessions take turns, so a busy session cannot starve the others.
+Audio is never dropped: a session that the scheduler cannot keep up with accumulates a backlog,
+is told so (``status: lagging``), and catches up on its next turn.
+
+Finals then go through entity recognition and translation on a worker thread of their own, so
+the recogniser is never held up by them; a session's events still reach its client in order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ner.folding import primary_language
+from speech.audio import SAMPLE_RATE
+from speech.online import (
+    DecodeJob,
+    OnlineTranscriber,
+    Recogniser,
+    StreamOptions,
+    StreamUpdate,
+    decode_jobs,
+)
+from streaming.annotate import EntityAnnotator
+from streaming.pcm import PcmDecoder
+from streaming.protocol import End, Error, Final, Message, Partial, Start, Status, WordOut
+from translate.translator import Translator
+from translate.types import TranslateOptions
+
+logger = logging.getLogger(__name__)
+
+Delivery = Callable[["Message | Future[Message]"], None]
+"""Where a session's events go, in order; a Future stands for a final still being enriched."""
+
+
+class UnsupportedError(ValueError):
+    """A start message asks for something this server cannot do."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    max_batch: int = 1
+    """Windows decoded in one model call (1 on CPU: sessions take turns; 8-16 on a GPU)."""
+    lag_threshold: float = 3.0
+    """Backlog (seconds) above which a session is told it is lagging."""
+    status_interval: float = 2.0
+    """Seconds between repeated ``lagging`` statuses."""
+
+
+@dataclass
+class Stages:
+    """What happens to finals after recognition."""
+
+    annotator: EntityAnnotator | None = None
+    translator: Translator | None = None
+    glossaries: dict[str, Translator] = field(default_factory=dict)
+    """Translators with a glossary's terminology, by glossary id."""
+
+
+@dataclass
+class SessionStats:
+    decodes: int = 0
+    decode_seconds: float = 0.0
+    partials: int = 0
+    finals: int = 0
+
+
+class LiveSession:
+    """One client's stream inside the engine."""
+
+    def __init__(self, start: Start, deliver: Delivery, translator: Translator | None,
+                 annotator: EntityAnnotator | None) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self.start = start
+        self.deliver = deliver
+        self.translator = translator
+        self.annotator = annotator if start.entities else None
+        s = start.settings
+        self.transcriber = OnlineTranscriber(StreamOptions(
+            language=start.language, languages=tuple(start.languages), beam_size=s.beam_size,
+            partial_interval=s.partial_interval, min_silence_ms=s.min_silence_ms,
+            vocabulary=tuple(s.vocabulary)))
+        self.pcm = PcmDecoder(start.encoding, start.sample_rate)
+        self.stats = SessionStats()
+        self.served = 0.0
+        self.lagging = False
+        self.last_status = 0.0
+        self.ended = False
+        self.closed = False
+
+    @property
+    def audio_time(self) -> float:
+        return self.transcriber.received / SAMPLE_RATE
+
+    def target_language(self, language: str) -> str | None:
+        """Where a final in ``language`` is translated to (None: not translated)."""
+        if self.start.languages:
+            first, second = self.start.languages
+            return second if primary_language(language) == primary_language(first) else first
+        target = self.start.translate_to
+        if target is None or primary_language(target) == primary_language(language):
+            return None
+        return target
+
+
+class Engine:
+    """Serves any number of live sessions with one recogniser."""
+
+    def __init__(self, recogniser: Recogniser, stages: Stages | None = None,
+                 config: EngineConfig | None = None, *, name: str = "") -> None:
+        self.recogniser = recogniser
+        self.stages = stages or Stages()
+        self.config = config or EngineConfig()
+        self.name = name
+        self._cond = threading.Condition()
+        self._sessions: dict[str, LiveSession] = {}
+        self._stopping = False
+        self._enrich = ThreadPoolExecutor(1, thread_name_prefix="medstream-final")
+        self._thread = threading.Thread(target=self._run, name="medstream-scheduler",
+                                        daemon=True)
+        self._counter = itertools.count()
+        self.totals = {"sessions": 0, "decodes": 0, "decode_seconds": 0.0, "audio_seconds": 0.0,
+                       "finals": 0, "partials": 0, "errors": 0}
+        self.busy_seconds = 0.0
+        self._thread.start()
+
+    # -- sessions -----------------------------------------------------------------------------
+    def open(self, start: Start, deliver: Delivery) -> LiveSession:
+        """Create a session for ``start`` (raises UnsupportedError when it cannot be served)."""
+        self._check(start)
+        translator = None
+        wants_translation = bool(start.languages) or start.translate_to is not None
+        if start.glossary is not None:
+            if start.glossary not in self.stages.glossaries:
+                known = ", ".join(sorted(self.stages.glossaries)) or "none"
+                raise UnsupportedError(f"unknown glossary {start.glossary!r} (this server has: "
+                                       f"{known})")
+            translator = self.stages.glossaries[start.glossary]
+        elif wants_translation:
+            translator = self.stages.translator
+        session = LiveSession(start, deliver, translator if wants_translation else None,
+                              self.stages.annotator)
+        with self._cond:
+            self._sessions[session.id] = session
+            self.totals["sessions"] += 1
+        return session
+
+    def _check(self, start: Start) -> None:
+        languages = [start.language, *start.languages]
+        multilingual = self.recogniser.multilingual
+        for language in languages:
+            if language is not None and language != "en" and not multilingual:
+                raise UnsupportedError(f"the recogniser is English-only; language "
+                                       f"{language!r} needs a multilingual model")
+
+    def feed(self, session: LiveSession, frame: bytes) -> None:
+        """Add a binary frame (raises FrameError for a malformed one; nothing is added)."""
+        samples = session.pcm.decode(frame)
+        self._accept(session, samples)
+
+    def _accept(self, session: LiveSession, samples: np.ndarray) -> None:
+        with self._cond:
+            session.transcriber.accept(samples)
+            self.totals["audio_seconds"] += len(samples) / SAMPLE_RATE
+            self._report_lag(session)
+            self._cond.notify()
+
+    def stop(self, session: LiveSession) -> None:
+        """No more audio: finalise, then deliver ``end``."""
+        tail = session.pcm.flush()
+        with self._cond:
+            if session.transcriber.finished:
+                return
+            if len(tail):
+                session.transcriber.accept(tail)
+            session.transcriber.finish()
+            self._maybe_end(session, "stop")
+            self._cond.notify()
+
+    def close(self, session: LiveSession) -> None:
+        """Forget a session (its client went away): pending work is dropped, resources freed."""
+        with self._cond:
+            session.closed = True
+            self._sessions.pop(session.id, None)
+
+    def shutdown(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join(timeout=30)
+        self._enrich.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def sessions(self) -> int:
+        with self._cond:
+            return len(self._sessions)
+
+    def backlog(self) -> float:
+        """Largest backlog (seconds) of any session."""
+        with self._cond:
+            return max((s.transcriber.backlog for s in self._sessions.values()), default=0.0)
+
+    # -- the scheduler --------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                jobs = self._collect()
+                while not jobs and not self._stopping:
+                    self._cond.wait(timeout=0.5)
+                    jobs = self._collect()
+                if self._stopping:
+                    return
+            began = time.perf_counter()
+            try:
+                results = decode_jobs(self.recogniser, jobs, batch=self.config.max_batch > 1)
+            except Exception:  # a model failure must not take the other sessions down
+                logger.exception("decoding failed; the sessions concerned are closed")
+                self._fail([j.stream for j in jobs])
+                continue
+            spent = time.perf_counter() - began
+            self.busy_seconds += spent
+            with self._cond:
+                self.totals["decodes"] += len(jobs)
+                self.totals["decode_seconds"] += spent
+                for job, (segments, language) in zip(jobs, results, strict=True):
+                    session = self._owner(job)
+                    if session is None:
+                        continue
+                    session.stats.decodes += 1
+                    session.stats.decode_seconds += spent / len(jobs)
+                    updates = session.transcriber.complete(job, segments, language)
+                    for update in updates:
+                        self._publish(session, update)
+                    self._report_lag(session)
+                    self._maybe_end(session, "stop")
+
+    def _collect(self) -> list[DecodeJob]:
+        sessions = [s for s in self._sessions.values() if not s.closed]
+        sessions.sort(key=lambda s: (not s.transcriber.pending_final, s.served))
+        jobs: list[DecodeJob] = []
+        now = time.monotonic()
+        for session in sessions:
+            job = session.transcriber.next_job()
+            if job is None:
+                continue
+            session.served = now
+            jobs.append(job)
+            if len(jobs) >= self.config.max_batch:
+                break
+        return jobs
+
+    def _owner(self, job: DecodeJob) -> LiveSession | None:
+        for session in self._sessions.values():
+            if session.transcriber is job.stream:
+                return session
+        return None
+
+    def _fail(self, transcribers: list[OnlineTranscriber]) -> None:
+        with self._cond:
+            for session in list(self._sessions.values()):
+                if session.transcriber in transcribers:
+                    self.totals["errors"] += 1
+                    session.deliver(Error(code="internal", message="recognition failed; the "
+                                          "session is closed", fatal=True))
+                    session.deliver(End(reason="error", audio_seconds=session.audio_time,
+                                        finals=session.stats.finals))
+                    session.ended = True
+                    self._sessions.pop(session.id, None)
+
+    def _publish(self, session: LiveSession, update: StreamUpdate) -> None:
+        segment = update.segment
+        if not segment.is_final:
+            if not session.start.settings.partials:
+                return
+            session.stats.partials += 1
+            self.totals["partials"] += 1
+            session.deliver(Partial(utterance=update.utterance, start=segment.start,
+                                    end=segment.end, text=segment.text, stable=update.stable,
+                                    language=segment.language or "", audio_time=session.audio_time))
+            return
+        session.stats.finals += 1
+        self.totals["finals"] += 1
+        final = Final(utterance=update.utterance, segment=segment.id, start=segment.start,
+                      end=segment.end, text=segment.text, language=segment.language or "",
+                      words=[WordOut(start=w.start, end=w.end, text=w.text,
+                                     probability=w.probability) for w in segment.words],
+                      entities=None, translation=None, audio_time=session.audio_time)
+        if session.annotator is None and session.translator is None:
+            session.deliver(final)
+            return
+        session.deliver(self._enrich.submit(_enrich, session, final))
+
+    def _report_lag(self, session: LiveSession) -> None:
+        backlog = session.transcriber.backlog
+        now = time.monotonic()
+        lagging = backlog > self.config.lag_threshold or (
+            session.lagging and backlog > self.config.lag_threshold / 2)
+        repeat = lagging and now - session.last_status >= self.config.status_interval
+        if lagging != session.lagging or repeat:
+            session.lagging = lagging
+            session.last_status = now
+            session.deliver(Status(state="lagging" if lagging else "ok",
+                                   backlog=round(backlog, 2), audio_time=session.audio_time))
+
+    def _maybe_end(self, session: LiveSession, reason: str) -> None:
+        if session.transcriber.done and not session.ended:
+            session.ended = True
+            session.deliver(End(reason="stop", audio_seconds=round(session.audio_time, 3),
+                                finals=session.stats.finals))
+            self._sessions.pop(session.id, None)
+
+    def metrics(self) -> dict[str, Any]:
+        with self._cond:
+            return {**self.totals, "active_sessions": len(self._sessions),
+                    "max_backlog_seconds": max(
+                        (s.transcriber.backlog for s in self._sessions.values()), default=0.0)}
+
+
+def _enrich(session: LiveSession, final: Final) -> Message:
+    """Entities and translation of a final (runs on the enrichment thread)."""
+    entities = None
+    found: tuple[Any, ...] = ()
+    if session.annotator is not None:
+        from speech.types import Segment
+
+        segment = Segment(id=final.segment, start=final.start, end=final.end, text=final.text,
+                          language=final.language)
+        found = session.annotator.annotate([segment], final.language).per_segment[0]
+        entities = [e.to_dict() for e in found]
+    translation = None
+    target = session.target_language(final.language)
+    if session.translator is not None and target is not None and final.text.strip():
+        result = session.translator.translate(
+            [final.text], final.language, target, TranslateOptions(terms=session.start.terms),
+            entities=[found] if found else None)[0]
+        translation = result.to_dict()
+    return final.model_copy(update={"entities": entities, "translation": translation})

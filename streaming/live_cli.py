@@ -1,0 +1,169 @@
+"""``medstream serve`` (the live server) and ``medstream stream`` (a client for it)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ner.build import RecognizerSpec
+from ner.catalog import DEFAULT_NER_MODEL
+from speech.audio import load_audio
+from speech.backends.faster_whisper import resolve_device
+from speech.errors import MedstreamError
+from speech.loader import load_asr
+from speech.options import Device, ModelOptions
+from streaming.annotate import EntityAnnotator
+from streaming.console import fail, stderr
+from translate.catalog import load_mt
+from translate.glossary import read_glossary
+from translate.translator import Terminology, Translator
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    model: Annotated[str, typer.Option(help="Whisper model (catalog name, Hub id or "
+                                            "directory); base is multilingual, tiny.en is "
+                                            "fastest for English.")] = "base",
+    device: Annotated[Device, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    compute_type: Annotated[str, typer.Option(help="CTranslate2 compute type.")] = "auto",
+    entities: Annotated[bool, typer.Option(help="Load the NER model so sessions can ask "
+                                                "for entities.")] = True,
+    ner_model: Annotated[str, typer.Option(help="NER model name or directory.")
+                         ] = DEFAULT_NER_MODEL,
+    mt_model: Annotated[str | None, typer.Option(help="MT model for translations (catalog "
+                                                      "name, Hub id or directory).")] = None,
+    glossary: Annotated[list[str] | None, typer.Option(
+        help="ID=FILE: a glossary sessions can pick by id (repeatable); the first is "
+             "also applied when a session names none.")] = None,
+    token: Annotated[str | None, typer.Option(
+        help="Bearer token clients must send (default: $MEDSTREAM_TOKEN; none: no auth).")
+                     ] = None,
+    allow_origin: Annotated[list[str] | None, typer.Option(
+        help="Browser origin allowed to connect (repeatable; * for any).")] = None,
+    max_sessions: Annotated[int, typer.Option(help="Sessions this process accepts.")] = 16,
+    max_batch: Annotated[int, typer.Option(
+        help="Windows of different sessions decoded in one call: 0 = 1 on CPU, 16 on CUDA.")
+                         ] = 0,
+    debug_transcripts: Annotated[bool, typer.Option(
+        help="Log final transcripts (never on by default: they are health data).")] = False,
+    ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM).")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+    offline: Annotated[bool, typer.Option(help="Never contact the model hub.")] = False,
+) -> None:
+    """Serve live transcription, entities and translation over a websocket (/v1/stream),
+    with an interpreter web page at /, uploads at /v1/transcribe, /healthz and /metrics."""
+    import uvicorn
+
+    from streaming.engine import Engine, EngineConfig, Stages
+    from streaming.server import ServerConfig, create_app
+
+    try:
+        resolved_device = resolve_device(device)
+        asr = load_asr(model, ModelOptions(device=resolved_device, compute_type=compute_type),
+                       allow_download=not offline)
+        stages = Stages()
+        if entities:
+            spec = RecognizerSpec(ner_model, "cuda" if resolved_device == "cuda" else "cpu")
+            stages.annotator = EntityAnnotator.from_spec(spec)
+        if mt_model is not None:
+            mt = load_mt(mt_model, device=resolved_device, allow_download=not offline)
+            stages.translator = Translator(mt)
+            for index, item in enumerate(glossary or ()):
+                name, _, path = item.partition("=")
+                if not name or not path:
+                    raise fail(f"--glossary takes ID=FILE, not {item!r}")
+                translator = Translator(mt, Terminology(read_glossary(Path(path))))
+                stages.glossaries[name] = translator
+                if index == 0:
+                    stages.translator = translator
+        elif glossary:
+            raise fail("--glossary needs an MT model: add --mt-model")
+    except MedstreamError as exc:
+        raise fail(str(exc)) from None
+    batch = max_batch or (16 if resolved_device == "cuda" else 1)
+    engine = Engine(asr, stages, EngineConfig(max_batch=batch), name=asr.identifier)
+    config = ServerConfig(token=token or os.environ.get("MEDSTREAM_TOKEN") or None,
+                          allowed_origins=tuple(allow_origin or ()), max_sessions=max_sessions,
+                          debug_transcripts=debug_transcripts)
+    app = create_app(engine, asr, config)
+    stderr.print(f"serving {asr.identifier} on {'https' if ssl_certfile else 'http'}://"
+                 f"{host}:{port} (auth: {'token' if config.token else 'none'})")
+    uvicorn.run(app, host=host, port=port, ssl_certfile=str(ssl_certfile) if ssl_certfile
+                else None, ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+                log_level="debug" if debug_transcripts else "info", ws_max_size=16 * 1024 * 1024)
+
+
+def stream_command(
+    recording: Annotated[Path, typer.Argument(help="Audio file to stream.")],
+    url: Annotated[str, typer.Option(help="The server's websocket.")
+                   ] = "ws://127.0.0.1:8000/v1/stream",
+    speed: Annotated[float, typer.Option(help="1 = real time, N = N times faster.")] = 1.0,
+    language: Annotated[str | None, typer.Option(help="Language spoken (default: "
+                                                      "identify).")] = None,
+    languages: Annotated[str | None, typer.Option(
+        help="Interpreter mode: the two parties' languages, e.g. en,es.")] = None,
+    translate_to: Annotated[str | None, typer.Option(help="Translate finals into this.")
+                            ] = None,
+    glossary: Annotated[str | None, typer.Option(help="Glossary id on the server.")] = None,
+    entities: Annotated[bool, typer.Option(help="Ask for entities.")] = True,
+    partials: Annotated[bool, typer.Option(help="Print partial hypotheses.")] = True,
+    output: Annotated[Path | None, typer.Option(
+        help="Write every server event as one JSON line, with the client's receive time.")
+                      ] = None,
+    token: Annotated[str | None, typer.Option(help="Bearer token (default: "
+                                                   "$MEDSTREAM_TOKEN).")] = None,
+) -> None:
+    """Stream a recording to `medstream serve` and print partials and finals."""
+    from streaming.client import stream_audio
+
+    try:
+        audio = load_audio(recording)
+    except MedstreamError as exc:
+        raise fail(str(exc)) from None
+    start: dict[str, Any] = {"entities": entities}
+    if languages:
+        start["languages"] = [x.strip() for x in languages.split(",") if x.strip()]
+    if language:
+        start["language"] = language
+    if translate_to:
+        start["translate_to"] = translate_to
+    if glossary:
+        start["glossary"] = glossary
+
+    def show(event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "partial" and partials and sys.stdout.isatty():
+            sys.stdout.write(f"\r\x1b[2K… {event['text'][-150:]}")
+            sys.stdout.flush()
+        elif kind == "final":
+            if sys.stdout.isatty():
+                sys.stdout.write("\r\x1b[2K")
+            print(f"[{event['start']:7.2f}-{event['end']:7.2f}] {event['text']}")
+            if event.get("translation"):
+                print(f"{'':19}→ {event['translation']['text']}")
+        elif kind in ("error", "status"):
+            stderr.print(json.dumps({k: v for k, v in event.items() if k != "received"}))
+
+    try:
+        result = asyncio.run(stream_audio(url, audio, start, speed=speed,
+                                          token=token or os.environ.get("MEDSTREAM_TOKEN"),
+                                          on_event=show))
+    except (OSError, TimeoutError) as exc:
+        raise fail(f"cannot stream to {url}: {exc}") from None
+    except Exception as exc:  # websockets' handshake and close errors
+        raise fail(f"the server closed or refused the stream: {exc}") from None
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with output.open("w", encoding="utf-8") as sink:
+            for event in result.events:
+                sink.write(json.dumps(event, ensure_ascii=False) + "\n")
+    if result.close_code not in (1000, None) or not result.of_type("end"):
+        raise fail(f"the stream ended without `end` (close code {result.close_code}: "
+                   f"{result.close_reason})")

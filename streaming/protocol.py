@@ -1,0 +1,207 @@
+"""The live websocket protocol, version 1: every message as a pydantic model.
+
+The models are the single source of the protocol: the server validates client messages with
+them, builds its events with them, and ``docs/protocol.md`` embeds their JSON schemas
+(``python -m streaming.protocol`` prints them; a test keeps the document in step).
+
+Client → server: one ``start`` (text), then binary audio frames, then ``stop`` (text).
+Server → client: ``ready``, then ``partial`` / ``final`` / ``status`` / ``error`` events in
+audio order, then ``end`` before the server closes the socket.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+PROTOCOL_VERSION = 1
+
+Encoding = Literal["pcm_s16le", "f32le"]
+LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$",
+                                    examples=["en", "es", "de"])]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StreamSettings(Message):
+    """Recognition settings a client may tune (all optional)."""
+
+    beam_size: int = Field(5, ge=1, le=10, description="Beam width of final decodes.")
+    partial_interval: float = Field(
+        0.5, ge=0.2, le=5.0, description="Seconds of new audio between partial hypotheses.")
+    min_silence_ms: int = Field(500, ge=200, le=3000,
+                                description="Silence (ms) that ends an utterance.")
+    vocabulary: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=200,
+        description="Medical terms to bias recognition towards.")
+    partials: bool = Field(True, description="Send partial hypotheses.")
+
+
+class Start(Message):
+    """Opens a session. Audio frames may follow once ``ready`` has been received."""
+
+    type: Literal["start"]
+    version: int = Field(PROTOCOL_VERSION, description="Protocol version the client speaks.")
+    sample_rate: int = Field(16000, ge=8000, le=48000)
+    encoding: Encoding = "pcm_s16le"
+    channels: Literal[1] = 1
+    language: LanguageCode | None = Field(
+        None, description="Language spoken; null identifies it for every utterance.")
+    languages: list[LanguageCode] = Field(
+        default_factory=list, max_length=2,
+        description="Interpreter mode: the two parties' languages. Each final is identified "
+                    "as one of them and translated into the other.")
+    translate_to: LanguageCode | None = Field(
+        None, description="Outside interpreter mode: translate every final into this language.")
+    entities: bool = Field(True, description="Mark medical entities on finals.")
+    glossary: str | None = Field(None, description="Id of a glossary the server was started "
+                                                   "with; its terms are honoured in translations.")
+    terms: Literal["hard", "soft", "none"] = "hard"
+    settings: StreamSettings = Field(default_factory=StreamSettings)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        if value != PROTOCOL_VERSION:
+            raise ValueError(f"this server speaks protocol version {PROTOCOL_VERSION}, "
+                             f"not {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _modes(self) -> Start:
+        if self.languages:
+            if len(self.languages) != 2 or self.languages[0] == self.languages[1]:
+                raise ValueError("interpreter mode needs two different languages")
+            if self.language is not None or self.translate_to is not None:
+                raise ValueError("give either languages (interpreter mode) or language/"
+                                 "translate_to, not both")
+        return self
+
+
+class Stop(Message):
+    """No more audio: the server finalises what it heard, sends ``end`` and closes."""
+
+    type: Literal["stop"]
+
+
+ClientMessage = Annotated[Start | Stop, Field(discriminator="type")]
+CLIENT_MESSAGE: TypeAdapter[Start | Stop] = TypeAdapter(ClientMessage)
+
+
+class WordOut(Message):
+    start: float
+    end: float
+    text: str
+    probability: float
+
+
+class Ready(Message):
+    type: Literal["ready"] = "ready"
+    protocol: int = PROTOCOL_VERSION
+    session: str
+    sample_rate: int = Field(description="The sample rate the server expects (the start's).")
+    asr: str = Field(description="The recogniser serving the session.")
+    ner: str | None = Field(description="The entity recogniser, or null when disabled.")
+    mt: str | None = Field(description="The translation model, or null when disabled.")
+    languages: list[str]
+    notes: list[str] = Field(default_factory=list,
+                             description="What the session cannot do and why.")
+    limits: dict[str, float]
+
+
+class Partial(Message):
+    """The current hypothesis of an open utterance; later partials and the final replace it."""
+
+    type: Literal["partial"] = "partial"
+    utterance: int
+    start: float = Field(description="Seconds on the session's audio clock.")
+    end: float
+    text: str
+    stable: str = Field(description="Prefix of text that later partials keep "
+                                    "(LocalAgreement-2).")
+    language: str
+    audio_time: float = Field(description="Seconds of audio the server had received when it "
+                                          "emitted this event.")
+
+
+class Final(Message):
+    """The settled text of an utterance, with its entities and translation."""
+
+    type: Literal["final"] = "final"
+    utterance: int
+    segment: int = Field(description="Number of the final in the session (0, 1, …).")
+    start: float
+    end: float
+    text: str
+    language: str
+    words: list[WordOut]
+    entities: list[dict[str, Any]] | None = Field(
+        description="As `medstream ner` writes them (character offsets into text); null "
+                    "when entity recognition is off.")
+    translation: dict[str, Any] | None = Field(
+        description="Target language, text and the per-term report, as `medstream translate` "
+                    "writes it; null when not translated.")
+    audio_time: float
+
+
+class Status(Message):
+    """How far behind the server is; sent when the state changes, and every few seconds
+    while lagging."""
+
+    type: Literal["status"] = "status"
+    state: Literal["ok", "lagging"]
+    backlog: float = Field(description="Seconds of received audio not yet recognised.")
+    audio_time: float
+
+
+class Error(Message):
+    type: Literal["error"] = "error"
+    code: str = Field(description="Stable machine-readable code, e.g. bad_json, no_session.")
+    message: str
+    fatal: bool = Field(False, description="True when the server closes the session after it.")
+
+
+class End(Message):
+    type: Literal["end"] = "end"
+    reason: Literal["stop", "session_limit", "error", "shutdown"]
+    audio_seconds: float = Field(description="Audio received, all of it recognised.")
+    finals: int
+
+
+ServerEvent = Ready | Partial | Final | Status | Error | End
+
+ERROR_CODES = {
+    "bad_json": "a text frame is not JSON",
+    "bad_message": "a JSON message is not a valid protocol message",
+    "unknown_type": "a message type the protocol does not have",
+    "no_session": "audio or stop before start",
+    "already_started": "a second start in one session",
+    "bad_audio": "a frame whose byte count is not a whole number of samples",
+    "frame_too_large": "a binary frame over the size limit",
+    "rate_limited": "more messages per second than allowed",
+    "session_too_long": "the session reached its audio length limit",
+    "unsupported": "a setting this server cannot honour (unknown glossary, language, model)",
+    "internal": "the server failed; the session is closed",
+}
+
+
+def event(message: Message) -> str:
+    return message.model_dump_json()
+
+
+def schemas() -> dict[str, Any]:
+    """JSON schema of every message, by type."""
+    models: list[type[Message]] = [Start, Stop, Ready, Partial, Final, Status, Error, End]
+    return {m.__name__.lower(): m.model_json_schema() for m in models}
+
+
+def main() -> None:
+    print(json.dumps(schemas(), indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
