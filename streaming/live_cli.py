@@ -65,7 +65,7 @@ def serve_command(
     from streaming.server import ServerConfig, create_app
 
     try:
-        resolved_device = resolve_device(device)
+        resolved_device: Device = "cuda" if resolve_device(device) == "cuda" else "cpu"
         asr = load_asr(model, ModelOptions(device=resolved_device, compute_type=compute_type),
                        allow_download=not offline)
         stages = Stages()

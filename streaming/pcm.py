@@ -58,7 +58,7 @@ class PcmDecoder:
 def encode_pcm(audio: np.ndarray, encoding: str = "pcm_s16le") -> bytes:
     """16 kHz float32 samples as the bytes a client sends (the inverse of :meth:`decode`)."""
     if encoding == "pcm_s16le":
-        return (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+        return bytes((np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes())
     if encoding == "f32le":
-        return audio.astype("<f4").tobytes()
+        return bytes(audio.astype("<f4").tobytes())
     raise FrameError(f"unknown encoding {encoding!r}")

@@ -61,7 +61,7 @@ class Start(Message):
     glossary: str | None = Field(None, description="Id of a glossary the server was started "
                                                    "with; its terms are honoured in translations.")
     terms: Literal["hard", "soft", "none"] = "hard"
-    settings: StreamSettings = Field(default_factory=StreamSettings)
+    settings: StreamSettings = Field(default_factory=lambda: StreamSettings())
 
     @field_validator("version")
     @classmethod
@@ -162,7 +162,8 @@ class Error(Message):
     type: Literal["error"] = "error"
     code: str = Field(description="Stable machine-readable code, e.g. bad_json, no_session.")
     message: str
-    fatal: bool = Field(False, description="True when the server closes the session after it.")
+    fatal: bool = Field(default=False,
+                        description="True when the server closes the session after it.")
 
 
 class End(Message):
@@ -199,8 +200,76 @@ def schemas() -> dict[str, Any]:
     return {m.__name__.lower(): m.model_json_schema() for m in models}
 
 
+PROSE = """# The live protocol (version {version})
+
+`medstream serve` speaks this protocol on the websocket `/v1/stream`. This file is generated
+from `streaming/protocol.py` (`python -m streaming.protocol --markdown > docs/protocol.md`);
+a test fails when the two disagree.
+
+## Session
+
+1. The client connects. When the server has a token (`--token` or `$MEDSTREAM_TOKEN`), the
+   client sends `Authorization: Bearer TOKEN`, or `?token=TOKEN` in the URL (browsers cannot
+   set headers on a websocket). A refused connection is accepted and closed at once with a
+   close code: **4401** missing or wrong token, **4403** origin not allowed (`--allow-origin`;
+   by default only the server's own origin and clients that send no `Origin`), **4429** the
+   server is full (`--max-sessions`; try another replica).
+2. The client sends one `start` text message. The server answers `ready` (or an `error`, after
+   which the client may send a corrected `start`).
+3. The client sends audio as binary frames: raw `pcm_s16le` or `f32le`, mono, at the
+   `sample_rate` it declared (the server resamples to 16 kHz). Any frame size up to
+   `limits.max_frame_bytes` works; 100 ms frames give the lowest latency.
+4. The server sends `partial` events while an utterance is spoken (the whole current
+   hypothesis; `stable` is the prefix it will keep), one `final` per utterance when the speaker
+   pauses (with words, entities and translation), and `status` when it falls behind (`lagging`,
+   with the backlog in seconds) or catches up (`ok`). Audio is never dropped: a lagging session
+   catches up, and every second it sent ends up in a final.
+5. The client sends `stop`. The server finalises the last utterance, sends `end` with the
+   seconds of audio it received, and closes the socket with code 1000.
+
+Every event carries `audio_time`, the seconds of audio the server had received when it emitted
+the event: a client that streams in real time measures latency on the audio clock with it.
+
+In interpreter mode (`languages: [a, b]`), each final's language is identified as `a` or `b`
+and its translation targets the other one. Translation needs a server started with
+`--mt-model`; without one, `ready.notes` says so and finals carry `translation: null`.
+
+## Errors
+
+An `error` event never carries a stack trace. Bad input never closes the connection unless
+the event says `fatal: true`:
+
+{errors}
+
+## Limits
+
+`ready.limits` gives this server's frame size limit, message rate (text and binary frames per
+second, bursts of two seconds allowed) and longest session (seconds of audio). Over the rate,
+messages are refused with `rate_limited`; past the session length, the session is finalised
+(`session_too_long`, fatal) and ends with `end`.
+
+## Message schemas (JSON Schema)
+
+{schemas}
+"""
+
+
+def markdown() -> str:
+    errors = "\n".join(f"| `{code}` | {meaning} |" for code, meaning in ERROR_CODES.items())
+    blocks = "\n\n".join(
+        f"### `{name}`\n\n```json\n{json.dumps(schema, indent=2, sort_keys=True)}\n```"
+        for name, schema in schemas().items())
+    return PROSE.format(version=PROTOCOL_VERSION, schemas=blocks,
+                        errors="| code | when |\n|---|---|\n" + errors)
+
+
 def main() -> None:
-    print(json.dumps(schemas(), indent=2, sort_keys=True))
+    import sys
+
+    if "--markdown" in sys.argv[1:]:
+        print(markdown(), end="")
+    else:
+        print(json.dumps(schemas(), indent=2, sort_keys=True))
 
 
 if __name__ == "__main__":
