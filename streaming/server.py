@@ -22,7 +22,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from importlib.resources import files
@@ -155,6 +155,38 @@ def create_app(engine: Engine, asr: ASRBackend, config: ServerConfig | None = No
         await _serve_session(websocket, engine, config)
 
     return app
+
+
+@contextlib.contextmanager
+def serve_in_thread(engine: Engine, asr: ASRBackend, config: ServerConfig | None = None,
+                    host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Run the server on a thread (tests, benchmarks, embedding); yields its base URL.
+
+    ``port`` 0 picks a free port. The engine is shut down when the block ends.
+    """
+    import socket
+    import threading
+
+    import uvicorn
+
+    if port == 0:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(create_app(engine, asr, config), host=host, port=port,
+                                           log_level="warning", ws_max_size=16 * 1024 * 1024))
+    thread = threading.Thread(target=server.run, name="medstream-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"the server did not start on {host}:{port}")
+        time.sleep(0.02)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
 
 
 def _authorise_http(request: Request, config: ServerConfig) -> None:
