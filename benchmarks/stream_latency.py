@@ -42,11 +42,11 @@ SAMPLE = REPO / "samples" / "osce_car0001_50s.mp3"
 
 def decode_cost(asr: Any, audio: np.ndarray, short: bool) -> tuple[float, str]:
     """Seconds spent decoding one stream fed as fast as possible, and its finals' text."""
-    import speech.backends.faster_whisper as fw
+    import speech.online
 
-    saved = fw.SHORT_WINDOW_MIN
+    saved = speech.online.PARTIAL_CONTEXT
     if not short:
-        fw.SHORT_WINDOW_MIN = 3000  # never cut the padding: Whisper's full window
+        speech.online.PARTIAL_CONTEXT = 3000  # Whisper's full window
     try:
         stream = OnlineTranscriber(StreamOptions(language="en"))
         spent, finals = 0.0, []
@@ -59,13 +59,13 @@ def decode_cost(asr: Any, audio: np.ndarray, short: bool) -> tuple[float, str]:
                 began = time.perf_counter()
                 result = decode_jobs(asr, [job])[0]
                 spent += time.perf_counter() - began
-                finals += [u.segment.text for u in stream.complete(job, *result)
+                finals += [u.segment.text for u in stream.complete(job, result)
                            if u.segment.is_final]
                 if begin < len(audio):
                     break
         return spent, " ".join(finals)
     finally:
-        fw.SHORT_WINDOW_MIN = saved
+        speech.online.PARTIAL_CONTEXT = saved
 
 
 def timelines(result: StreamResult) -> list[UtteranceTimeline]:

@@ -49,7 +49,8 @@ def serve_command(
         help="Browser origin allowed to connect (repeatable; * for any).")] = None,
     max_sessions: Annotated[int, typer.Option(help="Sessions this process accepts.")] = 16,
     max_batch: Annotated[int, typer.Option(
-        help="Windows of different sessions decoded in one call: 0 = 1 on CPU, 16 on CUDA.")
+        help="Windows of different sessions decoded in one call: 0 = 4 on CPU (partials; "
+             "finals one at a time), 16 on CUDA.")
                          ] = 0,
     debug_transcripts: Annotated[bool, typer.Option(
         help="Log final transcripts (never on by default: they are health data).")] = False,
@@ -87,8 +88,10 @@ def serve_command(
             raise fail("--glossary needs an MT model: add --mt-model")
     except MedstreamError as exc:
         raise fail(str(exc)) from None
-    batch = max_batch or (16 if resolved_device == "cuda" else 1)
-    engine = Engine(asr, stages, EngineConfig(max_batch=batch), name=asr.identifier)
+    gpu = resolved_device == "cuda"
+    batch = max_batch or (16 if gpu else 4)
+    engine = Engine(asr, stages, EngineConfig(max_batch=batch, batch_finals=gpu),
+                    name=asr.identifier)
     config = ServerConfig(token=token or os.environ.get("MEDSTREAM_TOKEN") or None,
                           allowed_origins=tuple(allow_origin or ()), max_sessions=max_sessions,
                           debug_transcripts=debug_transcripts)

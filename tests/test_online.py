@@ -37,12 +37,12 @@ def _run(asr: Any, audio: np.ndarray, options: StreamOptions, step: int = 1600
         job = stream.next_job()
         if job is not None:
             longest = max(longest, len(job.audio))
-            updates += stream.complete(job, *decode_jobs(asr, [job])[0])
+            updates += stream.complete(job, decode_jobs(asr, [job])[0])
     stream.finish()
     while not stream.done:
         job = stream.next_job()
         assert job is not None
-        updates += stream.complete(job, *decode_jobs(asr, [job])[0])
+        updates += stream.complete(job, decode_jobs(asr, [job])[0])
     stream.longest_window = longest  # type: ignore[attr-defined]
     return updates, stream
 

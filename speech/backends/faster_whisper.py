@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -35,8 +35,6 @@ GROUP_BATCHES = 4
 
 SHORT_WINDOW_MARGIN = 200
 """Frames (2 s) of padding kept after a short window's audio when the padding is cut off."""
-SHORT_WINDOW_MIN = 1000
-"""Fewest frames (10 s) the encoder sees: with less context Whisper tends to repeat itself."""
 TOKENS_PER_SECOND = 8
 """Generous bound on Whisper tokens per second of speech, to stop repetition loops early."""
 
@@ -47,8 +45,9 @@ class _WhisperModel(WhisperModel):  # type: ignore[misc]
     Whisper pads every window to 30 s, and the encoder's cost grows faster than linearly with
     its input: tiny.en spends 0.42 s on a padded window and 0.06 s on the 8 s of audio in it
     on 2 CPU cores. Live decoding sees windows of a few seconds, so it encodes only the audio
-    plus :data:`SHORT_WINDOW_MARGIN` (rounded to whole seconds, at least
-    :data:`SHORT_WINDOW_MIN`). The switch is per thread, so
+    plus :data:`SHORT_WINDOW_MARGIN` (rounded to whole seconds, and at least the caller's
+    minimum: with too little context Whisper tends to repeat itself). The switch is per
+    thread, so
     batch transcription sharing the model keeps Whisper's full windows.
     """
 
@@ -56,29 +55,32 @@ class _WhisperModel(WhisperModel):  # type: ignore[misc]
 
     def encode(self, features: np.ndarray) -> Any:
         if getattr(self._short, "active", False):
-            features = trim_padding(features)
+            features = trim_padding(features, self._short.minimum)
         return super().encode(features)
 
 
 @contextmanager
-def short_windows(model: WhisperModel) -> Iterator[None]:
-    """Within this block, the calling thread's encodes skip the padding of short windows."""
+def short_windows(model: WhisperModel, minimum: int | None) -> Iterator[None]:
+    """Within this block, the calling thread's encodes skip the padding of short windows, down
+    to ``minimum`` frames (None: keep Whisper's full window)."""
     state = _WhisperModel._short
-    before = getattr(state, "active", False)
-    state.active = isinstance(model, _WhisperModel)
+    before = (getattr(state, "active", False), getattr(state, "minimum", 3000))
+    state.active = minimum is not None and isinstance(model, _WhisperModel)
+    state.minimum = minimum or 3000
     try:
         yield
     finally:
-        state.active = before
+        state.active, state.minimum = before
 
 
-def trim_padding(features: np.ndarray) -> np.ndarray:
-    """Cut the all-zero frames ``pad_or_trim`` appended, keeping a margin, in whole seconds."""
+def trim_padding(features: np.ndarray, minimum: int) -> np.ndarray:
+    """Cut the all-zero frames ``pad_or_trim`` appended, keeping a margin, in whole seconds,
+    and at least ``minimum`` frames."""
     frames = features.shape[-1]
     columns = np.abs(features).reshape(-1, frames).max(axis=0) if features.size else []
     filled = np.flatnonzero(np.asarray(columns) > 0)
     content = int(filled[-1]) + 1 if len(filled) else 0
-    keep = min(frames, max(SHORT_WINDOW_MIN, -(-(content + SHORT_WINDOW_MARGIN) // 100) * 100))
+    keep = min(frames, max(minimum, -(-(content + SHORT_WINDOW_MARGIN) // 100) * 100))
     return features[..., :keep] if keep < frames else features
 
 
@@ -230,7 +232,7 @@ class FasterWhisperBackend:
         return sorted(((lang, float(p)) for lang, p in probs), key=lambda lp: -lp[1])
 
     def transcribe_windows(self, windows: Sequence[np.ndarray], options: TranscribeOptions,
-                           *, fallback: bool = True, short_context: bool = False
+                           *, fallback: bool = True, context: int | None = None
                            ) -> list[list[Segment]]:
         """Recognise short windows of speech (already cut by a VAD), all with ``options``.
 
@@ -239,10 +241,12 @@ class FasterWhisperBackend:
         in batched transcription), which is what makes one GPU serve many live streams.
         Times in the result are relative to the start of each window. ``fallback`` False
         decodes once at temperature 0 (live partials), True with Whisper's temperature
-        fallback against repetition loops. ``short_context`` encodes only the audio of each
-        window (see :class:`_WhisperModel`): about 3 times faster on a few seconds of speech, but
-        Whisper then repeats or invents words more often (on the 50 s OSCE sample, tiny.en: 44 %
-        WER instead of 13 %), so it is for live partials only.
+        fallback against repetition loops. ``context`` (frames of 10 ms) makes the encoder see
+        only the audio of each window and its padding up to that length (see
+        :class:`_WhisperModel`); None keeps Whisper's 30 s window. Less context is faster (on 2
+        cores, tiny.en encodes 10 s in a quarter of the time of 30 s) but makes Whisper repeat
+        or invent words more often: on the 50 s OSCE sample, tiny.en finals reach 13 % WER with
+        the full window, 15.5 % with 20 s and 44 % with 10 s.
         """
         self.check(options)
         kwargs: dict[str, Any] = {
@@ -256,7 +260,7 @@ class FasterWhisperBackend:
         longest = max(len(w) for w in windows) / SAMPLE_RATE
         kwargs["max_new_tokens"] = int(TOKENS_PER_SECOND * longest) + 16
         if len(windows) == 1:
-            with short_windows(self.model) if short_context else nullcontext():
+            with short_windows(self.model, context):
                 found, info = self.model.transcribe(
                     windows[0], vad_filter=False, condition_on_previous_text=False,
                     temperature=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0] if fallback else 0.0, **kwargs)
@@ -265,7 +269,7 @@ class FasterWhisperBackend:
         audio = np.concatenate(list(windows)).astype(np.float32, copy=False)
         clips = [Span(float(offsets[i]), float(offsets[i + 1])) for i in range(len(windows))]
         batched = replace(options, batch_size=len(windows))
-        with short_windows(self.model) if short_context else nullcontext():
+        with short_windows(self.model, context):
             found_segments, info = _decode_group(BatchedInferencePipeline(self.model), audio,
                                                  clips, clips, batched, kwargs)
         result: list[list[Segment]] = [[] for _ in windows]

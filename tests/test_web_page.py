@@ -1,0 +1,86 @@
+"""The interpreter page at ``/`` in headless Chromium, with real speech as the microphone.
+
+Chromium's fake capture device plays a wav file into ``getUserMedia``; the page streams it
+over the websocket like a real microphone, and must show the final transcript with its
+medical entities marked. Needs Debian's ``chromium`` and the ``playwright`` package (its
+driver is ``playwright-core``); ``scripts/setup.sh`` installs both. Outside CI the test is
+skipped when Chromium is missing; in CI a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ner.build import RecognizerSpec
+from speech.audio import load_audio
+from streaming.annotate import EntityAnnotator
+from streaming.engine import Stages
+from tests.conftest import REPO
+from tests.live import live_server
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None and not os.environ.get("CI"):
+    pytest.skip("Debian's chromium is not installed (scripts/setup.sh installs it)",
+                allow_module_level=True)
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+SAMPLE = REPO / "samples" / "osce_car0001_50s.mp3"
+
+
+@pytest.fixture(scope="module")
+def server(tiny_en: Any) -> Iterator[str]:
+    stages = Stages(annotator=EntityAnnotator.from_spec(RecognizerSpec()))
+    with live_server(tiny_en, stages) as base:
+        yield base
+
+
+def _microphone(tmp_path: Path) -> Path:
+    """A wav for the fake capture device: the consultation's first 12 s, then 3 s of silence."""
+    audio = load_audio(SAMPLE)[: 12 * 16000]
+    path = tmp_path / "microphone.wav"
+    sf.write(path, np.concatenate([audio, np.zeros(3 * 16000, np.float32)]), 16000,
+             subtype="PCM_16")
+    return path
+
+
+def test_page_shows_the_final_transcript_of_the_microphone(server: str, tmp_path: Path) -> None:
+    assert CHROMIUM is not None, "CI must install Debian's chromium (scripts/setup.sh)"
+    wav = _microphone(tmp_path)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}",
+            "--autoplay-policy=no-user-gesture-required"])
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server + "/")
+            page.fill("#lang2", "")  # tiny.en: one language, no interpreter pair
+            page.click("#mic")
+            # "chest pain" is said at 0:05 and marked as a condition when its final arrives.
+            page.wait_for_selector("#col1 .final mark", timeout=120_000)
+            page.click("#stop")
+            page.wait_for_function("document.getElementById('status').textContent"
+                                   ".startsWith('ended')", timeout=60_000)
+            finals = page.locator("#col1 .final").all_inner_texts()
+            status = page.inner_text("#status")
+            heading = page.inner_text("#head1")
+            marks = page.locator("#col1 .final mark").all_inner_texts()
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert heading == "Physician (en)"
+    assert re.match(r"ended \(\d+ finals, \d+\.\d s\)", status), status
+    text = " ".join(finals).lower()
+    assert "chest pain" in text, finals  # said at 0:05 of the consultation
+    assert "chest pain" in [m.lower() for m in marks], marks
