@@ -12,7 +12,7 @@ the server says it received against audio sent (dropped = 0 is required). The la
 final-lag p95 stays under 3 s is the machine's capacity.
 
     python benchmarks/stream_latency.py [--model tiny.en] [--audio FILE --reference TXT]
-        [--streams 1,2,4,6] [--json OUT]
+        [--streams 1,2,4,6] [--device cpu|cuda] [--max-batch N] [--json OUT]
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ import numpy as np
 from eval.latency import Emission, FinalLag, FirstPartialLatency, UtteranceTimeline
 from eval.wer import error_rate
 from speech.audio import load_audio
+from speech.backends.faster_whisper import resolve_device
 from speech.loader import load_asr
 from speech.online import OnlineTranscriber, StreamOptions, decode_jobs
-from speech.options import TranscribeOptions
+from speech.options import ModelOptions, TranscribeOptions
 from streaming.client import StreamResult, stream_audio
-from streaming.engine import Engine
+from streaming.engine import Engine, EngineConfig
 from streaming.server import serve_in_thread
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,10 +105,16 @@ def main() -> None:
     parser.add_argument("--audio", type=Path, default=SAMPLE)
     parser.add_argument("--reference", type=Path, default=SAMPLE.with_suffix(".txt"))
     parser.add_argument("--streams", default="1,2,4,6")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    parser.add_argument("--max-batch", type=int, default=0,
+                        help="windows per model call (0: 4 on CPU, 16 on CUDA)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    asr = load_asr(args.model)
+    device = resolve_device(args.device)
+    asr = load_asr(args.model, ModelOptions(device="cuda" if device == "cuda" else "cpu"))
+    gpu = device == "cuda"
+    config = EngineConfig(max_batch=args.max_batch or (16 if gpu else 4), batch_finals=gpu)
     audio = load_audio(args.audio)
     reference = args.reference.read_text(encoding="utf-8")
     seconds = len(audio) / 16000
@@ -136,7 +143,7 @@ def main() -> None:
           "(batch) | audio dropped (s) | lagging events |")
     print("|---|---|---|---|---|---|")
     for count in [int(x) for x in args.streams.split(",")]:
-        engine = Engine(asr, name=asr.identifier)
+        engine = Engine(asr, config=config, name=asr.identifier)
         with serve_in_thread(engine, asr) as base:
             results = asyncio.run(run_clients(base.replace("http", "ws") + "/v1/stream", audio,
                                               count))

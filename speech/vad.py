@@ -93,7 +93,7 @@ class StreamingVAD:
         self._windows = 0
         self.in_speech = False
         self._candidate: int | None = None  # window where speech may have begun
-        self._silence_from: int | None = None  # window where silence began, while in speech
+        self._silence_from: int | None = None  # window where the current silence began
         self.last_probability = 0.0
         self.quietest: tuple[float, int] = (1.0, 0)
         """Lowest probability seen in the current utterance and the sample where it was."""
@@ -115,17 +115,24 @@ class StreamingVAD:
             p = float(probability)
             self.last_probability = p
             if not self.in_speech:
-                if p >= s.threshold:
-                    if self._candidate is None:
-                        self._candidate = index
-                    if index - self._candidate + 1 >= min_speech:
-                        self.in_speech = True
-                        self._silence_from = None
-                        self.quietest = (1.0, self._windows * WINDOW)
-                        events.append(VadEvent("onset",
-                                               max(0, self._candidate * WINDOW - pad)))
-                elif p < s.neg_threshold:
-                    self._candidate = None
+                # As in batch mode: speech begins at a window above the threshold and goes on
+                # through dips shorter than min_silence; it opens an utterance once it has
+                # lasted min_speech (a short "OK" with a dip in the middle counts).
+                if p >= s.threshold and self._candidate is None:
+                    self._candidate = index
+                if self._candidate is None:
+                    continue
+                if p < s.neg_threshold:
+                    if self._silence_from is None:
+                        self._silence_from = index
+                    if index - self._silence_from + 1 >= min_silence:
+                        self._candidate = self._silence_from = None
+                    continue
+                self._silence_from = None
+                if index - self._candidate + 1 >= min_speech:
+                    self.in_speech = True
+                    self.quietest = (1.0, self._windows * WINDOW)
+                    events.append(VadEvent("onset", max(0, self._candidate * WINDOW - pad)))
                 continue
             if p < self.quietest[0]:
                 self.quietest = (p, index * WINDOW + WINDOW // 2)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -168,6 +170,27 @@ def test_token_and_origin_are_enforced(tiny_en: Any) -> None:
             "Authorization": "Bearer s3cret", "Origin": "https://clinic.example"}, expect=1))
         assert events[0]["type"] == "ready"
         assert httpx.post(base + "/v1/transcribe", content=b"x").status_code == 401
+
+
+def test_stream_cli_prints_finals_and_writes_every_event(server: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from streaming.cli import app
+
+    events_file = tmp_path / "events.jsonl"
+    result = CliRunner().invoke(app, [
+        "stream", str(SPEECH / "jfk_inaugural" / "jfk.flac"), "--url", _ws(server),
+        "--speed", "4", "--language", "en", "--output", str(events_file)],
+        env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert re.search(r"\[\s*\d+\.\d\d-\s*\d+\.\d\d\] .*country", result.output, re.I)
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    assert events[0]["type"] == "ready" and events[-1]["type"] == "end"
+    assert all(isinstance(e["received"], float) for e in events)
+    assert sum(e["type"] == "final" for e in events) == events[-1]["finals"]
+    refused = CliRunner().invoke(app, ["stream", str(SPEECH / "jfk_inaugural" / "jfk.flac"),
+                                       "--url", "ws://127.0.0.1:9/v1/stream"])
+    assert refused.exit_code != 0 and "cannot stream" in refused.output
 
 
 def test_protocol_document_embeds_the_current_schemas() -> None:

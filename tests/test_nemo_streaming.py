@@ -213,3 +213,21 @@ def test_live_server_and_upload_with_the_nemo_backend(speech_audio: np.ndarray) 
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         assert [s["text"] for s in body["segments"]] == expected, json.dumps(body)[:500]
+
+
+def test_batch_cli_transcribes_with_a_nemo_file(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from streaming.cli import app
+
+    model = save_tiny("rnnt", tmp_path / "tiny-rnnt.nemo")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["transcribe", str(JFK), "--model", str(model), "--out",
+                                      str(out), "--offline", "--format", "json"],
+                                env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "jfk.json").read_text(encoding="utf-8"))
+    expected, _ = NemoStreaming(tiny_streaming_model("rnnt")).transcribe(
+        load_audio(JFK), TranscribeOptions())
+    assert [s["text"] for s in data["segments"]] == [s.text for s in expected]
+    assert "NeMo cache-aware" in data["model"]
