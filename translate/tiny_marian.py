@@ -119,6 +119,8 @@ class TinyMarianConfig:
     seed: int = 1234
     threads: int = 0
     """torch intra-op threads (0: torch's default)."""
+    device: str = "cpu"
+    """Where :func:`train` runs (``cuda`` for a fine-tuning run of ``recipes/mt``)."""
     quantization: str | None = None
     """CTranslate2 weight type on disk (None: float32 as trained; ``int8`` is 4x smaller)."""
     log_every: int = 50
@@ -208,11 +210,12 @@ def _wmt23_pair(row: dict[str, Any]) -> ParallelPair:
 
 
 def train_sentencepiece(texts: Sequence[str], model_file: Path, vocab_size: int,
-                        seed: int = 1234) -> None:
+                        seed: int = 1234, user_symbols: Sequence[str] = ()) -> None:
     """A joint unigram SentencePiece model of ``texts`` written to ``model_file``.
 
     Only ``<unk>`` (id 0) is reserved: ``</s>`` and ``<pad>`` live in the Marian vocabulary.
-    ``vocab_size`` is an upper bound when the text is too small for it.
+    ``vocab_size`` is an upper bound when the text is too small for it. ``user_symbols`` are
+    always one piece each, wherever they occur (ids 1, 2, …: e.g. term annotation markers).
     """
     import sentencepiece as spm
 
@@ -222,7 +225,7 @@ def train_sentencepiece(texts: Sequence[str], model_file: Path, vocab_size: int,
         sentence_iterator=iter(texts), model_prefix=str(prefix), vocab_size=vocab_size,
         model_type="unigram", character_coverage=0.9999, hard_vocab_limit=False,
         unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, unk_piece=UNK, num_threads=2,
-        minloglevel=2,
+        minloglevel=2, user_defined_symbols=list(user_symbols),
     )
     prefix.with_suffix(".model").replace(model_file)
     prefix.with_suffix(".vocab").unlink(missing_ok=True)
@@ -367,9 +370,10 @@ def endless_batches(examples: Sequence[_Example], batch_size: int,
         yield from length_batches(examples, batch_size, rng)
 
 
-def collate(batch: Sequence[_Example], pad: int) -> dict[str, Any]:
+def collate(batch: Sequence[_Example], pad: int, start: int | None = None) -> dict[str, Any]:
     """Padded tensors: ``input_ids``, ``attention_mask``, ``decoder_input_ids`` (shifted right,
-    starting with ``<pad>``), ``decoder_attention_mask`` and ``labels`` (-100 on padding)."""
+    starting with ``start``, by default ``<pad>`` as in Marian; NLLB and M2M100 start with
+    ``</s>``), ``decoder_attention_mask`` and ``labels`` (-100 on padding)."""
     import torch
 
     def padded(rows: list[list[int]], value: int) -> torch.Tensor:
@@ -378,7 +382,8 @@ def collate(batch: Sequence[_Example], pad: int) -> dict[str, Any]:
 
     sources = padded([e.source for e in batch], pad)
     labels = padded([e.target for e in batch], -100)
-    decoder_inputs = padded([[pad, *e.target[:-1]] for e in batch], pad)
+    first = pad if start is None else start
+    decoder_inputs = padded([[first, *e.target[:-1]] for e in batch], pad)
     decoder_mask = padded([[1] * len(e.target) for e in batch], 0)
     return {"input_ids": sources, "attention_mask": (sources != pad).long(),
             "decoder_input_ids": decoder_inputs, "decoder_attention_mask": decoder_mask,
@@ -400,6 +405,9 @@ def train(model: Any, examples: Sequence[_Example], config: TinyMarianConfig) ->
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     pad = model.config.pad_token_id
+    start = model.config.decoder_start_token_id
+    marian = model.config.model_type == "marian"
+    model.to(config.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                   betas=(0.9, 0.98), eps=1e-9,
                                   weight_decay=config.weight_decay)
@@ -411,7 +419,8 @@ def train(model: Any, examples: Sequence[_Example], config: TinyMarianConfig) ->
     losses: list[float] = []
     model.train()
     for step in range(config.max_steps):
-        inputs = collate(next(batches), pad)
+        inputs = {name: tensor.to(config.device)
+                  for name, tensor in collate(next(batches), pad, start).items()}
         labels = inputs.pop("labels")
         logits = model(**inputs).logits
         loss = loss_function(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
@@ -420,7 +429,8 @@ def train(model: Any, examples: Sequence[_Example], config: TinyMarianConfig) ->
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
         optimizer.step()
         schedule.step()
-        zero_pad_row(model)
+        if marian:
+            zero_pad_row(model)
         losses.append(float(loss.item()))
         if (step + 1) % config.log_every == 0:
             recent = losses[-config.log_every:]

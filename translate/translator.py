@@ -4,7 +4,9 @@ A :class:`Translator` holds one backend and the session's :class:`Terminology`. 
 gathers the constraints (glossary hits, the caller's own term pairs, numbers with their units,
 and what recognised entities add: names passed through, doses copied), keeps a consistent set
 (:func:`translate.constraints.consistent`), decodes in the chosen mode
-(:mod:`translate.decoding`) and reports, per term, whether the output honours it.
+(:mod:`translate.decoding`) and reports, per term, whether the output honours it. A model
+trained to read inline term annotations (:mod:`translate.annotation`) gets them in its source
+first, as ``TranslateOptions.annotate`` says.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from ner.schema import AttributeType, EntityType
 from ner.types import Entity
+from translate.annotation import TermAnnotation
 from translate.backends.base import MTBackend
 from translate.constraints import (
     TermChecker,
@@ -87,6 +90,7 @@ class Translator:
         items: list[DecodeItem] = []
         positions: list[int] = []
         tokenizer = self.backend.tokenizer
+        annotation = self._annotation(options)
         for index, text in enumerate(texts):
             constraints = tuple(self.terminology.constraints(
                 text, src_lang, tgt_lang, terms[index] if terms is not None else (),
@@ -94,7 +98,11 @@ class Translator:
             if not text.strip():
                 results[index] = Translation("", text, src_lang, tgt_lang, (), options.terms)
                 continue
-            source = tokenizer.source(text, src_lang, tgt_lang)
+            source_text = text
+            if annotation is not None and constraints:
+                annotated = annotation.annotate(text, constraints)
+                source_text, constraints = annotated.text, annotated.constraints
+            source = tokenizer.source(source_text, src_lang, tgt_lang)
             items.append(DecodeItem(source, tgt_lang, constraints))
             positions.append(index)
         mode = options.terms
@@ -111,6 +119,11 @@ class Translator:
             results[index] = Translation(outcome.text, texts[index], src_lang, tgt_lang, uses,
                                          mode, outcome.hypothesis.score)
         return [r for r in results if r is not None]
+
+    def _annotation(self, options: TranslateOptions) -> TermAnnotation | None:
+        """The annotation to apply: the model's, when ``options.annotate`` asks for it."""
+        wanted = options.terms != "none" if options.annotate is None else options.annotate
+        return self.backend.annotation if wanted else None
 
 
 def entity_constraints(text: str, entities: Sequence[Entity], src_lang: str,

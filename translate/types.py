@@ -73,6 +73,11 @@ class TranslateOptions:
     length_penalty: float = 1.0
     batch_size: int = 16
     repair: RepairMode = "replace"
+    annotate: bool | None = None
+    """Inline term annotation (:mod:`translate.annotation`), for models trained to read it:
+    None annotates in soft and hard mode, True in every mode (in ``none`` mode: the model's
+    own use of the annotated terms, nothing reranked or forced), False never. Models without
+    annotation training are never annotated."""
 
     def __post_init__(self) -> None:
         if self.terms not in TERM_MODES:

@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from translate.annotation import TermAnnotation
 from translate.tokenization import ModelTokenizer
 
 
@@ -46,6 +47,8 @@ class MTBackend(ABC):
     identifier: str
     """The model as reported (name or path and weights checksum, device, compute type)."""
     tokenizer: ModelTokenizer
+    annotation: TermAnnotation | None = None
+    """How the model reads inline term annotations, when it was trained to."""
 
     @abstractmethod
     def generate(self, requests: Sequence[DecodeRequest],

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from translate.annotation import read_annotation
 from translate.backends.base import DecodeRequest, DecodeSettings, Hypothesis, MTBackend
 from translate.tokenization import ModelTokenizer
 
@@ -23,6 +24,7 @@ class CTranslate2Backend(MTBackend):
                                                  compute_type=compute_type,
                                                  intra_threads=threads)
         self.tokenizer = ModelTokenizer.from_directory(path)
+        self.annotation = read_annotation(path, self.tokenizer.tokenizer.get_vocab)
         limit = int(getattr(self.tokenizer.tokenizer, "model_max_length", 0) or 0)
         self.max_positions = limit if 0 < limit < 100_000 else None
         """The model's longest sequence (position embeddings), when the tokenizer says."""

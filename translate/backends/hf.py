@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from translate.annotation import read_annotation
 from translate.backends.base import DecodeRequest, DecodeSettings, Hypothesis, MTBackend
 from translate.tokenization import ModelTokenizer
 
@@ -29,6 +30,7 @@ class TransformersBackend(MTBackend):
         self.model: Any = AutoModelForSeq2SeqLM.from_pretrained(str(path)).to(self.device)
         self.model.eval()
         self.tokenizer = ModelTokenizer.from_directory(path)
+        self.annotation = read_annotation(path, self.tokenizer.tokenizer.get_vocab)
         self.identifier = f"{identifier} [transformers, {device}]"
 
     def _ids(self, tokens: Sequence[str]) -> list[int]:
