@@ -11,18 +11,16 @@ ids in all), same 80-bin log-mel features over 30 s windows, same label layout
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
-import yaml  # type: ignore[import-untyped]
 
 from recipes.manifests import Entry, read_manifest, validate, write_manifest
 from speech.audio import SAMPLE_RATE, load_audio
@@ -92,30 +90,6 @@ class WhisperRecipeConfig:
         if self.precision not in ("fp32", "fp16", "bf16"):
             raise SystemExit(f"precision must be fp32, fp16 or bf16, not {self.precision!r}")
 
-    @classmethod
-    def load(cls: type[C], path: Path, overrides: Sequence[str]) -> C:
-        """The config in ``path`` with ``KEY=VALUE`` overrides (values parsed as YAML)."""
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for item in overrides:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise SystemExit(f"--set wants KEY=VALUE, not {item!r}")
-            data[key] = yaml.safe_load(value)
-        known = {f.name: str(f.type) for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise SystemExit(f"unknown config keys in {path}: {', '.join(unknown)}")
-        for key, value in data.items():
-            if isinstance(value, list) and known[key].startswith("tuple"):
-                data[key] = tuple(value)
-            elif isinstance(value, str | int) and known[key].startswith("float"):
-                # YAML 1.1 reads 1e-4 (no dot) as a string.
-                try:
-                    data[key] = float(value)
-                except ValueError:
-                    raise SystemExit(f"{key} must be a number, not {value!r}") from None
-        return cls(**data)
-
 
 @dataclass(frozen=True)
 class Example:
@@ -146,23 +120,6 @@ class TrainResult:
                 "eval_loss_after": self.eval_loss_after,
                 "loss_curve": [{"step": s, "loss": v}
                                for s, v in zip(self.steps, self.losses, strict=True)]}
-
-
-def start(argv: Sequence[str] | None, config_class: type[C], doc: str | None
-          ) -> tuple[C, Path]:
-    """A recipe's command line (``--config``, ``--output``, ``--set KEY=VALUE``…): the config
-    and the output folder (created), with logging set up."""
-    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
-    parser.add_argument("--config", type=Path, required=True)
-    parser.add_argument("--output", type=Path, required=True)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (YAML value)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    config = config_class.load(args.config, args.set)
-    output: Path = args.output
-    output.mkdir(parents=True, exist_ok=True)
-    return config, output
 
 
 def repo_path(source: str) -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recipes.config import load_config
 from recipes.whisper_common import (
     Example,
     SpeechCollator,
@@ -42,11 +43,12 @@ def test_labels_follow_whisper_layout_and_padding_is_ignored(tmp_path: Path) -> 
 
     config = tmp_path / "c.yaml"
     config.write_text("max_steps: 3\nd_model: 32\n", encoding="utf-8")
-    loaded = WhisperRecipeConfig.load(config, ["freeze_encoder=true", "learning_rate=1e-4"])
+    loaded = load_config(WhisperRecipeConfig, config,
+                         ["freeze_encoder=true", "learning_rate=1e-4"])
     assert (loaded.max_steps, loaded.d_model, loaded.freeze_encoder) == (3, 32, True)
     assert loaded.learning_rate == pytest.approx(1e-4)
     with pytest.raises(SystemExit, match="unknown config keys"):
-        WhisperRecipeConfig.load(config, ["epochs=3"])
+        load_config(WhisperRecipeConfig, config, ["epochs=3"])
 
 
 @pytest.mark.slow

@@ -33,6 +33,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from eval.wer import error_rate  # noqa: E402
+from recipes.config import start  # noqa: E402
 from recipes.manifests import Entry  # noqa: E402
 from recipes.whisper_common import (  # noqa: E402
     Example,
@@ -44,7 +45,6 @@ from recipes.whisper_common import (  # noqa: E402
     decode,
     export,
     run_lines,
-    start,
     train,
     write_report,
     write_split,

@@ -24,10 +24,8 @@ without and with annotations, free and in hard mode, and write BLEU, chrF and te
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import os
 import random
 import sys
 import time
@@ -43,7 +41,7 @@ if str(REPO) not in sys.path:
 from eval.readers import read_terminology_jsonl  # noqa: E402
 from eval.terms import TermSuccess, dictionary  # noqa: E402
 from eval.translation import TranslationMetric  # noqa: E402
-from recipes.config import load_config  # noqa: E402
+from recipes.config import start  # noqa: E402
 from recipes.mt.terms import AnnotatedPair, annotate_pairs, oriented_glossary  # noqa: E402
 from translate.annotation import METADATA_FILE, TermAnnotation  # noqa: E402
 from translate.tiny_marian import (  # noqa: E402
@@ -310,25 +308,11 @@ def report(output: Path, config: RecipeConfig, data: dict[str, Any], training: d
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", type=Path, required=True, help="a YAML file in conf/")
-    parser.add_argument("--output", type=Path, required=True, help="where the run goes")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (YAML value; repeatable)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-
     # 1. Config.
-    config = load_config(RecipeConfig, args.config, args.set)
+    config, output = start(argv, RecipeConfig, __doc__)
     if len(config.markers) != 2:
         raise SystemExit(f"markers: give two (opening, closing), not {config.markers}")
     annotation = TermAnnotation(markers=(config.markers[0], config.markers[1]))
-    if config.threads > 1 and "OMP_WAIT_POLICY" not in os.environ:
-        logger.warning("OMP_WAIT_POLICY is not set: on a CPU shared with other jobs, spinning "
-                       "OpenMP threads make training several times slower; run with "
-                       "OMP_WAIT_POLICY=PASSIVE")
-    output: Path = args.output
-    output.mkdir(parents=True, exist_ok=True)
     hf_dir, ct2_dir = output / "hf", output / "ct2"
 
     # 2–3. Data and annotations.

@@ -15,21 +15,16 @@ write strict span F1 per corpus and type to ``metrics.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
-import os
 import random
-import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; transformers depends on it
 from torch.optim.lr_scheduler import LambdaLR
 
 from eval.entities import EntityF1, entity_f1
@@ -40,6 +35,7 @@ from ner.partial_loss import allowed_labels, partial_label_loss
 from ner.schema import EntityType, iob2_labels
 from ner.tagger import TaggerOptions, TransformerTagger
 from ner.windows import Window, encode_windows, pad_ids
+from recipes.config import start as start_recipe
 
 logger = logging.getLogger("recipes.ner.train")
 
@@ -75,23 +71,6 @@ class TrainConfig:
     threads: int = 2
     device: str = "cpu"
     log_every: int = 20
-
-    @classmethod
-    def load(cls, path: Path, overrides: Sequence[str]) -> TrainConfig:
-        """The YAML file ``path`` with ``key=value`` overrides (values read as YAML)."""
-        values: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for item in overrides:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise SystemExit(f"--set expects key=value, got {item!r}")
-            values[key.strip()] = yaml.safe_load(value)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise SystemExit(f"unknown config keys {unknown} in {path} (known: {sorted(known)})")
-        if "corpora" in values:
-            values["corpora"] = tuple(values["corpora"])
-        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -239,20 +218,8 @@ def evaluate(tagger: TransformerTagger, config: TrainConfig) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", type=Path, required=True, help="a YAML file in conf/")
-    parser.add_argument("--output", type=Path, required=True, help="where the model goes")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (repeatable)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-
     # 1. Config and determinism.
-    config = TrainConfig.load(args.config, args.set)
-    if config.threads > 1 and "OMP_WAIT_POLICY" not in os.environ:
-        logger.warning("OMP_WAIT_POLICY is not set: on a CPU shared with other jobs, spinning "
-                       "OpenMP threads make training several times slower; run with "
-                       "OMP_WAIT_POLICY=PASSIVE")
+    config, output = start_recipe(argv, TrainConfig, __doc__)
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
@@ -288,18 +255,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     summary = train(model, plans, tokenizer.pad_token_id or 0, len(labels), config)
 
     # 6. Export.
-    args.output.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(args.output)
-    tokenizer.save_pretrained(args.output)
+    model.save_pretrained(output)
+    tokenizer.save_pretrained(output)
 
     # 7. Evaluate the exported model the way the pipeline loads it.
-    tagger = TransformerTagger(args.output, TaggerOptions(device=config.device))
+    tagger = TransformerTagger(output, TaggerOptions(device=config.device))
     metrics = {"metric": EntityF1("strict").signature(), "encoder": encoder.identifier,
                "labels": labels, "config": asdict(config), "train": summary,
                "devel": evaluate(tagger, config)}
-    (args.output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n",
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n",
                                               encoding="utf-8")
-    logger.info("wrote %s", args.output / "metrics.json")
+    logger.info("wrote %s", output / "metrics.json")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ if str(REPO) not in sys.path:
 
 from eval.translation import score_translations  # noqa: E402
 from eval.wer import error_rate  # noqa: E402
+from recipes.config import start  # noqa: E402
 from recipes.manifests import Entry, read_manifest  # noqa: E402
 from recipes.whisper_common import (  # noqa: E402
     Example,
@@ -55,7 +56,6 @@ from recipes.whisper_common import (  # noqa: E402
     export,
     repo_path,
     run_lines,
-    start,
     train,
     write_report,
     write_split,
