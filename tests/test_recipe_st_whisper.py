@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+import soundfile
 
 from recipes.st_whisper.train import cascade, pair_prompts, prompt
-from tests.conftest import SPEECH, read_manifest
+from tests.conftest import SPEECH, read_manifest, speak
 from tests.whisper_recipes import run_recipe, transcribe_cli
 
 
@@ -66,3 +68,40 @@ def test_tiny_recipe_trains_exports_compares_and_translates(tmp_path: Path) -> N
     transcript = transcribe_cli(spanish, output / "model", tmp_path / "translations",
                                 "--language", "es", "--task", "translate")
     assert transcript["task"] == "translate" and transcript["complete"]
+
+
+@pytest.mark.slow
+def test_report_compares_end_to_end_with_the_cascade(tmp_path: Path, tiny_marian: Any) -> None:
+    """German medical sentences spoken by espeak-ng (MultiMed-ST-style manifests with
+    ``translation_en``): the report scores the end-to-end model, the cascade (Whisper base
+    ASR → the de→en Marian trained in this session) and Whisper base's own translation on the
+    same segments."""
+    from translate.tiny_marian import train_dev_split
+
+    pairs = sorted((p for p in train_dev_split().dev if 4 <= len(p.source.split()) <= 12),
+                   key=lambda p: len(p.source))[:10]
+    assert len(pairs) == 10
+    rows = []
+    for i, pair in enumerate(pairs):
+        audio = speak(pair.source, tmp_path / f"de-{i}.wav", voice="de")
+        rows.append(json.dumps({"audio_filepath": str(audio),
+                                "duration": soundfile.info(str(audio)).duration,
+                                "text": pair.source, "lang": "de",
+                                "translation_en": pair.target}))
+    (tmp_path / "train.jsonl").write_text("\n".join(rows[:6]) + "\n", encoding="utf-8")
+    (tmp_path / "val.jsonl").write_text("\n".join(rows[6:]) + "\n", encoding="utf-8")
+    output = tmp_path / "st-de"
+    report = run_recipe("st_whisper", output, "source_languages=[de]", "parallel_from=null",
+                        f"train_manifests=[{tmp_path / 'train.jsonl'}]",
+                        f"val_manifests=[{tmp_path / 'val.jsonl'}]", "max_steps=6",
+                        f"cascade_mt={tiny_marian.ct2_dir}")
+    systems = {r["system"].split(":")[0]: r for r in report["systems"]}
+    assert set(systems) == {"end-to-end (this model)", "cascade", "reference"}
+    assert all(r["segments"] == 4 for r in systems.values())
+    cascade_row = systems["cascade"]
+    assert str(tiny_marian.ct2_dir) in cascade_row["system"]
+    assert [e["reference"] for e in cascade_row["examples"]] == [p.target for p in pairs[6:9]]
+    assert all(e["hypothesis"] for e in cascade_row["examples"])  # the MT really translated
+    assert 0 <= report["cascade_asr_wer"]["de"]["wer"] < 100  # base hears espeak's German
+    table = (output / "report.md").read_text(encoding="utf-8")
+    assert "| cascade: base → " in table
