@@ -34,7 +34,7 @@ from speech.errors import DataFileError
 # --------------------------------------------------------------------------- shared helpers
 
 
-def _lines(path: Path) -> list[str]:
+def text_lines(path: Path) -> list[str]:
     """The file's lines without terminators (no trailing empty line for a final newline)."""
     data = path.read_bytes()
     try:
@@ -48,13 +48,13 @@ def _lines(path: Path) -> list[str]:
     return lines
 
 
-def _type_name(value: object) -> str:
+def type_name(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line of a JSONL file."""
-    for number, line in enumerate(_lines(path), start=1):
+    for number, line in enumerate(text_lines(path), start=1):
         if not line.strip():
             continue
         try:
@@ -64,7 +64,7 @@ def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                                                 f"(column {exc.colno})") from exc
         if not isinstance(obj, dict):
             raise DataFileError(path, number,
-                                  f"expected a JSON object, found a {_type_name(obj)}")
+                                  f"expected a JSON object, found a {type_name(obj)}")
         yield number, obj
 
 
@@ -86,7 +86,7 @@ class _Fields:
     def string(self, key: str) -> str:
         value = self._get(key)
         if not isinstance(value, str):
-            raise self.error(f"'{key}' must be a string, not {_type_name(value)}")
+            raise self.error(f"'{key}' must be a string, not {type_name(value)}")
         return value
 
     def optional_string(self, key: str) -> str | None:
@@ -95,13 +95,13 @@ class _Fields:
     def integer(self, key: str) -> int:
         value = self._get(key)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(f"'{key}' must be an integer, not {_type_name(value)}")
+            raise self.error(f"'{key}' must be an integer, not {type_name(value)}")
         return value
 
     def number(self, key: str) -> float:
         value = self._get(key)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.error(f"'{key}' must be a number, not {_type_name(value)}")
+            raise self.error(f"'{key}' must be a number, not {type_name(value)}")
         if not math.isfinite(value):
             raise self.error(f"'{key}' must be a finite number, not {value}")
         return float(value)
@@ -111,7 +111,7 @@ class _Fields:
             return default
         value = self.obj[key]
         if not isinstance(value, bool):
-            raise self.error(f"'{key}' must be true or false, not {_type_name(value)}")
+            raise self.error(f"'{key}' must be true or false, not {type_name(value)}")
         return value
 
     def items(self, key: str) -> list[Any]:
@@ -120,7 +120,7 @@ class _Fields:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise self.error(f"'{key}' must be a list, not {_type_name(value)}")
+            raise self.error(f"'{key}' must be a list, not {type_name(value)}")
         return value
 
 
@@ -138,7 +138,7 @@ def _tsv_header(path: Path, lines: list[str], required: Sequence[str]) -> dict[s
     return columns
 
 
-def _tsv_rows(path: Path, lines: list[str], width: int) -> Iterator[tuple[int, list[str]]]:
+def tsv_rows(path: Path, lines: list[str], width: int) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of the non-blank data lines; each must have ``width`` fields."""
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
@@ -203,7 +203,7 @@ def read_manifest(path: str | Path) -> list[ManifestEntry]:
     """
     file = Path(path)
     entries = []
-    for number, obj in _json_lines(file):
+    for number, obj in json_lines(file):
         fields = _Fields(obj, file, number)
         audio_text = fields.string("audio_filepath")
         if not audio_text.strip():
@@ -239,16 +239,16 @@ def _manifest_translation(fields: _Fields, extra: dict[str, Any]) -> dict[str, s
         for language, text in value.items():
             if not isinstance(text, str):
                 raise fields.error(f"'translation' for '{language}' must be a string, "
-                                   f"not {_type_name(text)}")
+                                   f"not {type_name(text)}")
         return dict(value)
     raise fields.error("'translation' must be a string or an object {language: text}, "
-                       f"not {_type_name(value)}")
+                       f"not {type_name(value)}")
 
 
 def _manifest_entity(item: object, index: int, text: str, path: Path, line: int) -> CharSpan:
     if not isinstance(item, dict):
         raise DataFileError(path, line, f"entity {index} must be an object "
-                                          f"{{start, end, type}}, not {_type_name(item)}")
+                                          f"{{start, end, type}}, not {type_name(item)}")
     fields = _Fields(item, path, line, f"entity {index}")
     unknown = sorted(item.keys() - _ENTITY_KEYS)
     if unknown:
@@ -334,7 +334,7 @@ def read_conll(path: str | Path) -> list[TaggedSentence]:
     sentences: list[TaggedSentence] = []
     tokens: list[str] = []
     tags: list[str] = []
-    for number, line in enumerate([*_lines(file), ""], start=1):
+    for number, line in enumerate([*text_lines(file), ""], start=1):
         if not line.strip():
             if tokens:
                 sentences.append(TaggedSentence(tuple(tokens), tuple(tags)))
@@ -427,13 +427,13 @@ def read_parallel_tsv(path: str | Path, *, keep_empty: bool = False) -> Parallel
     it. Ids and language codes must be non-empty and ids unique. Texts are kept as written.
     """
     file = Path(path)
-    lines = _lines(file)
+    lines = text_lines(file)
     columns = _tsv_header(file, lines, _PARALLEL_COLUMNS)
     width = len(lines[0].split("\t"))
     segments = []
     skipped = []
     seen: dict[str, int] = {}
-    for number, row in _tsv_rows(file, lines, width):
+    for number, row in tsv_rows(file, lines, width):
         segment = ParallelSegment(*(row[columns[name]] for name in _PARALLEL_COLUMNS))
         for name in ("id", "src_lang", "tgt_lang"):
             if not getattr(segment, name).strip():
@@ -487,7 +487,7 @@ def read_terminology_jsonl(path: str | Path) -> list[TermSegment]:
     file = Path(path)
     segments = []
     seen: dict[str, int] = {}
-    for number, obj in _json_lines(file):
+    for number, obj in json_lines(file):
         fields = _Fields(obj, file, number)
         ident, src_lang, tgt_lang = (fields.string(k) for k in ("id", "src_lang", "tgt_lang"))
         if ident in seen:
@@ -509,7 +509,7 @@ def _term_pair(item: object, what: str, src_lang: str, tgt_lang: str, path: Path
                line: int) -> TermPair:
     if not isinstance(item, dict):
         raise DataFileError(path, line, f"{what} must be an object {{language: term}}, "
-                                          f"not {_type_name(item)}")
+                                          f"not {type_name(item)}")
     fields = _Fields(item, path, line, what)
     pair = TermPair(fields.string(src_lang), fields.string(tgt_lang))
     if not pair.source.strip() or not pair.target.strip():

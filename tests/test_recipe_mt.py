@@ -1,7 +1,9 @@
-"""The MT terminology recipe (recipes/mt): training pairs annotated from their term pairs, the
-tiny config trained end to end (loss down, CTranslate2 export loaded and used by medstream's
-Translator with annotations, report written), and the markers added to pretrained Marian,
-NLLB-200 and M2M100 models so that their conversions keep the vocabulary aligned."""
+"""The MT terminology recipe (recipes/mt): training pairs annotated from their term pairs, a
+team's own parallel files read for their language pair (TSV by language or src/ref columns,
+JSONL) and held out into a dev set, the tiny configs trained end to end (de→en on the shared
+data, fr→en from train_files: loss down, CTranslate2 export loaded and used by medstream's
+Translator and CLI with annotations, report written), and the markers added to pretrained
+Marian, NLLB-200 and M2M100 models so that their conversions keep the vocabulary aligned."""
 
 from __future__ import annotations
 
@@ -14,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from recipes.mt.parallel import read_parallel_file, split_pairs
 from recipes.mt.terms import annotate_pairs, find_terms, oriented_glossary
 from recipes.mt.vocabulary import load_with_markers
-from tests.conftest import REPO, TICO_TERMS, WMT23
+from speech.errors import DataFileError
+from tests.conftest import REPO, SHARED_DATA, TICO_TERMS, WMT23
 from tests.mt_families import FALLBACK_LINES, build_tiny_m2m100, build_tiny_nllb, convert_to_ct2
 from translate.glossary import Glossary, GlossaryEntry
 from translate.tiny_marian import (
@@ -33,17 +38,24 @@ from translate.tiny_marian import (
 pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
 
 MARKERS = ("<t>", "</t>")
+FR_EN_FILES = [SHARED_DATA / "mt" / "medline" / f"medline1{year}_{direction}.tsv"
+               for year in (8, 9) for direction in ("fr2en", "en2fr")]
+TICO_FR = SHARED_DATA / "mt" / "tico19" / "tico19_dev.en-fr.tsv"
 
 
-def _need_mt_data() -> None:
-    needed = [WMT23, *(DATA_DIR / name for name in MEDLINE_FILES)]
+def _need(needed: list[Path]) -> None:
     missing = [str(path) for path in needed if not path.is_file()]
     if missing:
         pytest.skip(f"{', '.join(missing)} absent: the shared MT data is not on this machine")
 
 
-def _run_recipe(output: Path, *overrides: str) -> dict[str, Any]:
-    command = [sys.executable, "recipes/mt/train.py", "--config", "recipes/mt/conf/tiny.yaml",
+def _need_mt_data() -> None:
+    _need([WMT23, *(DATA_DIR / name for name in MEDLINE_FILES)])
+
+
+def _run_recipe(output: Path, *overrides: str,
+                config: str = "recipes/mt/conf/tiny.yaml") -> dict[str, Any]:
+    command = [sys.executable, "recipes/mt/train.py", "--config", config,
                "--output", str(output)]
     for item in overrides:
         command += ["--set", item]
@@ -80,6 +92,75 @@ def test_the_tico19_glossary_is_turned_round_for_german_to_english() -> None:
     assert all((e.src_lang, e.tgt_lang) == ("de", "en") for e in glossary.entries)
 
 
+# ---------------------------------------------------------------------------------- own files
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_parallel_files_are_read_for_the_language_pair_asked_for(tmp_path: Path) -> None:
+    by_language = _write(tmp_path / "a.tsv", ["id\tEN\tvi", "1\tfever\tsốt",
+                                              "2\tcough\t", "3\theadache\tđau đầu"])
+    assert [(p.source, p.target, p.origin) for p in read_parallel_file(by_language, "vi", "en")
+            ] == [("sốt", "fever", "a.tsv:1"), ("đau đầu", "headache", "a.tsv:3")]
+    # src/ref with each row's direction (the shared data's layout): reverse rows turned round.
+    directed = _write(tmp_path / "b.tsv", [
+        "id\tsrc_lang\ttgt_lang\tsrc\tref", "x1\tfr\ten\tla fièvre\tthe fever",
+        "x2\ten\tfr\tthe cough\tla toux", "x3\ten\tfr-CA\t  \tvide"])
+    assert [(p.source, p.target) for p in read_parallel_file(directed, "fr", "en")] == [
+        ("la fièvre", "the fever"), ("la toux", "the cough")]
+    plain = _write(tmp_path / "c.tsv", ["src\tref", "Fieber\tfever"])
+    assert [(p.source, p.target, p.origin) for p in read_parallel_file(plain, "de", "en")] == [
+        ("Fieber", "fever", "c.tsv:2")]
+    jsonl = _write(tmp_path / "d.jsonl", [
+        json.dumps({"vi": "sốt", "en": "fever"}, ensure_ascii=False), "",
+        json.dumps({"id": 7, "src": "ho", "ref": "cough", "src_lang": "vi", "tgt_lang": "en"}),
+        json.dumps({"src": "headache", "ref": "đau đầu", "src_lang": "en", "tgt_lang": "vi"},
+                   ensure_ascii=False)])
+    assert [(p.source, p.target, p.origin) for p in read_parallel_file(jsonl, "vi", "en")] == [
+        ("sốt", "fever", "d.jsonl:1"), ("ho", "cough", "d.jsonl:7"),
+        ("đau đầu", "headache", "d.jsonl:4")]
+
+
+def test_a_parallel_file_without_the_two_sides_is_a_clear_error(tmp_path: Path) -> None:
+    wrong = _write(tmp_path / "wrong.tsv", ["id\tsourceString\ttargetString", "1\ta\tb"])
+    with pytest.raises(DataFileError) as error:
+        read_parallel_file(wrong, "fr", "en")
+    message = str(error.value)
+    assert message.startswith(f"{wrong}:1: cannot find the fr and en sides")
+    assert "'fr' and 'en', or 'src' and 'ref'" in message
+    assert "has: id, sourceString, targetString" in message
+    line = _write(tmp_path / "wrong.jsonl", [json.dumps({"fr": "a", "en": "b"}),
+                                             json.dumps({"french": "a", "english": "b"})])
+    with pytest.raises(DataFileError, match=r"wrong\.jsonl:2: .*has: french, english"):
+        read_parallel_file(line, "fr", "en")
+    other = _write(tmp_path / "other.tsv", ["src_lang\ttgt_lang\tsrc\tref", "de\ten\ta\tb"])
+    with pytest.raises(DataFileError, match=r"other\.tsv:2: a de→en pair, neither fr→en"):
+        read_parallel_file(other, "fr", "en")
+
+
+def test_the_dev_set_is_held_out_with_distinct_sources() -> None:
+    pairs = [ParallelPair(s, s.upper(), str(i)) for i, s in enumerate("abcdcbd")]
+    split = split_pairs(pairs, None, 2, "x.tsv")
+    assert [(p.source, p.origin) for p in split.dev] == [("b", "5"), ("d", "6")]
+    assert [p.source for p in split.train] == ["a", "c", "c"]
+    given = split_pairs(pairs, [ParallelPair("a", "A", "dev"), ParallelPair("a", "?", "dev2")],
+                        500, "x.tsv")
+    assert [p.origin for p in given.dev] == ["dev"] and len(given.train) == 6
+    with pytest.raises(ValueError, match=r"x\.tsv: 4 distinct sources, too few"):
+        split_pairs(pairs, None, 4, "x.tsv")
+
+
+def test_the_shared_en_to_fr_files_serve_french_to_english() -> None:
+    _need(FR_EN_FILES[1:2])
+    pairs = read_parallel_file(FR_EN_FILES[1], "fr", "en")
+    assert len(pairs) > 300
+    assert sum(" les " in f" {p.source} " for p in pairs) > 100  # French is the source
+    assert sum(" the " in f" {p.target} " for p in pairs) > 100
+
+
 # ---------------------------------------------------------------------------------- end to end
 
 
@@ -87,7 +168,7 @@ def test_the_tico19_glossary_is_turned_round_for_german_to_english() -> None:
 def test_tiny_recipe_trains_exports_and_translates_with_annotations(tmp_path: Path) -> None:
     _need_mt_data()
     output = tmp_path / "mt"
-    report = _run_recipe(output)
+    report = _run_recipe(output, "max_steps=200")  # tiny.yaml has 300: CI time
     training = report["training"]
     assert training["steps"] == report["config"]["max_steps"] >= 100
     assert all(math.isfinite(loss) for loss in training["losses"])
@@ -204,3 +285,55 @@ def test_recipe_fine_tunes_a_pretrained_nllb(tmp_path: Path) -> None:
     assert len(report["evaluation"]["systems"]) == 4
     metadata = json.loads((output / "ct2" / "medstream_mt.json").read_text(encoding="utf-8"))
     assert metadata["architecture"] == "m2m_100" and metadata["term_annotation"] == "append"
+
+
+@pytest.mark.slow
+def test_tiny_fr_en_recipe_trains_on_its_own_files_and_medstream_translates(
+        tmp_path: Path) -> None:
+    _need([*FR_EN_FILES, TICO_FR, TICO_TERMS])
+    output = tmp_path / "mt-fr-en"
+    report = _run_recipe(output, config="recipes/mt/conf/tiny_fr_en.yaml")
+    config, training, data = report["config"], report["training"], report["data"]
+    assert (config["source_language"], config["target_language"]) == ("fr", "en")
+    assert training["steps"] == config["max_steps"]
+    assert all(math.isfinite(loss) for loss in training["losses"])
+    assert training["loss_last"] < training["loss_first"] - 1.0, training
+    assert data["train_pairs"] > 4000 and data["dev_segments"] == config["dev_segments"]
+    assert data["terms_found"].get("glossary", 0) > 1000 and data["terms_annotated"] > 500
+    lines = (output / "data" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    pairs = [json.loads(line) for line in lines]
+    turned = [row for row in pairs if row["origin"].startswith("medline19_en2fr.tsv:")]
+    assert sum(" the " in f" {row['ref']} " for row in turned) > 100  # English is the target
+    assert any("<t>" in row["src_annotated"] for row in pairs)
+    sources = {row["src"] for row in pairs}
+    examples = report["evaluation"]["systems"][0]["examples"]
+    assert examples and not any(e["source"] in sources for e in examples)  # held out
+    rows = {row["system"]: row for row in report["evaluation"]["systems"]}
+    assert set(rows) == {"plain", "annotated", "hard", "annotated+hard"}
+    for row in rows.values():
+        for key in ("bleu", "chrf", "term_success", "term_success_lenient"):
+            assert 0.0 <= row[key] <= 100.0
+        assert row["terms_checked"] > 10
+    assert rows["hard"]["term_success"] > 90
+    markdown = (output / "report.md").read_text(encoding="utf-8")
+    assert "(fr→en)" in markdown and "| annotated | none | yes |" in markdown
+
+    metadata = json.loads((output / "ct2" / "medstream_mt.json").read_text(encoding="utf-8"))
+    assert (metadata["source_language"], metadata["target_language"]) == ("fr", "en")
+    assert metadata["term_annotation"] == "append"
+    from streaming.cli import app
+
+    glossary = tmp_path / "glossary.tsv"
+    glossary.write_text("fr\ten\nfièvre\tfever\n", encoding="utf-8")
+    model = str(output / "ct2")
+    env = {"COLUMNS": "300"}
+    plain = CliRunner().invoke(app, ["translate", "Le patient a de la fièvre.", "--from", "fr",
+                                     "--to", "en", "--model", model, "--offline", "--terms",
+                                     "none"], env=env)
+    assert plain.exit_code == 0, plain.output
+    assert plain.stdout.strip() and "<t>" not in plain.stdout
+    hard = CliRunner().invoke(app, ["translate", "Le patient a de la fièvre.", "--from", "fr",
+                                    "--to", "en", "--model", model, "--offline", "--glossary",
+                                    str(glossary)], env=env)
+    assert hard.exit_code == 0, hard.output
+    assert "fever" in hard.stdout and "<t>" not in hard.stdout

@@ -245,8 +245,12 @@ def marian_vocab(model_file: Path) -> dict[str, int]:
     return vocab
 
 
-def write_tokenizer(model_file: Path, folder: Path) -> Any:
-    """Save a :class:`transformers.MarianTokenizer` (joint vocabulary) into ``folder``."""
+def write_tokenizer(model_file: Path, folder: Path, source_lang: str = SOURCE_LANGUAGE,
+                    target_lang: str = TARGET_LANGUAGE) -> Any:
+    """Save a :class:`transformers.MarianTokenizer` (joint vocabulary) into ``folder``.
+
+    ``source_lang`` and ``target_lang`` are recorded in its ``tokenizer_config.json`` (a
+    bilingual Marian model has no language tokens: they change nothing in the tokens)."""
     from transformers import MarianTokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -257,7 +261,7 @@ def write_tokenizer(model_file: Path, folder: Path) -> Any:
         shutil.copyfile(model_file, folder / name)
     tokenizer = MarianTokenizer(
         source_spm=str(folder / "source.spm"), target_spm=str(folder / "target.spm"),
-        vocab=str(vocab_file), source_lang=SOURCE_LANGUAGE, target_lang=TARGET_LANGUAGE,
+        vocab=str(vocab_file), source_lang=source_lang, target_lang=target_lang,
         eos_token=EOS, unk_token=UNK, pad_token=PAD, model_max_length=512,
     )
     tokenizer.save_pretrained(str(folder))

@@ -23,25 +23,22 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from eval.wer import error_rate  # noqa: E402
-from recipes.config import start  # noqa: E402
-from recipes.manifests import (  # noqa: E402
+from eval.wer import error_rate
+from recipes.config import start
+from recipes.manifests import (
     Entry,
     normalise_text,
     read_manifest,
     validate,
     write_manifest,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 logger = logging.getLogger("recipes.asr_nemo")
 

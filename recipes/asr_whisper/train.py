@@ -23,19 +23,14 @@ with both exports through medstream's loader and write WER to ``OUTPUT/report.js
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from eval.wer import error_rate  # noqa: E402
-from recipes.config import start  # noqa: E402
-from recipes.manifests import Entry  # noqa: E402
-from recipes.whisper_common import (  # noqa: E402
+from eval.wer import error_rate
+from recipes.config import start
+from recipes.manifests import Entry
+from recipes.whisper_common import (
     Example,
     TrainResult,
     WhisperRecipeConfig,

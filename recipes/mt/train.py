@@ -1,5 +1,6 @@
-"""Train a de→en MT model to apply terminology from inline annotations (Dinu et al. 2019),
-export it to CTranslate2 and score it with and without annotations.
+"""Train an MT model (de→en by default, or any pair from your own parallel text) to apply
+terminology from inline annotations (Dinu et al. 2019), export it to CTranslate2 and score it
+with and without annotations.
 
 Usage (from the repository root; see recipes/mt/README.md):
 
@@ -7,19 +8,25 @@ Usage (from the repository root; see recipes/mt/README.md):
         --config recipes/mt/conf/tiny.yaml --output runs/mt-tiny
     .venv/bin/python recipes/mt/train.py --config recipes/mt/conf/full.yaml \\
         --output runs/mt-nllb --set init_from=/models/nllb-200-distilled-600M
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python recipes/mt/train.py \\
+        --config recipes/mt/conf/tiny_fr_en.yaml --output runs/mt-tiny-fr-en
 
-Steps: 1. read the config; 2. split the medical parallel text (:func:`translate.tiny_marian.
-train_dev_split`: WMT23 terminology de-en minus its last ``dev_segments`` segments, plus the
-WMT18 Medline de↔en sets); 3. find each training pair's term pairs (its WMT23 dictionaries and
-glossary matches whose target the reference uses) and annotate each with ``annotate_prob``
+Steps: 1. read the config; 2. split the parallel text: without ``train_files``, the shared
+de→en medical data (:func:`translate.tiny_marian.train_dev_split`: WMT23 terminology de-en
+minus its last ``dev_segments`` segments, plus the WMT18 Medline de↔en sets); with
+``train_files`` (TSV or JSONL, :mod:`recipes.mt.parallel`), those pairs for ``source_language``
+→ ``target_language``, the dev set being ``dev_file`` or their last ``dev_segments`` distinct
+pairs, held out; 3. find each training pair's term pairs (its WMT23 dictionaries, and glossary
+matches whose target the reference uses) and annotate each with ``annotate_prob``
 (:mod:`recipes.mt.terms`), written to ``OUTPUT/data/train.jsonl``; 4. build the model: from
 scratch (SentencePiece with the markers as user symbols, a small Marian) or ``init_from`` a
 Marian/NLLB/M2M100 model with the markers added (:mod:`recipes.mt.vocabulary`); 5. train;
 6. export ``OUTPUT/hf`` and the CTranslate2 model ``OUTPUT/ct2`` with the tokenizer and
-``medstream_mt.json`` (which tells medstream the model reads annotations); 7. translate the
-first ``eval_segments`` dev segments with medstream's Translator loaded from ``OUTPUT/ct2``,
-without and with annotations, free and in hard mode, and write BLEU, chrF and term success
-(proper terms) to ``OUTPUT/report.json`` and ``report.md``.
+``medstream_mt.json`` (which tells medstream the model reads annotations, and its language
+pair); 7. translate the first ``eval_segments`` dev segments with medstream's Translator loaded
+from ``OUTPUT/ct2``, without and with annotations, free and in hard mode, and write BLEU, chrF
+and term success (WMT23 proper terms; with ``train_files``, the glossary terms found in each
+dev pair) to ``OUTPUT/report.json`` and ``report.md``.
 """
 
 from __future__ import annotations
@@ -27,27 +34,31 @@ from __future__ import annotations
 import json
 import logging
 import random
-import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from eval.readers import read_terminology_jsonl  # noqa: E402
-from eval.terms import TermSuccess, dictionary  # noqa: E402
-from eval.translation import TranslationMetric  # noqa: E402
-from recipes.config import start  # noqa: E402
-from recipes.mt.terms import AnnotatedPair, annotate_pairs, oriented_glossary  # noqa: E402
-from translate.annotation import METADATA_FILE, TermAnnotation  # noqa: E402
-from translate.tiny_marian import (  # noqa: E402
+from eval.readers import TermPair, read_terminology_jsonl
+from eval.terms import TermSuccess, dictionary
+from eval.translation import TranslationMetric
+from recipes.config import start
+from recipes.mt.parallel import primary, read_parallel_file, split_pairs
+from recipes.mt.terms import (
+    AnnotatedPair,
+    annotate_pairs,
+    find_terms,
+    oriented_glossary,
+)
+from speech.errors import DataFileError
+from translate.annotation import METADATA_FILE, TermAnnotation
+from translate.glossary import Glossary
+from translate.tiny_marian import (
     SOURCE_LANGUAGE,
     TARGET_LANGUAGE,
     WMT23_FILE,
+    DataSplit,
     ParallelPair,
     TinyMarianConfig,
     convert,
@@ -60,6 +71,8 @@ from translate.tiny_marian import (  # noqa: E402
     train_sentencepiece,
     write_tokenizer,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 logger = logging.getLogger("recipes.mt")
 
@@ -77,17 +90,31 @@ class RecipeConfig:
     """Every setting of a run (the YAML keys); recorded in ``report.json``."""
 
     data_dir: str = "../shared/data/mt"
+    """The shared de→en data (WMT23 terminology, WMT18 Medline), used when ``train_files`` is
+    empty."""
+    source_language: str = SOURCE_LANGUAGE
+    target_language: str = TARGET_LANGUAGE
+    """The language pair (ISO 639-1); anything but de→en needs ``train_files``."""
+    train_files: tuple[str, ...] = ()
+    """Your own parallel text: TSV or JSONL files (relative to the repo; formats in
+    :mod:`recipes.mt.parallel` and recipes/mt/README.md). Empty: the shared de→en data."""
+    dev_file: str | None = None
+    """With ``train_files``: the dev set, in the same formats (None: the last
+    ``dev_segments`` distinct pairs of ``train_files``, held out)."""
     glossaries: tuple[str, ...] = ("../shared/data/terms/tico19_terms.en-de_fr_es_vi_zh.tsv",)
-    """Glossaries matched in the training sources (either direction; relative to the repo)."""
+    """Glossaries matched in the training sources (either direction; relative to the repo);
+    with ``train_files`` they are the only source of term pairs, in training and evaluation."""
     segment_terms: tuple[str, ...] = ("terms_proper", "terms_random")
-    """Which WMT23 dictionaries of a training segment are term pairs for it."""
+    """Which WMT23 dictionaries of a training segment are term pairs for it (shared data)."""
     dev_segments: int = 500
+    """Held out from the end of the training data (not used with ``dev_file``)."""
     train_pairs: int | None = None
     """A seeded sample of this many training pairs (None: all)."""
     term_pair_examples: bool = False
     """Also train on the training segments' term pairs as short sentence pairs, annotated
     like the rest ("Hypertonie <t> hypertension </t>" → "hypertension"): a cheap lesson in
-    copying the annotation for a small model trained briefly."""
+    copying the annotation for a small model trained briefly. With ``train_files``: the
+    distinct glossary term pairs found in the training pairs."""
     annotate_prob: float = 0.7
     """Chance that a found term is annotated in the training source."""
     markers: tuple[str, ...] = ("<t>", "</t>")
@@ -138,26 +165,65 @@ def training_config(config: RecipeConfig) -> TinyMarianConfig:
 # ---------------------------------------------------------------------------------- data
 
 
-def training_data(config: RecipeConfig,
+def check_languages(config: RecipeConfig) -> None:
+    """Refuse a config whose data cannot serve its language pair."""
+    pair = (config.source_language, config.target_language)
+    if primary(pair[0]) == primary(pair[1]):
+        raise SystemExit(f"source_language and target_language are both {pair[0]!r}")
+    if not config.train_files:
+        if pair != (SOURCE_LANGUAGE, TARGET_LANGUAGE):
+            raise SystemExit(f"{pair[0]}→{pair[1]}: the shared data in data_dir is "
+                             f"{SOURCE_LANGUAGE}→{TARGET_LANGUAGE} only; give your parallel "
+                             "text as train_files (see recipes/mt/README.md)")
+        if config.dev_file is not None:
+            raise SystemExit("dev_file goes with train_files (the shared data holds out its "
+                             "own dev set: dev_segments)")
+
+
+def split_data(config: RecipeConfig) -> DataSplit:
+    """Training pairs and the dev set: the shared de→en data, or ``train_files``."""
+    if not config.train_files:
+        return train_dev_split(resolve(config.data_dir), config.dev_segments)
+    languages = (config.source_language, config.target_language)
+    try:
+        pairs = [pair for name in config.train_files
+                 for pair in read_parallel_file(resolve(name), *languages)]
+        dev = (read_parallel_file(resolve(config.dev_file), *languages)
+               if config.dev_file is not None else None)
+        return split_pairs(pairs, dev, config.dev_segments, ", ".join(config.train_files))
+    except (DataFileError, ValueError) as error:
+        raise SystemExit(str(error)) from None
+
+
+def load_glossary(config: RecipeConfig) -> Glossary | None:
+    """The ``glossaries`` turned for ``source_language`` → ``target_language`` (None: none)."""
+    if not config.glossaries:
+        return None
+    return oriented_glossary([resolve(p) for p in config.glossaries], config.source_language,
+                             config.target_language)
+
+
+def training_data(config: RecipeConfig, split: DataSplit, glossary: Glossary | None,
                   output: Path) -> tuple[list[AnnotatedPair], dict[str, Any]]:
     """Annotated training pairs and counts for the report."""
-    data_dir = resolve(config.data_dir)
-    split = train_dev_split(data_dir, config.dev_segments)
+    src, tgt = config.source_language, config.target_language
     pairs = list(split.train)
     if config.train_pairs is not None and config.train_pairs < len(pairs):
         pairs = random.Random(config.seed).sample(pairs, config.train_pairs)
-    segment_terms = {
-        f"wmt23:{row['id']}": [(str(t[SOURCE_LANGUAGE]), str(t[TARGET_LANGUAGE]))
-                               for key in config.segment_terms for t in row.get(key, ())]
-        for row in read_wmt23(data_dir / WMT23_FILE)}
-    glossary = (oriented_glossary([resolve(p) for p in config.glossaries], SOURCE_LANGUAGE,
-                                  TARGET_LANGUAGE) if config.glossaries else None)
+    segment_terms: dict[str, list[tuple[str, str]]] = {}
+    if not config.train_files:
+        segment_terms = {
+            f"wmt23:{row['id']}": [(str(t[src]), str(t[tgt]))
+                                   for key in config.segment_terms for t in row.get(key, ())]
+            for row in read_wmt23(resolve(config.data_dir) / WMT23_FILE)}
     if config.term_pair_examples:
         pairs += split.train_terms
         for term in split.train_terms:
             segment_terms.setdefault(term.origin, []).append((term.source, term.target))
     annotated = annotate_pairs(pairs, segment_terms, glossary, config.annotate_prob,
-                               config.markers, SOURCE_LANGUAGE, TARGET_LANGUAGE, config.seed)
+                               config.markers, src, tgt, config.seed)
+    if config.term_pair_examples and config.train_files:
+        annotated += term_examples(annotated, config)
     folder = output / "data"
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "train.jsonl").open("w", encoding="utf-8") as handle:
@@ -179,6 +245,17 @@ def training_data(config: RecipeConfig,
     return annotated, summary
 
 
+def term_examples(annotated: list[AnnotatedPair], config: RecipeConfig) -> list[AnnotatedPair]:
+    """The distinct term pairs found in ``annotated`` as short training pairs, annotated with
+    ``annotate_prob`` like the rest (``term_pair_examples`` with ``train_files``)."""
+    distinct = dict.fromkeys((t.source, t.target) for item in annotated for t in item.terms)
+    pairs = [ParallelPair(source, target, f"glossary-term:{index}")
+             for index, (source, target) in enumerate(distinct)]
+    return annotate_pairs(pairs, {p.origin: [(p.source, p.target)] for p in pairs}, None,
+                          config.annotate_prob, config.markers, config.source_language,
+                          config.target_language, config.seed + 1)
+
+
 # ---------------------------------------------------------------------------------- model
 
 
@@ -189,7 +266,8 @@ def build(config: RecipeConfig, annotated: list[AnnotatedPair],
         spm_file = hf_dir.parent / "joint.spm"
         texts = [a.source for a in annotated] + [a.pair.target for a in annotated]
         train_sentencepiece(texts, spm_file, config.vocab_size, config.seed, config.markers)
-        tokenizer = write_tokenizer(spm_file, hf_dir)
+        tokenizer = write_tokenizer(spm_file, hf_dir, config.source_language,
+                                    config.target_language)
         return new_model(training_config(config), len(tokenizer.get_vocab())), tokenizer
     from recipes.mt.vocabulary import load_with_markers
     from translate.catalog import resolve_mt_model
@@ -202,8 +280,8 @@ def build(config: RecipeConfig, annotated: list[AnnotatedPair],
     model, tokenizer = load_with_markers(resolved.path, config.markers, hf_dir, config.seed)
     languages = ModelTokenizer(tokenizer)
     if languages.family != "marian":
-        tokenizer.src_lang = languages.language_code(SOURCE_LANGUAGE)
-        tokenizer.tgt_lang = languages.language_code(TARGET_LANGUAGE)
+        tokenizer.src_lang = languages.language_code(config.source_language)
+        tokenizer.tgt_lang = languages.language_code(config.target_language)
     return model, tokenizer
 
 
@@ -223,34 +301,76 @@ def export(model: Any, tokenizer: Any, config: RecipeConfig, hf_dir: Path, ct2_d
 # ---------------------------------------------------------------------------------- evaluation
 
 
-def evaluate(config: RecipeConfig, ct2_dir: Path) -> dict[str, Any]:
-    """Each system of :data:`SYSTEMS` on the first ``eval_segments`` dev segments."""
+@dataclass(frozen=True)
+class DevSegment:
+    """A dev pair as scored: its term pairs are what term success checks."""
+
+    id: str
+    source: str
+    reference: str
+    terms: tuple[TermPair, ...]
+
+
+def dev_set(config: RecipeConfig, split: DataSplit,
+            glossary: Glossary | None) -> list[DevSegment]:
+    """The first ``eval_segments`` dev segments with their term pairs: the WMT23 proper terms
+    (shared data) or, with ``train_files``, the glossary terms found in the source whose
+    target the reference uses (found as for training pairs)."""
+    if not config.train_files:
+        rows = read_terminology_jsonl(resolve(config.data_dir) / WMT23_FILE)
+        rows = rows[-config.dev_segments:][:config.eval_segments]
+        return [DevSegment(s.id, s.src, s.ref, dictionary(s, "proper")) for s in rows]
+    segments = []
+    for pair in split.dev[:config.eval_segments]:
+        found = find_terms(pair, (), glossary, config.source_language, config.target_language)
+        segments.append(DevSegment(pair.origin, pair.source, pair.target,
+                                   tuple(TermPair(t.source, t.target) for t in found)))
+    return segments
+
+
+def describe_dev(config: RecipeConfig) -> str:
+    """What the evaluated segments and their term pairs are, for ``report.md``."""
+    terms = "the glossary terms found in each source whose target the reference uses"
+    if not config.train_files:
+        where, terms = "held-out WMT23 terminology segments", "the proper-terms dictionary"
+    elif config.dev_file is not None:
+        where = f"pairs of {config.dev_file}"
+    else:
+        where = f"held-out pairs (the last {config.dev_segments} of train_files)"
+    return (f"{where}, translated by medstream's Translator from the CTranslate2 export; term "
+            f"success against {terms}")
+
+
+def evaluate(config: RecipeConfig, ct2_dir: Path, segments: list[DevSegment]) -> dict[str, Any]:
+    """Each system of :data:`SYSTEMS` on the dev ``segments``."""
     from translate.catalog import load_mt
     from translate.constraints import pair_constraints
     from translate.translator import Terminology, Translator
     from translate.types import TranslateOptions
 
-    segments = read_terminology_jsonl(resolve(config.data_dir) / WMT23_FILE)
-    segments = segments[-config.dev_segments:][:config.eval_segments]
+    src, tgt = config.source_language, config.target_language
     backend = load_mt(str(ct2_dir), device=config.eval_device, allow_download=False)
     if backend.annotation is None:
         raise SystemExit(f"{ct2_dir}: the exported model does not announce term annotation")
     translator = Translator(backend, Terminology(numbers=False))
-    texts = [s.src for s in segments]
-    references = [s.ref for s in segments]
-    proper = [dictionary(s, "proper") for s in segments]
-    terms = [pair_constraints(s.src, [(p.source, p.target) for p in pairs], s.src_lang)
-             for s, pairs in zip(segments, proper, strict=True)]
-    metrics = [TranslationMetric(name, TARGET_LANGUAGE, config.n_bootstrap)
-               for name in ("bleu", "chrf")]
-    success = {"exact": TermSuccess("proper", TARGET_LANGUAGE),
-               "lenient": TermSuccess("proper", TARGET_LANGUAGE, lenient=True)}
-    rows = []
+    texts = [s.source for s in segments]
+    references = [s.reference for s in segments]
+    proper = [s.terms for s in segments]
+    terms = [pair_constraints(s.source, [(p.source, p.target) for p in s.terms], src)
+             for s in segments]
+    metrics = [TranslationMetric(name, tgt, config.n_bootstrap) for name in ("bleu", "chrf")]
+    success = {"exact": TermSuccess("proper", tgt),
+               "lenient": TermSuccess("proper", tgt, lenient=True)}
+    if not any(proper):
+        logger.warning("no term pair in the %d dev segments evaluated: term success is not "
+                       "reported (add a glossary that covers them)", len(segments))
+        success = {}
+    rows: list[dict[str, Any]] = []
     for name, (mode, annotate) in SYSTEMS.items():
         options = TranslateOptions(terms="hard" if mode == "hard" else "none",
                                    annotate=annotate, beam_size=config.beam_size)
         began = time.perf_counter()
-        outputs = translator.translate(texts, SOURCE_LANGUAGE, TARGET_LANGUAGE, options, terms)
+        outputs = translator.translate(texts, src, tgt, options, terms)
         seconds = time.perf_counter() - began
         hypotheses = [o.text for o in outputs]
         scores = {m.name: m.corpus_score(hypotheses, references) for m in metrics}
@@ -258,49 +378,53 @@ def evaluate(config: RecipeConfig, ct2_dir: Path) -> dict[str, Any]:
         rows.append({
             "system": name, "terms": mode, "annotate": annotate, "seconds": round(seconds, 2),
             "bleu": scores["BLEU"].score, "chrf": scores["chrF2"].score,
-            "term_success": terms_scored["exact"].score,
-            "term_success_lenient": terms_scored["lenient"].score,
-            "terms_checked": terms_scored["exact"].details["total"],
+            "term_success": terms_scored["exact"].score if success else None,
+            "term_success_lenient": terms_scored["lenient"].score if success else None,
+            "terms_checked": terms_scored["exact"].details["total"] if success else 0,
             "markers_in_output": sum(any(m in h for m in backend.annotation.markers)
                                      for h in hypotheses),
             "examples": [{"source": t, "reference": r, "hypothesis": h}
                          for t, r, h in list(zip(texts, references, hypotheses,
                                                  strict=True))[:3]]})
-        logger.info("%s: BLEU %.2f chrF %.2f term success %.1f%%", name, rows[-1]["bleu"],
-                    rows[-1]["chrf"], rows[-1]["term_success"])
+        logger.info("%s: BLEU %.2f chrF %.2f term success %s", name, rows[-1]["bleu"],
+                    rows[-1]["chrf"], _percent(rows[-1]["term_success"]))
     signatures = {**{m.name: m.signature() for m in metrics},
                   **{f"term_success_{k}": m.signature() for k, m in success.items()}}
     return {"segments": len(segments), "first_id": segments[0].id, "model": backend.identifier,
             "signatures": signatures, "systems": rows}
 
 
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
 # ---------------------------------------------------------------------------------- report
 
 
 def report(output: Path, config: RecipeConfig, data: dict[str, Any], training: dict[str, Any],
-           scores: dict[str, Any]) -> None:
-    """``report.json`` (everything) and ``report.md`` (the table)."""
+           scores: dict[str, Any], dev: str) -> None:
+    """``report.json`` (everything) and ``report.md`` (the table); ``dev`` says what the
+    dev set and its term pairs are."""
     result = {"config": asdict(config), "data": data, "training": training,
               "evaluation": scores, "model": str(output / "ct2")}
     (output / "report.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n",
                                         encoding="utf-8")
     model = config.init_from or f"Marian from scratch ({training['parameters']:,} parameters)"
     lines = [
-        "# mt recipe: terminology by inline annotation (de→en)", "",
+        "# mt recipe: terminology by inline annotation "
+        f"({config.source_language}→{config.target_language})", "",
         f"Model: {model}. Data: {data['train_pairs']} training pairs, "
         f"{data['pairs_with_terms']} with terms ({data['terms_found']}), "
         f"{data['terms_annotated']} terms annotated in {data['pairs_annotated']} pairs.", "",
         f"Training: {training['steps']} steps in {training['seconds']:.0f} s; loss "
         f"{training['loss_first']:.2f} → {training['loss_last']:.2f} (means of the first and "
         "last logging windows).", "",
-        f"Evaluation: the first {scores['segments']} held-out WMT23 terminology segments, "
-        "translated by medstream's Translator from the CTranslate2 export; term success "
-        "against the proper-terms dictionary.", "",
+        f"Evaluation: the first {scores['segments']} {dev}.", "",
         "| system | terms mode | annotated source | BLEU | chrF | term success (%) | "
         "lenient (%) |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['system']} | {r['terms']} | {'yes' if r['annotate'] else 'no'} | "
-              f"{r['bleu']:.2f} | {r['chrf']:.2f} | {r['term_success']:.1f} | "
-              f"{r['term_success_lenient']:.1f} |" for r in scores["systems"]]
+              f"{r['bleu']:.2f} | {r['chrf']:.2f} | {_percent(r['term_success'])} | "
+              f"{_percent(r['term_success_lenient'])} |" for r in scores["systems"]]
     lines += ["", "Signatures:", ""]
     lines += [f"- {name}: `{signature}`" for name, signature in scores["signatures"].items()]
     (output / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -310,13 +434,16 @@ def report(output: Path, config: RecipeConfig, data: dict[str, Any], training: d
 def main(argv: list[str] | None = None) -> None:
     # 1. Config.
     config, output = start(argv, RecipeConfig, __doc__)
+    check_languages(config)
     if len(config.markers) != 2:
         raise SystemExit(f"markers: give two (opening, closing), not {config.markers}")
     annotation = TermAnnotation(markers=(config.markers[0], config.markers[1]))
     hf_dir, ct2_dir = output / "hf", output / "ct2"
 
     # 2–3. Data and annotations.
-    annotated, data = training_data(config, output)
+    split = split_data(config)
+    glossary = load_glossary(config)
+    annotated, data = training_data(config, split, glossary, output)
 
     # 4. Model and tokenizer.
     model, tokenizer = build(config, annotated, hf_dir)
@@ -337,13 +464,16 @@ def main(argv: list[str] | None = None) -> None:
     # 6. Export.
     metadata = {**annotation.metadata(), "architecture": model.config.model_type,
                 "builder": "recipes/mt/train.py", "init_from": config.init_from,
-                "source_language": SOURCE_LANGUAGE, "target_language": TARGET_LANGUAGE,
-                "training_data": {k: data[k] for k in ("train_pairs", "terms_annotated")},
+                "source_language": config.source_language,
+                "target_language": config.target_language,
+                "training_data": {**{k: data[k] for k in ("train_pairs", "terms_annotated")},
+                                  "files": list(config.train_files) or [config.data_dir]},
                 "steps": len(losses), "final_loss": round(training["loss_last"], 4)}
     export(model, tokenizer, config, hf_dir, ct2_dir, metadata)
 
     # 7. Evaluate the export the way the pipeline loads it, and report.
-    report(output, config, data, training, evaluate(config, ct2_dir))
+    scores = evaluate(config, ct2_dir, dev_set(config, split, glossary))
+    report(output, config, data, training, scores, describe_dev(config))
 
 
 if __name__ == "__main__":

@@ -30,21 +30,16 @@ from __future__ import annotations
 
 import logging
 import random
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from eval.translation import score_translations  # noqa: E402
-from eval.wer import error_rate  # noqa: E402
-from recipes.config import start  # noqa: E402
-from recipes.manifests import Entry, read_manifest  # noqa: E402
-from recipes.whisper_common import (  # noqa: E402
+from eval.translation import score_translations
+from eval.wer import error_rate
+from recipes.config import start
+from recipes.manifests import Entry, read_manifest
+from recipes.whisper_common import (
     Example,
     TrainResult,
     WhisperRecipeConfig,
@@ -60,7 +55,7 @@ from recipes.whisper_common import (  # noqa: E402
     write_report,
     write_split,
 )
-from speech.types import Task  # noqa: E402
+from speech.types import Task
 
 logger = logging.getLogger("recipes.st_whisper")
 

@@ -1,0 +1,1 @@
+"""Training recipes: one folder each, run as scripts (see recipes/README.md)."""

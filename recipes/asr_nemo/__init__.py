@@ -1,0 +1,1 @@
+"""The asr_nemo recipe (see its README.md)."""

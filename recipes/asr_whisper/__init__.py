@@ -1,0 +1,1 @@
+"""The asr_whisper recipe (see its README.md)."""

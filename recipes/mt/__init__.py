@@ -1,0 +1,1 @@
+"""The mt recipe (see its README.md)."""

@@ -1,0 +1,1 @@
+"""The ner recipe (see its README.md)."""

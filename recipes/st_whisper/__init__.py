@@ -1,0 +1,1 @@
+"""The st_whisper recipe (see its README.md)."""
