@@ -17,6 +17,9 @@ import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; transforme
 
 ConfigT = TypeVar("ConfigT")
 
+REPO = Path(__file__).resolve().parents[1]
+"""The repository root: relative paths in a config are read from here."""
+
 logger = logging.getLogger("recipes")
 
 
@@ -71,3 +74,9 @@ def start(argv: Sequence[str] | None, cls: type[ConfigT], doc: str | None
     output: Path = args.output
     output.mkdir(parents=True, exist_ok=True)
     return config, output
+
+
+def repo_path(source: str) -> Path:
+    """A path from a config: absolute, or relative to the repository root."""
+    path = Path(source).expanduser()
+    return (path if path.is_absolute() else REPO / path).resolve()

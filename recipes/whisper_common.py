@@ -22,13 +22,13 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from recipes.config import repo_path
 from recipes.manifests import Entry, read_manifest, validate, write_manifest
 from speech.audio import SAMPLE_RATE, load_audio
 from speech.types import Task
 
 logger = logging.getLogger("recipes.whisper")
 
-REPO = Path(__file__).resolve().parents[1]
 TIMESTAMP_TOKENS = 1501
 """``<|0.00|>`` … ``<|30.00|>``: Whisper's vocabulary ends with them (51,865 ids in all)."""
 
@@ -120,12 +120,6 @@ class TrainResult:
                 "eval_loss_after": self.eval_loss_after,
                 "loss_curve": [{"step": s, "loss": v}
                                for s, v in zip(self.steps, self.losses, strict=True)]}
-
-
-def repo_path(source: str) -> Path:
-    """A path from a config: absolute, or relative to the repository root."""
-    path = Path(source).expanduser()
-    return (path if path.is_absolute() else REPO / path).resolve()
 
 
 def checked_entries(sources: Sequence[str], languages: Sequence[str],

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from eval.wer import error_rate
-from recipes.config import start
+from recipes.config import repo_path, start
 from recipes.manifests import (
     Entry,
     normalise_text,
@@ -37,8 +37,6 @@ from recipes.manifests import (
     validate,
     write_manifest,
 )
-
-REPO = Path(__file__).resolve().parents[2]
 
 logger = logging.getLogger("recipes.asr_nemo")
 
@@ -104,8 +102,7 @@ def prepare(config: RecipeConfig, output: Path) -> dict[str, Any]:
         entries: list[Entry] = []
         problems: list[str] = []
         for source in sources:
-            found, bad = read_manifest(REPO / source if not Path(source).is_absolute()
-                                       else Path(source))
+            found, bad = read_manifest(repo_path(source))
             entries += [e for e in found if not e.lang or e.lang == config.language]
             problems += [p.reason for p in bad]
         good, bad_entries = validate(entries, min_duration=config.min_duration,

@@ -43,7 +43,7 @@ from typing import Any
 from eval.readers import TermPair, read_terminology_jsonl
 from eval.terms import TermSuccess, dictionary
 from eval.translation import TranslationMetric
-from recipes.config import start
+from recipes.config import repo_path, start
 from recipes.mt.parallel import primary, read_parallel_file, split_pairs
 from recipes.mt.terms import (
     AnnotatedPair,
@@ -71,8 +71,6 @@ from translate.tiny_marian import (
     train_sentencepiece,
     write_tokenizer,
 )
-
-REPO = Path(__file__).resolve().parents[2]
 
 logger = logging.getLogger("recipes.mt")
 
@@ -151,11 +149,6 @@ class RecipeConfig:
     """sacrebleu bootstrap resamples for confidence intervals (1: none)."""
 
 
-def resolve(path: str) -> Path:
-    """A config path: absolute, or relative to the repository root."""
-    return Path(path) if Path(path).is_absolute() else REPO / path
-
-
 def training_config(config: RecipeConfig) -> TinyMarianConfig:
     """The model and schedule settings as :mod:`translate.tiny_marian` takes them."""
     names = {f.name for f in fields(TinyMarianConfig)} & {f.name for f in fields(RecipeConfig)}
@@ -183,12 +176,12 @@ def check_languages(config: RecipeConfig) -> None:
 def split_data(config: RecipeConfig) -> DataSplit:
     """Training pairs and the dev set: the shared de→en data, or ``train_files``."""
     if not config.train_files:
-        return train_dev_split(resolve(config.data_dir), config.dev_segments)
+        return train_dev_split(repo_path(config.data_dir), config.dev_segments)
     languages = (config.source_language, config.target_language)
     try:
         pairs = [pair for name in config.train_files
-                 for pair in read_parallel_file(resolve(name), *languages)]
-        dev = (read_parallel_file(resolve(config.dev_file), *languages)
+                 for pair in read_parallel_file(repo_path(name), *languages)]
+        dev = (read_parallel_file(repo_path(config.dev_file), *languages)
                if config.dev_file is not None else None)
         return split_pairs(pairs, dev, config.dev_segments, ", ".join(config.train_files))
     except (DataFileError, ValueError) as error:
@@ -199,7 +192,7 @@ def load_glossary(config: RecipeConfig) -> Glossary | None:
     """The ``glossaries`` turned for ``source_language`` → ``target_language`` (None: none)."""
     if not config.glossaries:
         return None
-    return oriented_glossary([resolve(p) for p in config.glossaries], config.source_language,
+    return oriented_glossary([repo_path(p) for p in config.glossaries], config.source_language,
                              config.target_language)
 
 
@@ -215,7 +208,7 @@ def training_data(config: RecipeConfig, split: DataSplit, glossary: Glossary | N
         segment_terms = {
             f"wmt23:{row['id']}": [(str(t[src]), str(t[tgt]))
                                    for key in config.segment_terms for t in row.get(key, ())]
-            for row in read_wmt23(resolve(config.data_dir) / WMT23_FILE)}
+            for row in read_wmt23(repo_path(config.data_dir) / WMT23_FILE)}
     if config.term_pair_examples:
         pairs += split.train_terms
         for term in split.train_terms:
@@ -317,7 +310,7 @@ def dev_set(config: RecipeConfig, split: DataSplit,
     (shared data) or, with ``train_files``, the glossary terms found in the source whose
     target the reference uses (found as for training pairs)."""
     if not config.train_files:
-        rows = read_terminology_jsonl(resolve(config.data_dir) / WMT23_FILE)
+        rows = read_terminology_jsonl(repo_path(config.data_dir) / WMT23_FILE)
         rows = rows[-config.dev_segments:][:config.eval_segments]
         return [DevSegment(s.id, s.src, s.ref, dictionary(s, "proper")) for s in rows]
     segments = []

@@ -37,7 +37,7 @@ from typing import Any
 
 from eval.translation import score_translations
 from eval.wer import error_rate
-from recipes.config import start
+from recipes.config import repo_path, start
 from recipes.manifests import Entry, read_manifest
 from recipes.whisper_common import (
     Example,
@@ -49,7 +49,6 @@ from recipes.whisper_common import (
     dataset,
     decode,
     export,
-    repo_path,
     run_lines,
     train,
     write_report,
