@@ -20,6 +20,7 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
-# The nemo extra (about 1 GB) is for the NeMo cache-aware streaming backend and its tests.
-.venv/bin/python -m pip install -q -e ".[dev,nemo]"
+# The nemo extra (about 1 GB) is for the NeMo cache-aware streaming backend and its tests; the
+# ray extra for transcribe --ray and its tests.
+.venv/bin/python -m pip install -q -e ".[dev,nemo,ray]"
 echo "medstream is installed in .venv (run: .venv/bin/medstream --help)"

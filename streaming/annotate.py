@@ -46,7 +46,3 @@ class EntityAnnotator:
                                            strict=True):
                     found[index] = tuple(entities)
         return EntityAnnotations(self.model, self.fingerprint, tuple(found))
-
-    def is_current(self, annotations: EntityAnnotations | None) -> bool:
-        """Whether entities already written came from this recognizer."""
-        return annotations is not None and annotations.fingerprint == self.fingerprint

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,12 +22,19 @@ import numpy as np
 
 from speech.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, load_audio, probe_duration
 from speech.backends.base import ASRBackend
+from speech.backends.faster_whisper import speech_runs
+from speech.chunking import Span
 from speech.errors import MedstreamError
 from speech.options import TranscribeOptions
 from speech.types import Segment
 from streaming.annotate import EntityAnnotator
-from streaming.document import SourceFile, TranscriptDocument, settings_fingerprint
-from streaming.translation import AudioSource, SegmentTranslator, translations_current
+from streaming.document import (
+    SourceFile,
+    TranscriptDocument,
+    TranslationMethod,
+    settings_fingerprint,
+)
+from streaming.translation import SegmentTranslator
 from streaming.writers import FORMATS, RENDERERS, write_outputs
 
 logger = logging.getLogger(__name__)
@@ -164,8 +171,266 @@ class BatchJob:
             raise ValueError(f"unknown output format(s) {sorted(unknown)}; choose from {FORMATS}")
 
 
+@dataclass(frozen=True)
+class Fingerprints:
+    """What decides each stage's output. A previous run's result is kept where they match."""
+
+    transcript: str
+    """Recognition: model weights, precision and transcription settings (not the device)."""
+    entities: str | None = None
+    """The entity recognizer's, or None when entities are not wanted."""
+    translation: str | None = None
+    """The translation stage's, or None when translations are not wanted."""
+    translation_method: TranslationMethod | None = None
+    """``speech`` needs the audio (and the recogniser); ``text`` uses the entities."""
+
+    @classmethod
+    def of(cls, backend: ASRBackend, options: TranscribeOptions,
+           annotator: EntityAnnotator | None = None,
+           translator: SegmentTranslator | None = None) -> Fingerprints:
+        return cls(
+            # The device is left out: a transcript made on a GPU is not redone on a CPU.
+            settings_fingerprint(backend.reproducibility_key, options.to_dict()),
+            annotator.fingerprint if annotator is not None else None,
+            translator.fingerprint if translator is not None else None,
+            translator.method if translator is not None else None)
+
+    def entities_current(self, doc: TranscriptDocument) -> bool:
+        if self.entities is None:
+            return doc.entities is None
+        return doc.entities is not None and doc.entities.fingerprint == self.entities
+
+    def translations_current(self, doc: TranscriptDocument) -> bool:
+        if self.translation is None:
+            return doc.translations is None
+        return doc.translations is not None and doc.translations.fingerprint == self.translation
+
+    def needs_audio(self, done: TranscriptDocument | None) -> bool:
+        """Whether a file whose previous transcript is ``done`` must be decoded again."""
+        return done is None or (self.translation_method == "speech"
+                                and not self.translations_current(done))
+
+
+@dataclass(frozen=True)
+class PipelineInfo:
+    """What a batch runs with: the models as loaded, and their fingerprints."""
+
+    prints: Fingerprints
+    asr: str
+    entities: str | None = None
+    translation: str | None = None
+    """``language: model``"""
+
+    @classmethod
+    def of(cls, backend: ASRBackend, prints: Fingerprints,
+           annotator: EntityAnnotator | None = None,
+           translator: SegmentTranslator | None = None) -> PipelineInfo:
+        return cls(prints, backend.identifier,
+                   annotator.model if annotator is not None else None,
+                   f"{translator.language}: {translator.model}" if translator is not None
+                   else None)
+
+
+@dataclass(frozen=True)
+class FileWork:
+    """One input on its way through the stages; an ``error`` ends its journey."""
+
+    item: InputFile
+    source: SourceFile | None = None
+    doc: TranscriptDocument | None = None
+    audio: np.ndarray | None = None
+    """The decoded recording, while a stage still needs it."""
+    speech: tuple[Span, ...] | None = None
+    """Where the VAD found speech, when it ran apart from recognition (on a Ray worker)."""
+    complete: bool = False
+    """A previous run's transcript holds everything: only renderings may be missing."""
+    entities_changed: bool = False
+    error: str | None = None
+    interrupted: bool = False
+    seconds: float = 0.0
+    """Wall time the stages spent on it so far."""
+
+    @property
+    def active(self) -> bool:
+        return self.error is None and not self.interrupted and not self.complete
+
+
+class FileStages:
+    """The steps from a recording to its written outputs, each of which can run on its own
+    (in one thread here, in Ray tasks and actors in :mod:`streaming.ray_batch`).
+
+    A stage that fails records the error in the :class:`FileWork` and the later stages pass it
+    on untouched: one bad file never stops the others. Only the stages whose model is given
+    may run (``backend`` for :meth:`recognise`, ``annotator``, ``translator``).
+    """
+
+    def __init__(self, job: BatchJob, prints: Fingerprints, *,
+                 backend: ASRBackend | None = None, annotator: EntityAnnotator | None = None,
+                 translator: SegmentTranslator | None = None,
+                 listener: ProgressListener | None = None,
+                 stop: threading.Event | None = None) -> None:
+        self.job = job
+        self.prints = prints
+        self.backend = backend
+        self.annotator = annotator
+        self.translator = translator
+        self.listener = listener or ProgressListener()
+        self.stop = stop or threading.Event()
+
+    def stem_path(self, item: InputFile) -> Path:
+        return self.job.out_dir / item.stem
+
+    def existing(self, item: InputFile, source: SourceFile) -> TranscriptDocument | None:
+        """The transcript of this exact input with these recognition settings, if one exists."""
+        json_path = self.stem_path(item).with_name(item.stem.name + ".json")
+        try:
+            doc = TranscriptDocument.from_json(json_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        if doc.source.sha256 != source.sha256:
+            logger.info("%s changed since it was transcribed: transcribing again", item.path)
+            return None
+        if doc.fingerprint != self.prints.transcript:
+            logger.info("%s was transcribed with other settings: transcribing again", item.path)
+            return None
+        return doc
+
+    def process(self, item: InputFile) -> FileOutcome:
+        """Every stage, in this thread."""
+        work = self.prepare(item)
+        for stage in (self.recognise, self.annotate, self.translate):
+            work = stage(work)
+        return self.finish(work)
+
+    def prepare(self, item: InputFile, find_speech: bool = False) -> FileWork:
+        """Identify the input, look for a previous run's transcript, and decode the audio if a
+        stage needs it; ``find_speech`` also runs the VAD (see :meth:`ASRBackend.transcribe`).
+
+        A previous run's transcript is kept when the audio and the recognition settings are
+        the same; its entities and translations are then added, redone or removed to match
+        this run's settings without recognising the audio again.
+        """
+        def step(work: FileWork) -> FileWork:
+            source = SourceFile.of(item.path)
+            done = None if self.job.overwrite else self.existing(item, source)
+            if done is not None and self.prints.entities_current(done) \
+                    and self.prints.translations_current(done):
+                return replace(work, source=source, doc=done, complete=True)
+            audio = load_audio(item.path) if self.prints.needs_audio(done) else None
+            speech = None
+            if find_speech and done is None and audio is not None:
+                speech = tuple(speech_runs(audio, self.job.options))
+            return replace(work, source=source, doc=done, audio=audio, speech=speech)
+
+        return self._guarded(FileWork(item), step)
+
+    def recognise(self, work: FileWork) -> FileWork:
+        """The transcript, unless a previous run's is kept (then the work passes through)."""
+        def step(work: FileWork) -> FileWork:
+            assert self.backend is not None and work.source is not None \
+                and work.audio is not None, "recognise() needs a backend and decoded audio"
+            return replace(work, doc=self._transcribe(work.item, work.source, work.audio,
+                                                      work.speech))
+
+        return work if work.doc is not None else self._guarded(work, step)
+
+    def annotate(self, work: FileWork) -> FileWork:
+        """The entities, when they are missing or come from another recognizer."""
+        def step(work: FileWork) -> FileWork:
+            assert work.doc is not None
+            entities = None
+            if self.annotator is not None:
+                entities = self.annotator.annotate(work.doc.segments, work.doc.info.language)
+            return replace(work, doc=replace(work.doc, entities=entities), entities_changed=True)
+
+        if work.doc is None or self.prints.entities_current(work.doc):
+            return work
+        return self._guarded(work, step)
+
+    def translate(self, work: FileWork) -> FileWork:
+        """The translations, when they are missing, come from another stage, or were made
+        from entities that just changed (a text translation uses them). Frees the audio."""
+        def step(work: FileWork) -> FileWork:
+            assert work.doc is not None
+            translations = None
+            if self.translator is not None:
+                translations = self.translator.translate(work.doc, _AudioOnce(work))
+            return replace(work, doc=replace(work.doc, translations=translations))
+
+        if work.doc is not None and (not self.prints.translations_current(work.doc) or (
+                work.entities_changed and self.prints.translation_method == "text")):
+            work = self._guarded(work, step)
+        return replace(work, audio=None, speech=None)
+
+    def finish(self, work: FileWork) -> FileOutcome:
+        """Write the outputs (or the renderings a complete previous run lacks)."""
+        item = work.item
+        if work.interrupted:
+            return FileOutcome(item, "interrupted", wall_seconds=work.seconds)
+        start = time.perf_counter()
+        try:
+            if work.error is None:
+                assert work.doc is not None
+                stem = self.stem_path(item)
+                if work.complete:
+                    outputs = write_missing(work.doc, stem, self.job.formats, self.job.highlight)
+                else:
+                    outputs = tuple(write_outputs(work.doc, stem, self.job.formats,
+                                                  self.job.highlight))
+        except (OSError, ValueError) as exc:
+            work = replace(work, error=_message(item, exc))
+        wall = work.seconds + time.perf_counter() - start
+        if work.error is not None:
+            return FileOutcome(item, "failed", error=work.error, wall_seconds=wall)
+        assert work.doc is not None
+        return FileOutcome(item, "skipped" if work.complete else "done",
+                           audio_seconds=work.doc.info.duration, wall_seconds=wall,
+                           language=work.doc.info.language, text=work.doc.text, outputs=outputs)
+
+    def _guarded(self, work: FileWork, step: Callable[[FileWork], FileWork]) -> FileWork:
+        """Run ``step`` unless the work is over; its errors are recorded, never raised."""
+        if work.error is not None or work.interrupted:
+            return work
+        start = time.perf_counter()
+        try:
+            if self.stop.is_set():
+                raise _StopRequestedError
+            result = step(work)
+        except _StopRequestedError:
+            result = replace(work, interrupted=True)
+        except (MedstreamError, OSError, RuntimeError, ValueError) as exc:
+            logger.debug("%s failed", work.item.path, exc_info=True)
+            result = replace(work, error=_message(work.item, exc))
+        except Exception as exc:  # a bug must not take the rest of the batch down
+            logger.exception("unexpected error on %s", work.item.path)
+            result = replace(work, error=f"{work.item.path}: internal error: "
+                             f"{type(exc).__name__}: {exc}")
+        return replace(result, seconds=work.seconds + time.perf_counter() - start)
+
+    def _transcribe(self, item: InputFile, source: SourceFile, audio: np.ndarray,
+                    speech: Sequence[Span] | None) -> TranscriptDocument:
+        assert self.backend is not None
+        segments_iter, info = self.backend.transcribe(audio, self.job.options, speech)
+        segments: list[Segment] = []
+        reached = 0.0
+        for segment in segments_iter:
+            if self.stop.is_set():
+                raise _StopRequestedError
+            segments.append(segment)
+            self.listener.audio_advanced(item, segment.end - reached)
+            reached = segment.end
+        total = len(audio) / SAMPLE_RATE
+        self.listener.audio_advanced(item, max(total - reached, 0.0))
+        return TranscriptDocument(source=source, info=info, segments=tuple(segments),
+                                  fingerprint=self.prints.transcript)
+
+
+def _message(item: InputFile, exc: BaseException) -> str:
+    return str(exc) if str(item.path) in str(exc) else f"{item.path}: {exc}"
+
+
 class BatchTranscriber:
-    """Runs a :class:`BatchJob` over inputs with one backend."""
+    """Runs a :class:`BatchJob` over inputs with one backend, in threads of this process."""
 
     def __init__(self, backend: ASRBackend, job: BatchJob,
                  listener: ProgressListener | None = None, workers: int = 1,
@@ -175,39 +440,32 @@ class BatchTranscriber:
         ``translator``: translate each segment (after the entities, which it may use)."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        self.backend = backend
         self.job = job
-        self.annotator = annotator
-        self.translator = translator
-        self.listener = listener or ProgressListener()
         self.workers = workers
-        self._stop = threading.Event()
-        # The device is left out: a transcript made on a GPU is not redone on a CPU.
-        self.fingerprint = settings_fingerprint(backend.reproducibility_key,
-                                                job.options.to_dict())
+        self.prints = Fingerprints.of(backend, job.options, annotator, translator)
+        self.stages = FileStages(job, self.prints, backend=backend, annotator=annotator,
+                                 translator=translator, listener=listener)
 
-    def stem_path(self, item: InputFile) -> Path:
-        return self.job.out_dir / item.stem
+    @property
+    def listener(self) -> ProgressListener:
+        return self.stages.listener
 
-    def existing(self, item: InputFile, source: SourceFile) -> TranscriptDocument | None:
-        """The finished transcript of this exact input with these settings, if one exists."""
-        json_path = self.stem_path(item).with_name(item.stem.name + ".json")
-        try:
-            doc = TranscriptDocument.from_json(json_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return None
-        if doc.source.sha256 != source.sha256:
-            logger.info("%s changed since it was transcribed: transcribing again", item.path)
-            return None
-        if doc.fingerprint != self.fingerprint:
-            logger.info("%s was transcribed with other settings: transcribing again", item.path)
-            return None
-        return doc
+    @listener.setter
+    def listener(self, listener: ProgressListener) -> None:
+        self.stages.listener = listener
+
+    @property
+    def fingerprint(self) -> str:
+        return self.prints.transcript
 
     def stop(self) -> None:
         """Ask the batch to stop soon: files in progress end after their current window and
         write nothing; files not started are marked ``interrupted``. A re-run resumes."""
-        self._stop.set()
+        self.stages.stop.set()
+
+    def process(self, item: InputFile) -> FileOutcome:
+        """Transcribe one input, or finish it from a previous run's json; never raises for it."""
+        return self.stages.process(item)
 
     def run(self, inputs: list[InputFile],
             on_outcome: Callable[[FileOutcome], None] | None = None,
@@ -221,18 +479,14 @@ class BatchTranscriber:
         """
         durations = durations if durations is not None else probe_durations(inputs)
         lock = threading.Lock()
-        self._stop.clear()
+        stop = self.stages.stop
+        stop.clear()
 
         def process(item: InputFile) -> FileOutcome:
-            if self._stop.is_set():
+            if stop.is_set():
                 return FileOutcome(item, "interrupted")
             self.listener.file_started(item, durations[item.path])
-            try:
-                outcome = self.process(item)
-            except Exception as exc:  # a bug must not take the rest of the batch down
-                logger.exception("unexpected error on %s", item.path)
-                outcome = FileOutcome(item, "failed", error=f"{item.path}: internal error: "
-                                      f"{type(exc).__name__}: {exc}")
+            outcome = self.process(item)
             with lock:
                 self.listener.file_finished(outcome, durations[item.path])
                 if on_outcome is not None:
@@ -246,88 +500,15 @@ class BatchTranscriber:
             except KeyboardInterrupt:
                 self.stop()
                 outcomes = [f.result() for f in futures]
-        return BatchSummary(outcomes, interrupted=self._stop.is_set())
-
-    def process(self, item: InputFile) -> FileOutcome:
-        """Transcribe one input, or finish it from a previous run's json; never raises for it.
-
-        A previous run's transcript is kept when the audio and the recognition settings are
-        the same; its entities and translations are then added, redone or removed to match this
-        run's settings without recognising the audio again (status ``done`` when they changed).
-        """
-        start = time.perf_counter()
-        try:
-            source = SourceFile.of(item.path)
-            done = None if self.job.overwrite else self.existing(item, source)
-            if done is not None and self._entities_current(done) and translations_current(
-                    self.translator, done.translations):
-                outputs = write_missing(done, self.stem_path(item), self.job.formats,
-                                        self.job.highlight)
-                return FileOutcome(item, "skipped", audio_seconds=done.info.duration,
-                                   language=done.info.language, text=done.text,
-                                   outputs=outputs)
-            audio = _AudioOnce(item.path)
-            doc = done if done is not None else self._transcribe(item, source, audio())
-            entities_changed = not self._entities_current(doc)
-            if entities_changed:
-                doc = self._annotate(replace(doc, entities=None))
-            if entities_changed or not translations_current(self.translator, doc.translations):
-                doc = self._translate(replace(doc, translations=None), audio)
-            outputs = tuple(write_outputs(doc, self.stem_path(item), self.job.formats,
-                                          self.job.highlight))
-        except _StopRequestedError:
-            return FileOutcome(item, "interrupted", wall_seconds=time.perf_counter() - start)
-        except (MedstreamError, OSError, RuntimeError, ValueError) as exc:
-            logger.debug("transcription of %s failed", item.path, exc_info=True)
-            message = str(exc) if str(item.path) in str(exc) else f"{item.path}: {exc}"
-            return FileOutcome(item, "failed", error=message,
-                               wall_seconds=time.perf_counter() - start)
-        return FileOutcome(item, "done", audio_seconds=doc.info.duration,
-                           wall_seconds=time.perf_counter() - start,
-                           language=doc.info.language, text=doc.text, outputs=outputs)
-
-    def _entities_current(self, doc: TranscriptDocument) -> bool:
-        if self.annotator is None:
-            return doc.entities is None
-        return self.annotator.is_current(doc.entities)
-
-    def _annotate(self, doc: TranscriptDocument) -> TranscriptDocument:
-        if self.annotator is None:
-            return doc
-        if self._stop.is_set():
-            raise _StopRequestedError
-        return replace(doc, entities=self.annotator.annotate(doc.segments, doc.info.language))
-
-    def _translate(self, doc: TranscriptDocument, audio: AudioSource) -> TranscriptDocument:
-        if self.translator is None:
-            return doc
-        if self._stop.is_set():
-            raise _StopRequestedError
-        return replace(doc, translations=self.translator.translate(doc, audio))
-
-    def _transcribe(self, item: InputFile, source: SourceFile,
-                    audio: np.ndarray) -> TranscriptDocument:
-        segments_iter, info = self.backend.transcribe(audio, self.job.options)
-        segments: list[Segment] = []
-        reached = 0.0
-        for segment in segments_iter:
-            if self._stop.is_set():
-                raise _StopRequestedError
-            segments.append(segment)
-            self.listener.audio_advanced(item, segment.end - reached)
-            reached = segment.end
-        total = len(audio) / SAMPLE_RATE
-        self.listener.audio_advanced(item, max(total - reached, 0.0))
-        return TranscriptDocument(source=source, info=info, segments=tuple(segments),
-                                  fingerprint=self.fingerprint)
+        return BatchSummary(outcomes, interrupted=stop.is_set())
 
 
 class _AudioOnce:
-    """A recording's samples, decoded on first use and kept for the stages after it."""
+    """A recording's samples: those already decoded, else decoded on first use."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._samples: np.ndarray | None = None
+    def __init__(self, work: FileWork) -> None:
+        self.path = work.item.path
+        self._samples = work.audio
 
     def __call__(self) -> np.ndarray:
         if self._samples is None:

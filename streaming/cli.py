@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -17,20 +16,18 @@ from eval.cli import eval_app
 from ner.build import RecognizerSpec
 from ner.catalog import DEFAULT_NER_MODEL
 from ner.cli import ner_command
-from ner.folding import primary_language
-from speech.backends.base import ASRBackend
 from speech.backends.faster_whisper import resolve_device
 from speech.catalog import HUB_IDS, PACKAGED_MODELS, convert_to_ctranslate2, resolve_asr_model
 from speech.errors import InvalidOptionError, MedstreamError
-from speech.loader import load_asr
 from speech.options import Device, ModelOptions, TranscribeOptions
 from speech.types import Task
 from speech.vocabulary import load_vocabulary
-from streaming.annotate import EntityAnnotator
 from streaming.batch import (
     BatchJob,
+    BatchSummary,
     BatchTranscriber,
     FileOutcome,
+    PipelineInfo,
     auto_parallelism,
     discover_inputs,
     probe_durations,
@@ -38,24 +35,17 @@ from streaming.batch import (
 from streaming.console import fail, stderr
 from streaming.live_cli import serve_command, stream_command
 from streaming.progress import RichProgress, summary_table
-from streaming.translation import (
-    SegmentTranslator,
-    SpeechTranslation,
-    TextTranslation,
-    glossary_digest,
-)
+from streaming.ray_batch import RayBatch
+from streaming.stages import PipelineSpec, TranslationSpec
 from streaming.writers import FORMATS
 from translate.catalog import (
     MT_HUB_IDS,
     TOKENIZER_FILES,
-    load_mt,
     model_format,
     resolve_mt_model,
 )
 from translate.cli import translate_command
-from translate.glossary import read_glossary
-from translate.translator import Terminology, Translator
-from translate.types import TERM_MODES, TermMode, TranslateOptions
+from translate.types import TERM_MODES, TermMode
 
 app = typer.Typer(
     name="medstream",
@@ -142,6 +132,11 @@ def transcribe(
     print_text: Annotated[bool, typer.Option("--print", help="Print each transcript to stdout "
                                              "as it completes.")] = False,
     offline: Annotated[bool, typer.Option(help="Never contact the model hub.")] = False,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="ADDRESS", help="Run on a Ray cluster: 'local' starts one on this "
+        "machine, 'auto' joins a running one, or host:port / ray://host:10001. Needs the ray "
+        "extra; --workers then counts recogniser actors (0 = one per GPU, else per core).")]
+    = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Transcribe recordings into txt, srt, vtt and json, resuming where a previous run stopped."""
@@ -159,7 +154,7 @@ def transcribe(
     try:
         terms = load_vocabulary(vocabulary) if vocabulary is not None else ()
         auto_workers, auto_batch = auto_parallelism(resolve_device(device) == "cuda", len(items))
-        workers = workers or auto_workers
+        actors, workers = workers, workers or auto_workers
         options = TranscribeOptions(
             language=None if language == "auto" else language,
             task=_task(task), beam_size=beam_size, batch_size=batch_size or auto_batch,
@@ -168,29 +163,40 @@ def transcribe(
                        highlight=highlight)
         model_options = ModelOptions(device=_device(device), compute_type=compute_type,
                                      workers=workers)
-        backend = load_asr(model, model_options, allow_download=not offline)
-        backend.check(options)
-        annotator = None
-        if entities:
-            spec = RecognizerSpec(ner_model, resolve_device(device),
-                                  "en" if language == "auto" else language, tuple(lexicon or ()))
-            annotator = EntityAnnotator.from_spec(spec)
-        translation = None
-        if translate_to:
-            translation = translation_stage(
-                translate_to, mt_model, tuple(glossary or ()), term_mode, backend, options,
-                resolve_device(device), allow_download=not offline)
+        spec = PipelineSpec(
+            model, model_options, options,
+            entities=RecognizerSpec(ner_model, resolve_device(device),
+                                    "en" if language == "auto" else language,
+                                    tuple(lexicon or ())) if entities else None,
+            translation=TranslationSpec(translate_to, mt_model, tuple(glossary or ()),
+                                        _term_mode(term_mode)) if translate_to else None,
+            allow_download=not offline)
+        runner: BatchTranscriber | RayBatch | None = None
+        if ray is None:
+            backend = spec.load_backend()
+            annotator = spec.load_annotator()
+            translator = spec.load_translator(backend)
+            runner = BatchTranscriber(backend, job, workers=workers, annotator=annotator,
+                                      translator=translator)
+            info = PipelineInfo.of(backend, runner.prints, annotator, translator)
+        elif items:
+            runner = RayBatch.connect(ray, spec, job, actors)
+            info = runner.info
     except (MedstreamError, ValueError) as exc:
         raise fail(str(exc)) from None
 
     if not items and not missing:
         raise fail("no audio files found in " + ", ".join(map(str, inputs)))
-    stderr.print(f"model: {backend.identifier}", highlight=False)
-    if annotator is not None:
-        stderr.print(f"entities: {annotator.model}", highlight=False)
-    if translation is not None:
-        stderr.print(f"translation to {translation.language}: {translation.model}",
-                     highlight=False)
+    if runner is not None:
+        stderr.print(f"model: {info.asr}", highlight=False)
+        if info.entities is not None:
+            stderr.print(f"entities: {info.entities}", highlight=False)
+        if info.translation is not None:
+            stderr.print(f"translation to {info.translation}", highlight=False)
+        if isinstance(runner, RayBatch):
+            plan = runner.plan
+            stderr.print(f"ray: {plan.asr_actors} recogniser actor(s) on {plan.device}",
+                         highlight=False)
     durations = probe_durations(items)
     total = sum(d or 0.0 for d in durations.values())
 
@@ -202,11 +208,11 @@ def transcribe(
             sys.stdout.write(outcome.text + "\n")
             sys.stdout.flush()
 
-    transcriber = BatchTranscriber(backend, job, workers=workers, annotator=annotator,
-                                   translator=translation)
-    with RichProgress(stderr, len(items), total) as progress:
-        transcriber.listener = progress
-        summary = transcriber.run(items, on_outcome=report, durations=durations)
+    summary = BatchSummary()
+    if runner is not None:
+        with RichProgress(stderr, len(items), total) as progress:
+            runner.listener = progress
+            summary = runner.run(items, on_outcome=report, durations=durations)
     summary.outcomes[:0] = missing
     for outcome in missing:
         report(outcome)
@@ -219,23 +225,8 @@ def transcribe(
         raise typer.Exit(EXIT_FILES_FAILED)
 
 
-def translation_stage(language: str, mt_model: str | None, glossaries: tuple[Path, ...],
-                      terms: str, backend: ASRBackend, options: TranscribeOptions, device: str,
-                      allow_download: bool) -> SegmentTranslator:
-    """The cascade through ``mt_model`` when one is given, else Whisper's speech translation
-    (English only)."""
-    terminology = Terminology([e for path in glossaries for e in read_glossary(path)])
-    digest = glossary_digest([path.read_bytes() for path in glossaries])
-    if mt_model is not None:
-        mt = load_mt(mt_model, device=device, allow_download=allow_download)
-        mode: TermMode = "hard" if terms == "hard" else "soft" if terms == "soft" else "none"
-        return TextTranslation(Translator(mt, terminology), language,
-                               TranslateOptions(terms=mode), digest)
-    if primary_language(language) != "en":
-        raise InvalidOptionError(f"--translate-to {language} needs a text MT model "
-                                 "(--mt-model): Whisper translates speech into English only")
-    backend.check(replace(options, task="translate"))
-    return SpeechTranslation(backend, options, terminology, digest)
+def _term_mode(value: str) -> TermMode:
+    return "hard" if value == "hard" else "soft" if value == "soft" else "none"
 
 
 def _task(value: str) -> Task:

@@ -30,7 +30,7 @@ from ner.folding import primary_language
 from speech.audio import SAMPLE_RATE
 from speech.backends.base import ASRBackend
 from speech.options import TranscribeOptions
-from streaming.document import TranscriptDocument, TranslationAnnotations
+from streaming.document import TranscriptDocument, TranslationAnnotations, TranslationMethod
 from translate.constraints import TermChecker
 from translate.translator import Terminology, Translator
 from translate.types import TermUse, TranslateOptions, Translation
@@ -41,6 +41,7 @@ AudioSource = Callable[[], np.ndarray]
 
 class SegmentTranslator(Protocol):
     language: str
+    method: TranslationMethod
     model: str
     fingerprint: str
 
@@ -60,6 +61,8 @@ def _needs_translation(segment_language: str, target: str) -> bool:
 
 class TextTranslation:
     """The cascade: segment text → MT with glossary constraints."""
+
+    method: TranslationMethod = "text"
 
     def __init__(self, translator: Translator, language: str,
                  options: TranslateOptions | None = None, glossary_digest: str = "") -> None:
@@ -99,6 +102,7 @@ class SpeechTranslation:
     """Whisper's speech translation of each segment's audio, to English."""
 
     language = "en"
+    method: TranslationMethod = "speech"
 
     def __init__(self, backend: ASRBackend, options: TranscribeOptions,
                  terminology: Terminology | None = None, glossary_digest: str = "") -> None:
@@ -139,14 +143,6 @@ class SpeechTranslation:
                              checker.lenient(output, c.target), origin=c.origin, code=c.code,
                              do_not_translate=c.do_not_translate)
                      for c in self.terminology.constraints(source, language, self.language))
-
-
-def translations_current(stage: SegmentTranslator | None,
-                         found: TranslationAnnotations | None) -> bool:
-    """Whether translations already written came from this stage (or both are absent)."""
-    if stage is None:
-        return found is None
-    return found is not None and found.fingerprint == stage.fingerprint
 
 
 def glossary_digest(contents: Sequence[bytes]) -> str:

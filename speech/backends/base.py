@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 import numpy as np
 
+from speech.chunking import Span
 from speech.options import TranscribeOptions
 from speech.types import Segment, TranscriptionInfo
 
@@ -33,10 +34,14 @@ class ASRBackend(Protocol):
         ...
 
     def transcribe(
-        self, audio: np.ndarray, options: TranscribeOptions
+        self, audio: np.ndarray, options: TranscribeOptions,
+        speech: Sequence[Span] | None = None,
     ) -> tuple[Iterator[Segment], TranscriptionInfo]:
         """Recognise 16 kHz mono float32 ``audio``.
 
+        ``speech``: the speech runs a VAD found in ``audio`` (``options.vad_filter``), when the
+        caller ran it already, e.g. on a CPU worker of a cluster; None runs it here. A backend
+        with its own voice activity detection may ignore them.
         Segments are produced lazily, in time order, so a caller can show them as they come.
         """
         ...

@@ -15,7 +15,8 @@ import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 from faster_whisper.transcribe import Segment as FwSegment
 from faster_whisper.transcribe import TranscriptionInfo as FwInfo
-from faster_whisper.vad import VadOptions, get_speech_timestamps
+from faster_whisper.transcribe import restore_speech_timestamps
+from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
 
 from speech.audio import SAMPLE_RATE
 from speech.catalog import ResolvedModel
@@ -159,33 +160,52 @@ class FasterWhisperBackend:
                                      "translate; use a multilingual model such as --model base")
 
     def transcribe(
-        self, audio: np.ndarray, options: TranscribeOptions
+        self, audio: np.ndarray, options: TranscribeOptions,
+        speech: Sequence[Span] | None = None,
     ) -> tuple[Iterator[Segment], TranscriptionInfo]:
+        """Recognise ``audio``; ``speech`` is where the VAD found speech when the caller ran it
+        already (:func:`speech_runs`, e.g. on another machine), else it runs here.
+
+        Sequential decoding with VAD does what faster-whisper does inside its own
+        ``vad_filter``: the speech runs are concatenated, decoded, and the times mapped back.
+        """
         self.check(options)
         kwargs: dict[str, Any] = {
             "language": options.language,
             "task": options.task,
             "beam_size": options.beam_size,
             "word_timestamps": options.word_timestamps,
-            "vad_filter": options.vad_filter,
-            "vad_parameters": _vad_options(options),
+            "vad_filter": False,
             "initial_prompt": options.initial_prompt,
             "hotwords": hotwords(options.vocabulary) if options.vocabulary else None,
         }
+        runs = list(speech) if speech is not None else speech_runs(audio, options)
         if options.batch_size > 1:
-            return self._transcribe_batched(audio, options, kwargs)
+            return self._transcribe_batched(audio, runs, options, kwargs)
+        if not options.vad_filter:
+            segments, info = self.model.transcribe(
+                audio, condition_on_previous_text=options.condition_on_previous_text, **kwargs)
+            return _convert(segments, info.language), self._info(info, options)
+        chunks = [{"start": round(r.start * SAMPLE_RATE), "end": round(r.end * SAMPLE_RATE)}
+                  for r in runs]
+        speech_audio = np.concatenate(collect_chunks(audio, chunks)[0])
         segments, info = self.model.transcribe(
-            audio, condition_on_previous_text=options.condition_on_previous_text, **kwargs)
-        return _convert(segments, info.language), self._info(info, options)
+            speech_audio, condition_on_previous_text=options.condition_on_previous_text,
+            **kwargs)
+        if chunks:
+            segments = restore_speech_timestamps(segments, chunks, SAMPLE_RATE)
+        result = replace(self._info(info, options), duration=len(audio) / SAMPLE_RATE,
+                         duration_after_vad=len(speech_audio) / SAMPLE_RATE)
+        return _convert(segments, info.language), result
 
-    def _transcribe_batched(self, audio: np.ndarray, options: TranscribeOptions,
+    def _transcribe_batched(self, audio: np.ndarray, runs: list[Span],
+                            options: TranscribeOptions,
                             kwargs: dict[str, Any]) -> tuple[Iterator[Segment], TranscriptionInfo]:
         """Decode VAD chunks in batches, then decode again the chunk tails Whisper skipped.
 
         Chunks go in groups of a few batches, so segments arrive while a long recording is
         still being decoded; the first group also settles the language for the rest.
         """
-        runs = speech_runs(audio, options)
         chunks = merge_runs(runs, min(options.chunk_seconds, WINDOW_SECONDS))
         if not chunks:
             return iter(()), self._silent_info(audio, options)

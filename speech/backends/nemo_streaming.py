@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from speech.audio import SAMPLE_RATE
+from speech.chunking import Span
 from speech.errors import InvalidOptionError, ModelNotFoundError
 from speech.online import StreamOptions, StreamUpdate
 from speech.options import TranscribeOptions
@@ -398,9 +399,13 @@ class NemoStreaming:
         return results
 
     # -- whole recordings ----------------------------------------------------------------------
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
+                   speech: Sequence[Span] | None = None
                    ) -> tuple[Iterator[Segment], TranscriptionInfo]:
-        """Stream ``audio`` through the model as fast as it goes; the finals are the segments."""
+        """Stream ``audio`` through the model as fast as it goes; the finals are the segments.
+
+        ``speech`` is ignored: the stream's own VAD gate cuts the utterances.
+        """
         self.check(options)
         stream = self.open_stream(StreamOptions(language=self.language))
         step = SAMPLE_RATE

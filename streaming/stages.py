@@ -1,0 +1,98 @@
+"""What a batch job loads, written down as data: the recogniser, the entity recognizer and the
+translation stage. The local mode builds them once in this process; ``--ray`` sends the spec to
+each actor, which builds its own (one model per actor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ner.build import RecognizerSpec
+from ner.folding import primary_language
+from speech.backends.base import ASRBackend
+from speech.backends.faster_whisper import resolve_device
+from speech.errors import InvalidOptionError
+from speech.loader import load_asr
+from speech.options import Device, ModelOptions, TranscribeOptions
+from streaming.annotate import EntityAnnotator
+from streaming.translation import (
+    SegmentTranslator,
+    SpeechTranslation,
+    TextTranslation,
+    glossary_digest,
+)
+from translate.catalog import load_mt
+from translate.glossary import read_glossary
+from translate.translator import Terminology, Translator
+from translate.types import TermMode, TranslateOptions
+
+
+@dataclass(frozen=True)
+class TranslationSpec:
+    """``transcribe --translate-to``: the cascade through ``mt_model`` when one is given, else
+    Whisper's speech translation (into English only)."""
+
+    language: str
+    mt_model: str | None = None
+    glossaries: tuple[Path, ...] = ()
+    terms: TermMode = "hard"
+
+    @property
+    def method(self) -> str:
+        return "text" if self.mt_model is not None else "speech"
+
+    def build(self, backend: ASRBackend | None, options: TranscribeOptions, device: str,
+              allow_download: bool) -> SegmentTranslator:
+        """Load the stage; speech translation needs the ``backend`` that recognises."""
+        terminology = Terminology([e for path in self.glossaries for e in read_glossary(path)])
+        digest = glossary_digest([path.read_bytes() for path in self.glossaries])
+        if self.mt_model is not None:
+            mt = load_mt(self.mt_model, device=device, allow_download=allow_download)
+            return TextTranslation(Translator(mt, terminology), self.language,
+                                   TranslateOptions(terms=self.terms), digest)
+        if primary_language(self.language) != "en":
+            raise InvalidOptionError(f"--translate-to {self.language} needs a text MT model "
+                                     "(--mt-model): Whisper translates speech into English only")
+        assert backend is not None, "speech translation needs the recogniser"
+        backend.check(replace(options, task="translate"))
+        return SpeechTranslation(backend, options, terminology, digest)
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """Every model a batch job needs, and how to load them."""
+
+    model: str
+    model_options: ModelOptions
+    options: TranscribeOptions
+    entities: RecognizerSpec | None = None
+    translation: TranslationSpec | None = None
+    allow_download: bool = True
+
+    @property
+    def device(self) -> str:
+        return resolve_device(self.model_options.device)
+
+    def on(self, device: Device, workers: int = 1, cpu_threads: int = 0) -> PipelineSpec:
+        """The same pipeline on another device (a Ray actor's), with its own threading."""
+        entities = replace(self.entities, device=resolve_device(device)) \
+            if self.entities is not None else None
+        options = replace(self.model_options, device=device, workers=workers,
+                          cpu_threads=cpu_threads)
+        return replace(self, model_options=options, entities=entities)
+
+    def load_backend(self) -> ASRBackend:
+        """The recogniser, checked against the options (raises MedstreamError)."""
+        backend: ASRBackend = load_asr(self.model, self.model_options,
+                                       allow_download=self.allow_download)
+        backend.check(self.options)
+        return backend
+
+    def load_annotator(self) -> EntityAnnotator | None:
+        return EntityAnnotator.from_spec(self.entities) if self.entities is not None else None
+
+    def load_translator(self, backend: ASRBackend | None) -> SegmentTranslator | None:
+        if self.translation is None:
+            return None
+        return self.translation.build(backend, self.options, self.device, self.allow_download)
