@@ -8,8 +8,9 @@ Both run from this one process, one after the other, with the same model and set
 
 Both timings include everything a user waits for: loading the model, and for Ray starting the
 instance, checking the models in a task and starting the actors. Printed: audio seconds per
-wall second of each, the ratio, Ray's overhead in percent, its start-up alone, and whether the
-two wrote the same files. Usage::
+wall second of each, the ratio, Ray's overhead in percent, its start-up alone, whether the two
+wrote the same files, and what the prepare stage (decoding and VAD) costs per audio hour on one
+core, which says how many CPU cores a GPU recogniser needs to be kept fed. Usage::
 
     .venv/bin/python benchmarks/ray_batch.py                 # the 4 OSCE consultations, tiny.en
     .venv/bin/python benchmarks/ray_batch.py --model base --limit 2
@@ -30,7 +31,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import ray
 
-from speech.backends.faster_whisper import resolve_device
+from speech.audio import load_audio
+from speech.backends.faster_whisper import resolve_device, speech_runs
 from speech.options import ModelOptions, TranscribeOptions
 from streaming.batch import (
     BatchJob,
@@ -97,6 +99,12 @@ def main() -> None:
     print(f"ray / local throughput: {local_wall / ray_wall:.3f}  "
           f"(overhead {100 * (ray_wall / local_wall - 1):+.1f} %)")
     print(f"same outputs: {same}")
+    start = time.perf_counter()
+    for item in items:
+        speech_runs(load_audio(item.path), options)
+    prepare = time.perf_counter() - start
+    print(f"prepare stage alone (decode + VAD, one process): {prepare:.1f} s, "
+          f"{3600 * prepare / audio:.0f} s per audio hour")
 
 
 def _check(name: str, summary: BatchSummary) -> None:

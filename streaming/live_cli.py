@@ -48,6 +48,10 @@ def serve_command(
     allow_origin: Annotated[list[str] | None, typer.Option(
         help="Browser origin allowed to connect (repeatable; * for any).")] = None,
     max_sessions: Annotated[int, typer.Option(help="Sessions this process accepts.")] = 16,
+    max_backlog: Annotated[float, typer.Option(help="Seconds of audio waiting for recognition "
+                                               "above which /healthz says not ready (503, "
+                                               "lagging) so a balancer sends new sessions "
+                                               "elsewhere.")] = 10.0,
     max_batch: Annotated[int, typer.Option(
         help="Windows of different sessions decoded in one call: 0 = 4 on CPU (partials; "
              "finals one at a time), 16 on CUDA.")
@@ -94,6 +98,7 @@ def serve_command(
                     name=asr.identifier)
     config = ServerConfig(token=token or os.environ.get("MEDSTREAM_TOKEN") or None,
                           allowed_origins=tuple(allow_origin or ()), max_sessions=max_sessions,
+                          max_backlog_seconds=max_backlog,
                           debug_transcripts=debug_transcripts)
     app = create_app(engine, asr, config)
     stderr.print(f"serving {asr.identifier} on {'https' if ssl_certfile else 'http'}://"

@@ -129,15 +129,21 @@ class _StageActor:
 
 
 class RecogniseActor(_StageActor):
-    """One recogniser (and Whisper's speech translation, which needs it)."""
+    """One recogniser, and Whisper's speech translation, which needs it.
+
+    It also runs the stages that need no model of their own: taking entities or translations
+    a previous run wrote out of the transcript when this run asks for none.
+    """
 
     def __init__(self, spec: PipelineSpec, job: BatchJob, prints: Fingerprints) -> None:
         backend = spec.load_backend()
-        translator = spec.load_translator(backend) \
-            if prints.translation_method == "speech" else None
-        stages = FileStages(job, prints, backend=backend, translator=translator)
+        speech = prints.translation_method == "speech"
+        stages = FileStages(job, prints, backend=backend,
+                            translator=spec.load_translator(backend) if speech else None)
         steps = [stages.recognise]
-        if translator is not None:
+        if prints.entities is None:
+            steps.append(stages.annotate)
+        if prints.translation_method != "text":
             steps.append(stages.translate)
         super().__init__(stages, tuple(steps))
 
@@ -231,10 +237,11 @@ class RayBatch:
         common = {"fn_constructor_kwargs": {"spec": self.spec, "job": self.job,
                                             "prints": prints},
                   "batch_size": 1, "batch_format": "numpy", "runtime_env": runtime_env}
-        ds = ds.map_batches(RecogniseActor, concurrency=plan.asr_actors, num_cpus=plan.asr_cpus,
+        pool = ray.data.ActorPoolStrategy(size=min(plan.asr_actors, len(rows)))
+        ds = ds.map_batches(RecogniseActor, compute=pool, num_cpus=plan.asr_cpus,
                             num_gpus=plan.asr_gpus, **common)
-        light = {"concurrency": 1, "num_cpus": plan.light_cpus, "num_gpus": plan.light_gpus,
-                 **common}
+        light = {"compute": ray.data.ActorPoolStrategy(size=1), "num_cpus": plan.light_cpus,
+                 "num_gpus": plan.light_gpus, **common}
         if self.spec.entities is not None:
             ds = ds.map_batches(AnnotateActor, **light)
         if prints.translation_method == "text":

@@ -68,6 +68,10 @@ class ServerConfig:
     """Browser origins allowed to open a websocket; empty allows the server's own origin and
     clients that send none (non-browser), ``*`` allows any."""
     max_sessions: int = 16
+    max_backlog_seconds: float = 10.0
+    """Audio waiting for recognition (the largest session backlog) above which ``/healthz``
+    says not ready, so that a balancer sends new sessions to another replica. Sessions are
+    still accepted (a client that comes straight here is served, late)."""
     max_frame_bytes: int = 256 * 1024
     """Largest binary frame (8 s of 16 kHz pcm_s16le)."""
     max_messages_per_second: float = 100.0
@@ -116,13 +120,17 @@ def create_app(engine: Engine, asr: ASRBackend, config: ServerConfig | None = No
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        """Ready when a session can be opened; ``load`` is the recogniser's busy fraction."""
+        """Ready (200) when a session can be opened and served in time: 503 with status
+        ``full`` at ``max_sessions``, ``lagging`` when the backlog is over
+        ``max_backlog_seconds``. ``load`` is the recogniser's busy fraction since start."""
         sessions = engine.sessions
+        backlog = engine.backlog()
         uptime = max(time.monotonic() - started, 1e-9)
-        body = {"status": "ok" if sessions < config.max_sessions else "full",
-                "ready": sessions < config.max_sessions, "sessions": sessions,
+        status = "full" if sessions >= config.max_sessions else \
+            "lagging" if backlog > config.max_backlog_seconds else "ok"
+        body = {"status": status, "ready": status == "ok", "sessions": sessions,
                 "max_sessions": config.max_sessions,
-                "backlog_seconds": round(engine.backlog(), 3),
+                "backlog_seconds": round(backlog, 3),
                 "load": round(min(1.0, engine.busy_seconds / uptime), 4),
                 "asr": engine.name, "protocol": PROTOCOL_VERSION}
         return JSONResponse(body, status_code=200 if body["ready"] else 503)

@@ -148,6 +148,36 @@ def test_health_metrics_page_and_upload(server: str) -> None:
     assert corrupt.status_code == 422 and "cannot read audio" in corrupt.json()["detail"]
 
 
+def test_health_is_not_ready_while_the_backlog_is_over_the_limit(tiny_en: Any) -> None:
+    """A balancer polling /healthz sends new sessions elsewhere while this replica lags."""
+    audio = load_audio(SPEECH / "jfk_inaugural" / "jfk.flac")
+    with live_server(tiny_en, config=ServerConfig(max_backlog_seconds=2.0)) as base:
+        async def burst() -> list[dict[str, Any]]:
+            seen = []
+            async with websockets.connect(_ws(base), max_size=None) as ws:
+                await ws.send(json.dumps({"type": "start", "sample_rate": 16000,
+                                          "encoding": "pcm_s16le", "language": "en"}))
+                await ws.recv()
+                for begin in range(0, len(audio), 16000):  # 11 s of speech at once
+                    await ws.send(encode_pcm(audio[begin:begin + 16000]))
+                async with httpx.AsyncClient() as client:
+                    for _ in range(600):
+                        health = await client.get(base + "/healthz")
+                        seen.append({"code": health.status_code, **health.json()})
+                        if seen[-1]["status"] == "ok" and any(
+                                h["status"] == "lagging" for h in seen):
+                            break
+                        await asyncio.sleep(0.05)
+            return seen
+
+        seen = asyncio.run(burst())
+    lagging = [h for h in seen if h["status"] == "lagging"]
+    assert lagging, seen
+    assert all(h["code"] == 503 and not h["ready"] and h["backlog_seconds"] > 2.0
+               for h in lagging)
+    assert seen[-1]["code"] == 200 and seen[-1]["ready"]  # caught up: back in rotation
+
+
 def test_token_and_origin_are_enforced(tiny_en: Any) -> None:
     config = ServerConfig(token="s3cret", allowed_origins=("https://clinic.example",))
     with live_server(tiny_en, None, config) as base:
