@@ -20,7 +20,6 @@ from ner.catalog import DEFAULT_NER_MODEL, resolve_ner_model
 from ner.datafiles import DATA_DIR
 from ner.lexicon import LexiconMatcher, builtin_lexicon
 from ner.recognizer import EntityRecognizer, LexiconRecognizer, TaggerRecognizer
-from ner.tagger import TaggerOptions, TransformerTagger
 from speech.catalog import file_sha256
 
 
@@ -39,6 +38,9 @@ class RecognizerSpec:
 
     def build(self) -> EntityRecognizer:
         """Load the tagger and the term lists (raises MedstreamError when one is missing)."""
+        # Imported here: torch is only needed once a tagger is built (not to describe one).
+        from ner.tagger import TaggerOptions, TransformerTagger
+
         tagger = TransformerTagger(resolve_ner_model(self.model).path,
                                    TaggerOptions(device=self.device))
         matchers = [builtin_lexicon("en")]

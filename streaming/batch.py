@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -27,15 +27,17 @@ from speech.chunking import Span
 from speech.errors import MedstreamError
 from speech.options import TranscribeOptions
 from speech.types import Segment
-from streaming.annotate import EntityAnnotator
 from streaming.document import (
     SourceFile,
     TranscriptDocument,
     TranslationMethod,
     settings_fingerprint,
 )
-from streaming.translation import SegmentTranslator
 from streaming.writers import FORMATS, RENDERERS, write_outputs
+
+if TYPE_CHECKING:  # at run time, prepare tasks on Ray workers need neither (nor torch)
+    from streaming.annotate import EntityAnnotator
+    from streaming.translation import SegmentTranslator
 
 logger = logging.getLogger(__name__)
 

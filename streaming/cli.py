@@ -180,7 +180,8 @@ def transcribe(
                                       translator=translator)
             info = PipelineInfo.of(backend, runner.prints, annotator, translator)
         elif items:
-            runner = RayBatch.connect(ray, spec, job, actors)
+            runner = RayBatch.connect(ray, spec, job, actors, auto_batch=not batch_size,
+                                      verbose=verbose)
             info = runner.info
     except (MedstreamError, ValueError) as exc:
         raise fail(str(exc)) from None

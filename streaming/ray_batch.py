@@ -25,9 +25,9 @@ import logging
 import os
 import pickle
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -42,8 +42,11 @@ from streaming.batch import (
     InputFile,
     PipelineInfo,
     ProgressListener,
+    auto_parallelism,
 )
-from streaming.stages import PipelineSpec
+
+if TYPE_CHECKING:  # prepare tasks import this module: keep torch out of them
+    from streaming.stages import PipelineSpec
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +100,20 @@ def _describe(spec: PipelineSpec) -> PipelineInfo:
     return PipelineInfo.of(backend, prints, annotator, translator)
 
 
+def _describe_remotely(ray: Any, spec: PipelineSpec, plan: ActorPlan) -> PipelineInfo:
+    """:func:`_describe` in a Ray task with a recogniser actor's resources (a GPU)."""
+    # max_calls=1: the worker that loaded the models for this check exits afterwards.
+    describe = ray.remote(num_cpus=plan.asr_cpus, num_gpus=plan.asr_gpus,
+                          max_calls=1)(_describe)
+    try:
+        return cast(PipelineInfo, ray.get(describe.remote(spec)))
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.cause if isinstance(exc.cause, Exception) else exc
+        if isinstance(cause, MedstreamError | ValueError):
+            raise cause from None
+        raise
+
+
 def _encode(works: list[FileWork], indices: Any) -> dict[str, np.ndarray]:
     blobs = np.empty(len(works), dtype=object)
     blobs[:] = [pickle.dumps(w, protocol=pickle.HIGHEST_PROTOCOL) for w in works]
@@ -145,6 +162,8 @@ class RecogniseActor(_StageActor):
             steps.append(stages.annotate)
         if prints.translation_method != "text":
             steps.append(stages.translate)
+        # Nothing after this actor needs the samples: they do not travel further.
+        steps.append(lambda work: replace(work, audio=None, speech=None))
         super().__init__(stages, tuple(steps))
 
 
@@ -191,16 +210,19 @@ class RayBatch:
                     or str(os.cpu_count() or 1)}
 
     @classmethod
-    def connect(cls, address: str, spec: PipelineSpec, job: BatchJob,
-                actors: int = 0) -> RayBatch:
+    def connect(cls, address: str, spec: PipelineSpec, job: BatchJob, actors: int = 0,
+                auto_batch: bool = False, verbose: bool = False) -> RayBatch:
         """Join the cluster at ``address`` (``local`` starts one on this machine, ``auto``
         finds a running one) unless this process is connected already, plan the actors and
-        load the models once to check them and learn their fingerprints."""
+        load the models once to check them and learn their fingerprints. ``auto_batch``: the
+        batch size is the default for the actors' device (the driver may have no GPU).
+        Ray's own warnings are shown with ``verbose`` only."""
         ray = _ray()
+        level = logging.WARNING if verbose else logging.ERROR
         if not ray.is_initialized():
             try:
                 ray.init(address=None if address == "local" else address,
-                         include_dashboard=False, logging_level=logging.WARNING,
+                         include_dashboard=False, logging_level=level,
                          configure_logging=True)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise RayUnavailableError(f"cannot reach the Ray cluster at {address!r}: "
@@ -208,19 +230,21 @@ class RayBatch:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
+        for name in ("ray", "ray.data"):
+            logging.getLogger(name).setLevel(level)
         plan = ActorPlan.for_cluster(ray.cluster_resources(), spec.model_options.device, actors)
+        if auto_batch:
+            options = replace(spec.options,
+                              batch_size=auto_parallelism(plan.device == "cuda", 1)[1])
+            spec, job = replace(spec, options=options), replace(job, options=options)
         actor_spec = spec.on("cuda" if plan.device == "cuda" else "cpu",
                              cpu_threads=plan.cpu_threads)
-        # max_calls=1: the worker that loaded the models for this check exits afterwards.
-        describe = ray.remote(num_cpus=plan.asr_cpus, num_gpus=plan.asr_gpus,
-                              max_calls=1)(_describe)
-        try:
-            info = ray.get(describe.remote(actor_spec))
-        except ray.exceptions.RayTaskError as exc:
-            cause = exc.cause if isinstance(exc.cause, Exception) else exc
-            if isinstance(cause, MedstreamError | ValueError):
-                raise cause from None
-            raise
+        if plan.device == "cpu":
+            # CPU actors load what this process can load: check here, without a worker
+            # process to start (a few seconds of imports on a small machine).
+            info = _describe(actor_spec)
+        else:
+            info = _describe_remotely(ray, actor_spec, plan)
         return cls(actor_spec, job, plan, info)
 
     def dataset(self, inputs: list[InputFile]) -> Any:
