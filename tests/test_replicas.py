@@ -145,7 +145,13 @@ def test_sessions_spread_over_replicas_and_survive_a_dead_one(cluster: Any) -> N
     for text in (text_a, text_b):
         assert "ask not what your country can do for you" in text.lower()
 
-    # A replica dies: new sessions go to the other one.
+    # Both replicas are free again; once HAProxy has seen that (one good check), replica 1
+    # dies. Before HAProxy notices, a new session may be sent to it: the refused connection
+    # is redispatched to replica 2.
+    deadline = time.monotonic() + 30
+    while not all(_health(port)["ready"] for port in ports) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.5)
     replicas[0].terminate()
     replicas[0].wait(30)
 
