@@ -79,16 +79,19 @@ class ActorPlan:
                     actors: int = 0) -> ActorPlan:
         """One recogniser per GPU when the cluster has GPUs (unless ``--device cpu``), else one
         single-threaded recogniser per core (as the local mode's workers); ``actors`` > 0
-        overrides the count."""
+        overrides the count (more actors than GPUs or cores share them)."""
         cpus = max(1, int(resources.get("CPU", 1)))
         gpus = int(resources.get("GPU", 0))
         if requested_device == "cuda" and gpus == 0:
             raise RayUnavailableError("--device cuda, but the Ray cluster has no GPU")
         if gpus and requested_device != "cpu":
-            return cls("cuda", actors or gpus, 1.0, 1.0 - ASR_RESERVE, 0, 1.0, LIGHT_SHARE)
+            count = actors or gpus
+            share = min(1.0, gpus / count) * (1 - ASR_RESERVE)
+            return cls("cuda", count, 1.0, round(share, 4), 0, 1.0, LIGHT_SHARE)
         count = actors or cpus
         threads = max(1, cpus // count)
-        return cls("cpu", count, threads - ASR_RESERVE, 0.0, threads, LIGHT_SHARE, 0.0)
+        share = min(float(threads), cpus / count) * (1 - ASR_RESERVE)
+        return cls("cpu", count, round(share, 4), 0.0, threads, LIGHT_SHARE, 0.0)
 
 
 def _describe(spec: PipelineSpec) -> PipelineInfo:

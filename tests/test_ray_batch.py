@@ -108,6 +108,8 @@ def test_actor_plan_follows_the_cluster() -> None:
     assert 2 - cpu.asr_actors * cpu.asr_cpus >= 2 * cpu.light_cpus
     four = ActorPlan.for_cluster({"CPU": 8.0}, "auto", actors=2)
     assert (four.asr_actors, four.cpu_threads) == (2, 4)
+    crowded = ActorPlan.for_cluster({"CPU": 2.0}, "auto", actors=4)  # all four fit
+    assert 2 - crowded.asr_actors * crowded.asr_cpus >= 2 * crowded.light_cpus
     gpu = ActorPlan.for_cluster({"CPU": 32.0, "GPU": 4.0}, "auto")
     assert (gpu.device, gpu.asr_actors) == ("cuda", 4)
     assert gpu.asr_gpus + 2 * gpu.light_gpus <= 1.0  # an NER and an MT actor fit beside one
