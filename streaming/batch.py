@@ -4,6 +4,11 @@ One model serves the whole batch. Several files can be in flight at once, each i
 thread: decoding (PyAV) and inference (CTranslate2) release the GIL, so one file's decoding
 overlaps with another's recognition, and on a small CPU two single-threaded transcriptions use
 the cores better than one two-threaded transcription.
+
+The work on one file is a chain of stages (:class:`FileStages`: prepare, recognise, annotate,
+translate, finish) that pass a :class:`FileWork` along. Here one thread runs the whole chain;
+:mod:`streaming.ray_batch` runs the same stages in Ray tasks and actors, which is why both modes
+write the same outputs and resume the same way.
 """
 
 from __future__ import annotations
