@@ -125,6 +125,11 @@ class _Geometry:
                    int(cfg.drop_extra_pre_encoded), frames)
 
 
+LIVE_FRAME_SECONDS = 0.1
+"""The audio per frame a live client sends (``streaming.client``); whole recordings are fed the
+same way."""
+
+
 class NemoStream(UtteranceGate):
     """One live stream of a NeMo cache-aware model."""
 
@@ -408,7 +413,10 @@ class NemoStreaming:
         """
         self.check(options)
         stream = self.open_stream(StreamOptions(language=self.language))
-        step = SAMPLE_RATE
+        # Fed as a live client sends it, each piece decoded as soon as it can be: where an
+        # utterance ends depends on how much audio the encoder has heard when the VAD's offset
+        # comes (see NemoStream._close), so this gives what a live session that keeps up gets.
+        step = int(LIVE_FRAME_SECONDS * SAMPLE_RATE)
         segments: list[Segment] = []
         for begin in range(0, len(audio), step):
             stream.accept(audio[begin: begin + step])
