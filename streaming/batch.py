@@ -229,10 +229,10 @@ class PipelineInfo:
     """``language: model``"""
 
     @classmethod
-    def of(cls, backend: ASRBackend, prints: Fingerprints,
+    def of(cls, backend: ASRBackend, options: TranscribeOptions,
            annotator: EntityAnnotator | None = None,
            translator: SegmentTranslator | None = None) -> PipelineInfo:
-        return cls(prints, backend.identifier,
+        return cls(Fingerprints.of(backend, options, annotator, translator), backend.identifier,
                    annotator.model if annotator is not None else None,
                    f"{translator.language}: {translator.model}" if translator is not None
                    else None)
@@ -449,7 +449,8 @@ class BatchTranscriber:
             raise ValueError("workers must be at least 1")
         self.job = job
         self.workers = workers
-        self.prints = Fingerprints.of(backend, job.options, annotator, translator)
+        self.info = PipelineInfo.of(backend, job.options, annotator, translator)
+        self.prints = self.info.prints
         self.stages = FileStages(job, self.prints, backend=backend, annotator=annotator,
                                  translator=translator, listener=listener)
 

@@ -27,7 +27,6 @@ from streaming.batch import (
     BatchSummary,
     BatchTranscriber,
     FileOutcome,
-    PipelineInfo,
     auto_parallelism,
     discover_inputs,
     probe_durations,
@@ -173,12 +172,10 @@ def transcribe(
             allow_download=not offline)
         runner: BatchTranscriber | RayBatch | None = None
         if ray is None:
-            backend = spec.load_backend()
-            annotator = spec.load_annotator()
-            translator = spec.load_translator(backend)
+            backend, annotator, translator = spec.load()
             runner = BatchTranscriber(backend, job, workers=workers, annotator=annotator,
                                       translator=translator)
-            info = PipelineInfo.of(backend, runner.prints, annotator, translator)
+            info = runner.info
         elif items:
             runner = RayBatch.connect(ray, spec, job, actors, auto_batch=not batch_size,
                                       verbose=verbose)

@@ -96,11 +96,8 @@ class ActorPlan:
 
 def _describe(spec: PipelineSpec) -> PipelineInfo:
     """Load every model as an actor will, and report what they are (run as a Ray task)."""
-    backend = spec.load_backend()
-    annotator = spec.load_annotator()
-    translator = spec.load_translator(backend)
-    prints = Fingerprints.of(backend, spec.options, annotator, translator)
-    return PipelineInfo.of(backend, prints, annotator, translator)
+    backend, annotator, translator = spec.load()
+    return PipelineInfo.of(backend, spec.options, annotator, translator)
 
 
 def _describe_remotely(ray: Any, spec: PipelineSpec, plan: ActorPlan) -> PipelineInfo:
@@ -117,9 +114,13 @@ def _describe_remotely(ray: Any, spec: PipelineSpec, plan: ActorPlan) -> Pipelin
         raise
 
 
+def _pack(work: FileWork) -> bytes:
+    return pickle.dumps(work, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def _encode(works: list[FileWork], indices: Any) -> dict[str, np.ndarray]:
     blobs = np.empty(len(works), dtype=object)
-    blobs[:] = [pickle.dumps(w, protocol=pickle.HIGHEST_PROTOCOL) for w in works]
+    blobs[:] = [_pack(w) for w in works]
     return {"index": np.asarray(indices), "work": blobs}
 
 
@@ -127,7 +128,7 @@ def _prepare(row: dict[str, Any], job: BatchJob, prints: Fingerprints,
              find_speech: bool) -> dict[str, Any]:
     item = InputFile(Path(row["path"]), Path(row["stem"]))
     work = FileStages(job, prints).prepare(item, find_speech=find_speech)
-    return {"index": row["index"], "work": pickle.dumps(work, protocol=pickle.HIGHEST_PROTOCOL)}
+    return {"index": row["index"], "work": _pack(work)}
 
 
 class _StageActor:

@@ -38,10 +38,6 @@ class TranslationSpec:
     glossaries: tuple[Path, ...] = ()
     terms: TermMode = "hard"
 
-    @property
-    def method(self) -> str:
-        return "text" if self.mt_model is not None else "speech"
-
     def build(self, backend: ASRBackend | None, options: TranscribeOptions, device: str,
               allow_download: bool) -> SegmentTranslator:
         """Load the stage; speech translation needs the ``backend`` that recognises."""
@@ -91,6 +87,11 @@ class PipelineSpec:
 
     def load_annotator(self) -> EntityAnnotator | None:
         return EntityAnnotator.from_spec(self.entities) if self.entities is not None else None
+
+    def load(self) -> tuple[ASRBackend, EntityAnnotator | None, SegmentTranslator | None]:
+        """Every model of the batch: recogniser, entity recognizer, translation stage."""
+        backend = self.load_backend()
+        return backend, self.load_annotator(), self.load_translator(backend)
 
     def load_translator(self, backend: ASRBackend | None) -> SegmentTranslator | None:
         if self.translation is None:
