@@ -224,10 +224,19 @@ def tag_corpora(model: str, data: Path, split: str, device: str,
         for tagged in tag_split(tagger, data, name, split, limit):
             label = name if tagged.variant == "original" else f"{name} (spoken style)"
             corpora[label] = (tagged.gold, tagged.predicted)
+        if name in tagger.heads.groups and len(tagger.heads.groups) > 1:
+            tagged = tag_split(tagger, data, name, split, limit, view=True,
+                               variants=("original",))[0]
+            corpora[f"{name} (pipeline view)"] = (tagged.gold, tagged.predicted)
     section = ner_section(corpora)
     section.notes.append("Spoken style: the same sentences lower-cased without punctuation, as "
                          "live transcripts look. Predicted types a corpus does not annotate are "
                          "not counted (NCBI-disease marks no organs).")
+    if len(tagger.heads.groups) > 1:
+        view = ", ".join(f"{t.value} from {h}" for t, h in tagger.heads.view.items())
+        section.notes.append("The model has one head per training corpus; each corpus is "
+                             "scored through its own head. Pipeline view: the same sentences "
+                             f"read as the pipeline reads them ({view}).")
     return section
 
 

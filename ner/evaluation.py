@@ -2,12 +2,16 @@
 
 Predictions of a type the corpus does not annotate are turned into ``O`` before scoring: an
 organ found in an NCBI-disease sentence is not an error, that corpus just never marks organs.
+A model with a head for the corpus (:mod:`ner.heads`) is read through that head, which learnt
+the corpus' annotation guidelines; otherwise (or with ``view=True``) through the model's view,
+as the pipeline reads it.
 Each split is tagged as written and in its spoken style (lower case, no punctuation), the way
 live transcripts look.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,17 +33,21 @@ class TaggedSplit:
 
 
 def tag_split(tagger: TransformerTagger, root: str | Path, corpus: str, split: str = "devel",
-              limit: int | None = None) -> list[TaggedSplit]:
-    """``corpus``'s ``split`` under ``root`` tagged as written and in spoken style."""
+              limit: int | None = None, view: bool = False,
+              variants: Sequence[str] = VARIANTS) -> list[TaggedSplit]:
+    """``corpus``'s ``split`` under ``root`` tagged in ``variants``: as written (``original``)
+    and in spoken style (``asr_style``)."""
+    head = corpus if corpus in tagger.heads.groups and not view else None
     sentences = load_split(root, corpus, split)[:limit]
     annotated = {t.value for t in sentences[0].annotated} if sentences else set()
-    variants = {
-        "original": [s.sentence for s in sentences],
-        "asr_style": [v for s in sentences if (v := asr_style(s.sentence)) is not None],
+    texts = {
+        "original": lambda: [s.sentence for s in sentences],
+        "asr_style": lambda: [v for s in sentences if (v := asr_style(s.sentence)) is not None],
     }
     result = []
-    for variant, gold in variants.items():
-        tags = tagger.tag_words([s.tokens for s in gold])
+    for variant in variants:
+        gold = texts[variant]()
+        tags = tagger.tag_words([s.tokens for s in gold], head)
         predicted = tuple(
             TaggedSentence(s.tokens, tuple(t if t.partition("-")[2] in annotated else "O"
                                            for t in sentence_tags))

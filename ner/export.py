@@ -7,7 +7,8 @@ linear layer, applied to CTranslate2's hidden states with numpy. The export fold
 * ``model.bin``, ``config.json``, ``vocabulary.json``: the CTranslate2 encoder;
 * ``classifier.safetensors``: the head (``weight`` labels × hidden, ``bias``);
 * ``tokenizer/``: the fast tokenizer (offsets come from it);
-* ``medstream_ner.json``: format, labels, quantization, the encoder's position limit.
+* ``medstream_ner.json``: format, labels, quantization, the encoder's position limit, and the
+  model's heads (:mod:`ner.heads`) when it has them.
 
 ``TransformerTagger`` loads either this folder or the Hugging Face folder the recipe exports.
 
@@ -22,6 +23,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from ner.heads import CONFIG_KEY
 
 EXPORT_FORMAT = "medstream-ner-ct2/1"
 MANIFEST = "medstream_ner.json"
@@ -55,6 +58,9 @@ def export_ctranslate2(model_dir: Path, out_dir: Path, quantization: str = "int8
     manifest = {"format": EXPORT_FORMAT, "labels": labels, "quantization": quantization,
                 "max_position_embeddings": int(model.config.max_position_embeddings),
                 "source": str(model_dir)}
+    heads = getattr(model.config, CONFIG_KEY, None)
+    if heads is not None:
+        manifest["heads"] = heads
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return out_dir
 

@@ -11,6 +11,9 @@ loss is the negative log of the probability mass on that set,
 ``-log Σ_{y ∈ allowed} p(y | x)``, a log-sum-exp of log-probabilities: moving probability
 between the allowed labels costs nothing, moving it outside costs as much as usual. A fully
 annotated sentence (every type annotated) gets ordinary cross-entropy.
+
+A model with one head per corpus (:mod:`ner.heads`) passes ``valid``: the softmax of a position
+then runs over its own head's labels only, and the loss is that head's cross-entropy.
 """
 
 from __future__ import annotations
@@ -40,12 +43,15 @@ def allowed_labels(tag: str, labels: Sequence[str],
     return tuple(sorted(allowed))
 
 
-def partial_label_loss(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+def partial_label_loss(logits: torch.Tensor, allowed: torch.Tensor,
+                       valid: torch.Tensor | None = None) -> torch.Tensor:
     """Mean over scored positions of ``-log Σ_{y allowed} softmax(logits)_y``.
 
     ``logits`` is (batch, positions, labels); ``allowed`` a boolean tensor of the same shape.
     Positions with no allowed label (padding, special tokens, continuation sub-tokens) are not
-    scored. Returns a zero that still carries a gradient when nothing is scored.
+    scored. ``valid`` (same shape, or broadcastable to it) limits the softmax to those labels;
+    ``allowed`` must lie within it. Returns a zero that still carries a gradient when nothing
+    is scored.
     """
     if logits.shape != allowed.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and allowed {tuple(allowed.shape)} "
@@ -53,6 +59,10 @@ def partial_label_loss(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Ten
     scored = allowed.any(dim=-1)
     if not bool(scored.any()):
         return logits.sum() * 0.0
+    if valid is not None:
+        if bool((allowed & ~valid).any()):
+            raise ValueError("an allowed label lies outside the valid labels of its position")
+        logits = logits.masked_fill(~valid, float("-inf"))
     log_probs = logits.float().log_softmax(dim=-1)
     marginal = torch.logsumexp(log_probs.masked_fill(~allowed, float("-inf")), dim=-1)
     return -marginal[scored].mean()

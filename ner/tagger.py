@@ -2,10 +2,11 @@
 
 The model directory (``config.json`` with IOB2 ``id2label`` over schema types, weights, fast
 tokenizer) is what ``recipes/ner`` exports. Text is split into words by the tokenizer itself
-(whitespace and punctuation for BERT), each word is labelled from its first sub-token, the word
-labels are read as IOB2 the way conlleval does (:func:`eval.entities.spans_from_iob2`) and the
+(whitespace and punctuation for BERT), each word gets a label distribution from its first
+sub-token, the best valid IOB2 sequence over those is decoded (:mod:`ner.decoding`), and its
 spans become :class:`~ner.types.Entity` with character offsets from the tokenizer's offset
-mapping. Long texts are cut into overlapping windows (:mod:`ner.windows`).
+mapping. Long texts are cut into overlapping windows (:mod:`ner.windows`). A model with one
+head per training corpus (:mod:`ner.heads`) is read through its view, or through one named head.
 
 The same tagger also loads the CTranslate2 export of :mod:`ner.export` (int8 encoder + linear
 head), which is what the pipeline serves on CPU.
@@ -17,14 +18,16 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from eval.entities import spans_from_iob2
+from ner.decoding import iob2_constraints, viterbi
 from ner.errors import TaggerModelError
 from ner.export import EXPORT_FORMAT, MANIFEST
+from ner.heads import CONFIG_KEY, Heads
 from ner.schema import EntityType, type_of_label
 from ner.types import Entity
 from ner.windows import Encoded, Window, encode_windows, pad_ids
@@ -52,11 +55,24 @@ class TaggerOptions:
 
 
 @dataclass(frozen=True)
-class WordLabel:
-    """The label chosen for one word and its probability."""
+class WordSpan:
+    """An entity over words ``start`` to ``end`` (exclusive) of a text's word order."""
 
-    label: str
-    probability: float
+    start: int
+    end: int
+    type: EntityType
+    score: float
+    """Mean probability of the entity's word labels."""
+
+
+@dataclass(frozen=True)
+class _Head:
+    """One head ready to decode: its label indices, names and IOB2 constraints."""
+
+    ids: list[int]
+    labels: tuple[str, ...]
+    start: np.ndarray
+    transition: np.ndarray
 
 
 class TransformerTagger:
@@ -85,52 +101,88 @@ class TransformerTagger:
             raise TaggerModelError(f"{path} has no fast tokenizer (tokenizer.json); the tagger "
                                    "needs its offset mapping")
         self.labels = _labels(self.scorer.id2label, path)
+        try:
+            self.heads = Heads.from_json(self.scorer.heads_data, self.labels)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TaggerModelError(f"{path}: its heads ({CONFIG_KEY}) do not fit its labels: "
+                                   f"{exc}") from None
+        self._decoders = {name: _head(self.heads.labels_of(name, self.labels), list(ids))
+                          for name, ids in self.heads.groups.items()}
         limits = [self.options.max_length or 512, self.tokenizer.model_max_length,
                   self.scorer.max_positions]
         self.max_length = int(min(limits))
         self.stride = min(self.options.stride, self.max_length // 2)
         self.pad_id = self.tokenizer.pad_token_id or 0
 
-    def tag(self, text: str) -> list[Entity]:
+    def tag(self, text: str, head: str | None = None) -> list[Entity]:
         """The entities of ``text``, in order of their start offset."""
-        return self.tag_batch([text])[0]
+        return self.tag_batch([text], head)[0]
 
-    def tag_batch(self, texts: Sequence[str]) -> list[list[Entity]]:
-        """The entities of each text (batched across texts)."""
+    def tag_batch(self, texts: Sequence[str], head: str | None = None) -> list[list[Entity]]:
+        """The entities of each text (batched across texts), read through the model's view or,
+        given ``head``, through that head only."""
         encoded = encode_windows(self.tokenizer, texts, max_length=self.max_length,
                                  stride=self.stride)
-        words = self._decide(encoded, len(texts))
-        return [_entities(text, labels, spans)
-                for text, labels, spans in zip(texts, words, encoded.word_spans, strict=True)]
+        words = self._word_logits(encoded, len(texts))
+        result = []
+        for text, logits, spans in zip(texts, words, encoded.word_spans, strict=True):
+            order = sorted(spans)
+            result.append([_entity(text, spans, order, found)
+                           for found in self.decode(logits, order, head)])
+        return result
 
-    def tag_words(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+    def tag_words(self, sentences: Sequence[Sequence[str]],
+                  head: str | None = None) -> list[list[str]]:
         """IOB2 tags for pre-split sentences (one tag per word, as in a CoNLL file)."""
         encoded = encode_windows(self.tokenizer, sentences, max_length=self.max_length,
                                  stride=self.stride, is_split=True)
-        decided = self._decide(encoded, len(sentences))
-        return [[decided[i][w].label if w in decided[i] else "O" for w in range(len(words))]
-                for i, words in enumerate(sentences)]
+        words = self._word_logits(encoded, len(sentences))
+        result = []
+        for logits, sentence in zip(words, sentences, strict=True):
+            tags = ["O"] * len(sentence)
+            for found in self.decode(logits, list(range(len(sentence))), head):
+                tags[found.start:found.end] = [f"I-{found.type.value}"] * (found.end - found.start)
+                tags[found.start] = f"B-{found.type.value}"
+            result.append(tags)
+        return result
 
-    def _decide(self, encoded: Encoded, count: int) -> list[dict[int, WordLabel]]:
-        decided: list[dict[int, WordLabel]] = [{} for _ in range(count)]
+    def decode(self, logits: dict[int, np.ndarray], order: Sequence[int],
+               head: str | None = None) -> list[WordSpan]:
+        """Entities over the words ``order`` (word indices; a word without logits is ``O``)
+        from their label logits: through ``head``, or through the view, whose heads' spans are
+        kept longest first where they overlap. Raises InvalidOptionError for an unknown head."""
+        if head is not None and head not in self.heads.groups:
+            raise InvalidOptionError(f"the model has no head {head!r} "
+                                     f"(it has {', '.join(self.heads.groups)})")
+        names = [head] if head is not None else [n for n in self.heads.groups
+                                                 if self.heads.types_viewed_from(n)]
+        found: list[WordSpan] = []
+        for name in names:
+            keep = None if head is not None else self.heads.types_viewed_from(name)
+            found.extend(s for s in _decode_head(self._decoders[name], logits, order)
+                         if keep is None or s.type in keep)
+        return _without_overlaps(found) if len(names) > 1 else found
+
+    def _word_logits(self, encoded: Encoded, count: int) -> list[dict[int, np.ndarray]]:
+        words: list[dict[int, np.ndarray]] = [{} for _ in range(count)]
         for batch in _batches(encoded.windows, self.options.batch_size):
-            probabilities = self.scorer.probabilities(batch, self.pad_id)
+            logits = self.scorer.logits(batch, self.pad_id).numpy()
             for row, window in enumerate(batch):
                 for position, word in window.owned:
-                    best = int(probabilities[row, position].argmax())
-                    decided[window.sample][word] = WordLabel(
-                        self.labels[best], float(probabilities[row, position, best]))
-        return decided
+                    words[window.sample][word] = logits[row, position]
+        return words
 
 
 
 class Scorer(Protocol):
-    """Label probabilities (windows × positions × labels, on the CPU) for a batch of windows."""
+    """Label logits (windows × positions × labels, float32 on the CPU) for a batch of windows."""
 
     id2label: dict[int, str]
     max_positions: int
+    heads_data: dict[str, Any] | None
+    """The model's heads as stored (:meth:`ner.heads.Heads.to_json`), None without heads."""
 
-    def probabilities(self, batch: Sequence[Window], pad_id: int) -> torch.Tensor: ...
+    def logits(self, batch: Sequence[Window], pad_id: int) -> torch.Tensor: ...
 
 
 class TorchScorer:
@@ -143,13 +195,14 @@ class TorchScorer:
         self.model = AutoModelForTokenClassification.from_pretrained(path).to(device).eval()
         self.id2label = dict(self.model.config.id2label)
         self.max_positions = int(getattr(self.model.config, "max_position_embeddings", 512))
+        self.heads_data = getattr(self.model.config, CONFIG_KEY, None)
 
-    def probabilities(self, batch: Sequence[Window], pad_id: int) -> torch.Tensor:
+    def logits(self, batch: Sequence[Window], pad_id: int) -> torch.Tensor:
         ids, mask = pad_ids(batch, pad_id)
         with torch.inference_mode():
             logits: torch.Tensor = self.model(input_ids=ids.to(self.device),
                                               attention_mask=mask.to(self.device)).logits
-        return logits.float().softmax(dim=-1).cpu()
+        return logits.float().cpu()
 
 
 class CTranslate2Scorer:
@@ -164,6 +217,7 @@ class CTranslate2Scorer:
             raise TaggerModelError(f"{path / MANIFEST} is not a {EXPORT_FORMAT} export")
         self.id2label = dict(enumerate(manifest["labels"]))
         self.max_positions = int(manifest["max_position_embeddings"])
+        self.heads_data = manifest.get("heads")
         self.device = device
         ct2_device = "cuda" if device.type == "cuda" else "cpu"
         self.encoder = ctranslate2.Encoder(str(path), device=ct2_device,
@@ -173,14 +227,14 @@ class CTranslate2Scorer:
         self.weight = head["weight"].to(device)
         self.bias = head["bias"].to(device)
 
-    def probabilities(self, batch: Sequence[Window], pad_id: int) -> torch.Tensor:
+    def logits(self, batch: Sequence[Window], pad_id: int) -> torch.Tensor:
         output = self.encoder.forward_batch([list(w.input_ids) for w in batch])
         states = output.last_hidden_state
         # On the CPU a StorageView exposes the array interface; on CUDA the CUDA one.
         hidden = (torch.from_numpy(np.asarray(states)) if self.device.type == "cpu"
                   else torch.as_tensor(states, device=self.device)).float()
         logits = hidden @ self.weight.T + self.bias
-        return logits.softmax(dim=-1).cpu()
+        return logits.cpu()
 
 
 def _batches(windows: Sequence[Window], size: int) -> Iterator[list[Window]]:
@@ -190,18 +244,41 @@ def _batches(windows: Sequence[Window], size: int) -> Iterator[list[Window]]:
         yield ordered[start:start + size]
 
 
-def _entities(text: str, words: dict[int, WordLabel],
-              spans: dict[int, tuple[int, int]]) -> list[Entity]:
-    order = sorted(spans)
-    tags = [words[w].label if w in words else "O" for w in order]
-    entities = []
-    for span in spans_from_iob2(tags):
-        start, end = spans[order[span.start]][0], spans[order[span.end - 1]][1]
-        members = [words[w].probability for w in order[span.start:span.end] if w in words]
-        entities.append(Entity(start=start, end=end, text=text[start:end],
-                               type=EntityType(span.type), score=sum(members) / len(members),
-                               source="model"))
-    return entities
+def _head(labels: tuple[str, ...], ids: list[int]) -> _Head:
+    start, transition = iob2_constraints(labels)
+    return _Head(ids, labels, start, transition)
+
+
+def _decode_head(head: _Head, logits: dict[int, np.ndarray],
+                 order: Sequence[int]) -> list[WordSpan]:
+    if not order:
+        return []
+    certain_o = np.full(len(head.ids), -np.inf)
+    certain_o[0] = 0.0  # a word without a sub-token of its own (never decided) is O
+    rows = [logits[w][head.ids] if w in logits else certain_o for w in order]
+    log_probs = torch.from_numpy(np.stack(rows)).log_softmax(dim=-1).numpy()
+    path = viterbi(np.maximum(log_probs, -1e4), head.start, head.transition)
+    found = []
+    for span in spans_from_iob2([head.labels[i] for i in path]):
+        members = [float(np.exp(log_probs[k, path[k]])) for k in range(span.start, span.end)]
+        found.append(WordSpan(span.start, span.end, EntityType(span.type),
+                              sum(members) / len(members)))
+    return found
+
+
+def _without_overlaps(spans: Sequence[WordSpan]) -> list[WordSpan]:
+    kept: list[WordSpan] = []
+    for span in sorted(spans, key=lambda s: (s.start - s.end, -s.score, s.start)):
+        if all(span.end <= other.start or other.end <= span.start for other in kept):
+            kept.append(span)
+    return sorted(kept, key=lambda s: s.start)
+
+
+def _entity(text: str, spans: dict[int, tuple[int, int]], order: Sequence[int],
+            found: WordSpan) -> Entity:
+    start, end = spans[order[found.start]][0], spans[order[found.end - 1]][1]
+    return Entity(start=start, end=end, text=text[start:end], type=found.type,
+                  score=found.score, source="model")
 
 
 def _labels(id2label: dict[int, str], path: Path) -> tuple[str, ...]:

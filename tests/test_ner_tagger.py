@@ -21,6 +21,7 @@ from ner.corpora import asr_style, load_split
 from ner.encoder import PACKAGED_ENCODERS, resolve_encoder
 from ner.errors import TaggerModelError
 from ner.export import export_ctranslate2
+from ner.heads import Heads
 from ner.partial_loss import allowed_labels, partial_label_loss
 from ner.schema import EntityType, annotated_types, iob2_labels
 from ner.tagger import CTranslate2Scorer, TaggerOptions, TorchScorer, TransformerTagger
@@ -32,6 +33,7 @@ from tests.conftest import REPO, SHARED_DATA
 
 NER_DATA = SHARED_DATA / "ner"
 LABELS = iob2_labels([EntityType.MEDICATION, EntityType.MEDICAL_CONDITION, EntityType.ANATOMY])
+CORPORA = ("ncbi_disease", "bc5cdr", "anatem")
 
 
 # --------------------------------------------------------------------------- partial-label loss
@@ -77,15 +79,20 @@ def test_a_gold_entity_tag_allows_only_itself() -> None:
 
 
 class LookupModel(torch.nn.Module):
-    """A "model" whose logits are a fixed label per token id (everything else: O)."""
+    """A "model" whose logits are a fixed label per token id (everything else: O); a label
+    may come with a runner-up, ``"I-ANATOMY>B-ANATOMY"``."""
 
-    def __init__(self, label_of_token: dict[int, str]) -> None:
+    def __init__(self, label_of_token: dict[int, str],
+                 labels: tuple[str, ...] | list[str] = LABELS) -> None:
         super().__init__()
-        table = torch.full((30522, len(LABELS)), -5.0)
-        table[:, 0] = 5.0
+        table = torch.full((30522, len(labels)), -5.0)
+        table[:, [i for i, label in enumerate(labels) if label == "O"]] = 5.0
         for token, label in label_of_token.items():
             table[token] = -5.0
-            table[token, LABELS.index(label)] = 5.0
+            best, _, runner_up = label.partition(">")
+            table[token, labels.index(best)] = 5.0
+            if runner_up:
+                table[token, labels.index(runner_up)] = 3.0
         self.table = table
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> SimpleNamespace:
@@ -103,7 +110,7 @@ def _controlled_tagger(folder: Path, options: TaggerOptions | None = None) -> Tr
     pieces = tagger.tokenizer.tokenize("amoxicillin")
     assert len(pieces) > 1  # so that its continuation sub-tokens are tested too
     labels = {token_id(pieces[0]): "B-MEDICATION", token_id("chronic"): "B-MEDICAL_CONDITION",
-              token_id("asthma"): "I-MEDICAL_CONDITION", token_id("daily"): "I-ANATOMY"}
+              token_id("asthma"): "I-MEDICAL_CONDITION", token_id("daily"): "I-ANATOMY>B-ANATOMY"}
     # Continuation sub-tokens say ANATOMY: the tagger must decide from the first one only.
     labels.update({token_id(piece): "B-ANATOMY" for piece in pieces[1:]})
     assert isinstance(tagger.scorer, TorchScorer)
@@ -122,10 +129,12 @@ def test_entities_get_character_offsets_of_whole_words(tiny_model_dir: Path) -> 
     assert _spans(entities) == [
         (0, 11, "Amoxicillin", "MEDICATION"),
         (23, 37, "chronic asthma", "MEDICAL_CONDITION"),
-        # conlleval semantics: an I- tag after O starts an entity.
+        # I-ANATOMY after O is not IOB2: the best valid sequence reads the runner-up of
+        # "daily", B-ANATOMY, with its lower probability.
         (45, 50, "daily", "ANATOMY"),
     ]
-    assert all(e.source == "model" and 0.9 < e.score <= 1.0 for e in entities)
+    assert all(e.source == "model" for e in entities)
+    assert [round(e.score, 2) for e in entities] == [1.0, 1.0, 0.12]
 
 
 def test_lower_cased_unpunctuated_text_keeps_its_offsets(tiny_model_dir: Path) -> None:
@@ -157,7 +166,7 @@ def test_batches_and_pre_split_words_agree_with_single_texts(tiny_model_dir: Pat
     assert [_spans(e) for e in tagger.tag_batch(texts)] == [_spans(tagger.tag(t)) for t in texts]
     words = [["Amoxicillin", "for", "chronic", "asthma"], ["twice", "daily"]]
     assert tagger.tag_words(words) == [["B-MEDICATION", "O", "B-MEDICAL_CONDITION",
-                                        "I-MEDICAL_CONDITION"], ["O", "I-ANATOMY"]]
+                                        "I-MEDICAL_CONDITION"], ["O", "B-ANATOMY"]]
 
 
 def test_a_model_with_foreign_labels_is_refused(tmp_path: Path) -> None:
@@ -223,9 +232,12 @@ def test_tiny_recipe_trains_a_model_the_tagger_loads(tmp_path: Path) -> None:
                    env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
 
     metrics = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
-    assert metrics["labels"] == list(LABELS)
-    for corpus in ("ncbi_disease", "bc5cdr", "anatem"):
-        for variant in ("original", "asr_style"):
+    # One head per corpus: O B-/I-MEDICAL_CONDITION | O B-/I-MEDICATION B-/I-MEDICAL_CONDITION
+    # | O B-/I-ANATOMY.
+    assert metrics["labels"] == list(Heads.per_corpus(CORPORA)[0])
+    assert len(metrics["labels"]) == 11
+    for corpus in CORPORA:
+        for variant in ("original", "asr_style", "pipeline_view"):
             scores = metrics["devel"][corpus][variant]
             assert 0.0 <= scores["micro"]["f1"] <= 1.0 and scores["sentences"] > 0
     assert set(metrics["devel"]["bc5cdr"]["original"]["per_type"]) <= {"MEDICATION",
@@ -238,12 +250,14 @@ def test_tiny_recipe_trains_a_model_the_tagger_loads(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = {(r["subset"], r["score"]["metric"]): r["score"]["score"] for r in
             json.loads((report / "report.json").read_text())["sections"][0]["rows"]}
-    for corpus in ("ncbi_disease", "bc5cdr", "anatem"):
-        for variant, subset in (("original", corpus), ("asr_style", f"{corpus} (spoken style)")):
+    for corpus in CORPORA:
+        for variant, subset in (("original", corpus), ("asr_style", f"{corpus} (spoken style)"),
+                                ("pipeline_view", f"{corpus} (pipeline view)")):
             assert rows[(subset, "entity-F1-strict")] == pytest.approx(
                 100 * metrics["devel"][corpus][variant]["micro"]["f1"])
 
     tagger = TransformerTagger(output)
+    assert set(tagger.heads.groups) == set(CORPORA)
     text = "Patients with breast cancer received cisplatin and developed severe hypotension."
     entities = tagger.tag(text)
     assert entities, "the tiny model found nothing in a sentence full of entities"
@@ -264,8 +278,8 @@ def test_ctranslate2_export_tags_like_the_transformers_model(tiny_model_dir: Pat
     encoded = encode_windows(reference.tokenizer, [text], max_length=reference.max_length,
                              stride=reference.stride)
     assert len(encoded.windows) > 1
-    expected = reference.scorer.probabilities(encoded.windows, reference.pad_id)
-    got = converted.scorer.probabilities(encoded.windows, converted.pad_id)
+    expected = reference.scorer.logits(encoded.windows, reference.pad_id)
+    got = converted.scorer.logits(encoded.windows, converted.pad_id)
     # Same windows, same lengths (padding positions may differ and are never read).
     for row, window in enumerate(encoded.windows):
         width = len(window.input_ids)

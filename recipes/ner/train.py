@@ -21,7 +21,7 @@ import math
 import random
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -31,6 +31,7 @@ from eval.entities import EntityF1, entity_f1
 from ner.corpora import CorpusSentence, asr_style, load_split
 from ner.encoder import DEFAULT_ENCODER, resolve_encoder
 from ner.evaluation import tag_split
+from ner.heads import CONFIG_KEY, Heads
 from ner.partial_loss import allowed_labels, partial_label_loss
 from ner.schema import EntityType, iob2_labels
 from ner.tagger import TaggerOptions, TransformerTagger
@@ -48,6 +49,12 @@ class TrainConfig:
     """Packaged encoder name (ner.encoder.PACKAGED_ENCODERS) or an HF directory."""
     data_root: str = "../shared/data/ner"
     corpora: tuple[str, ...] = ("ncbi_disease", "bc5cdr", "anatem")
+    heads: str = "per_corpus"
+    """``per_corpus``: one label group per corpus over the shared encoder (:mod:`ner.heads`);
+    ``shared``: one softmax over all types, trained with the partial-label loss."""
+    view: dict[str, str] | None = None
+    """With ``per_corpus`` heads, the corpus whose head the pipeline reads for each type
+    (type name → corpus); unnamed types come from the first corpus annotating them."""
     train_sentences: int | None = None
     """Per corpus, a seeded random sample of this many train sentences (None: all)."""
     eval_sentences: int | None = None
@@ -75,37 +82,47 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Example:
-    """A training window and, per owned position, the label ids the loss accepts there."""
+    """A training window, per owned position the label ids the loss accepts there, and the
+    label ids of the head it trains (its softmax runs over those)."""
 
     window: Window
     targets: tuple[tuple[int, tuple[int, ...]], ...]
+    head: tuple[int, ...]
 
 
 def featurize(tokenizer: Any, sentences: Sequence[CorpusSentence], labels: Sequence[str],
-              config: TrainConfig) -> list[Example]:
-    """Windows of ``sentences`` with partial-label targets (see :mod:`ner.partial_loss`)."""
-    model_types = {EntityType(label[2:]) for label in labels if label != "O"}
+              heads: Heads, config: TrainConfig) -> list[Example]:
+    """Windows of ``sentences`` with targets in the head of their corpus (or the shared head,
+    with partial labels: see :mod:`ner.partial_loss`)."""
     encoded = encode_windows(tokenizer, [s.sentence.tokens for s in sentences],
                              max_length=config.max_length, stride=config.stride, is_split=True)
     examples = []
     for window in encoded.windows:
         item = sentences[window.sample]
+        head = heads.groups.get(item.corpus) or heads.groups[next(iter(heads.groups))]
+        head_labels = [labels[i] for i in head]
+        model_types = {EntityType(label[2:]) for label in head_labels if label != "O"}
         unannotated = model_types - item.annotated
-        targets = tuple((position, allowed_labels(item.sentence.tags[word], labels, unannotated))
-                        for position, word in window.owned)
-        examples.append(Example(window, targets))
+        targets = tuple(
+            (position, tuple(head[i] for i in allowed_labels(item.sentence.tags[word],
+                                                              head_labels, unannotated)))
+            for position, word in window.owned)
+        examples.append(Example(window, targets, head))
     return examples
 
 
-def collate(batch: Sequence[Example], pad_id: int,
-            num_labels: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``input_ids``, ``attention_mask`` and the boolean ``allowed`` (batch, width, labels)."""
+def collate(batch: Sequence[Example], pad_id: int, num_labels: int
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``input_ids``, ``attention_mask``, the boolean ``allowed`` (batch, width, labels) and
+    ``valid`` (batch, 1, labels): each window's head."""
     ids, mask = pad_ids([e.window for e in batch], pad_id)
     allowed = torch.zeros((*ids.shape, num_labels), dtype=torch.bool)
+    valid = torch.zeros((len(batch), 1, num_labels), dtype=torch.bool)
     for row, example in enumerate(batch):
+        valid[row, 0, list(example.head)] = True
         for position, label_ids in example.targets:
             allowed[row, position, list(label_ids)] = True
-    return ids, mask, allowed
+    return ids, mask, allowed, valid
 
 
 def batches(examples: Sequence[Example], size: int, rng: random.Random) -> list[list[Example]]:
@@ -169,8 +186,9 @@ def train(model: Any, plans: list[list[list[Example]]], pad_id: int, num_labels:
                            config.max_train_minutes, step, total)
             stopped_early = True
             break
-        ids, mask, allowed = (t.to(device) for t in collate(batch, pad_id, num_labels))
-        loss = partial_label_loss(model(input_ids=ids, attention_mask=mask).logits, allowed)
+        ids, mask, allowed, valid = (t.to(device) for t in collate(batch, pad_id, num_labels))
+        loss = partial_label_loss(model(input_ids=ids, attention_mask=mask).logits, allowed,
+                                  valid)
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -202,13 +220,18 @@ def _steps(plans: list[list[list[Example]]], total: int) -> Iterator[list[Exampl
 
 
 def evaluate(tagger: TransformerTagger, config: TrainConfig) -> dict[str, Any]:
-    """Strict span F1 per devel split, as written and spoken-style, per type
-    (see :mod:`ner.evaluation` for what is scored)."""
+    """Strict span F1 per devel split, as written and spoken-style, per type (see
+    :mod:`ner.evaluation` for what is scored); for a model with heads also as written through
+    the pipeline's view."""
     results: dict[str, Any] = {}
     for corpus in config.corpora:
         results[corpus] = {}
-        for split in tag_split(tagger, config.data_root, corpus, "devel",
-                               config.eval_sentences):
+        splits = tag_split(tagger, config.data_root, corpus, "devel", config.eval_sentences)
+        if len(tagger.heads.groups) > 1:  # also as the pipeline reads the model
+            view = tag_split(tagger, config.data_root, corpus, "devel", config.eval_sentences,
+                             view=True, variants=("original",))[0]
+            splits.append(replace(view, variant="pipeline_view"))
+        for split in splits:
             scores = entity_f1([s.spans for s in split.gold], [s.spans for s in split.predicted])
             results[corpus][split.variant] = {"sentences": len(split.gold), **scores.to_dict()}
             logger.info("%s %s: F1 %.4f (P %.4f R %.4f, %d gold spans)", corpus, split.variant,
@@ -238,20 +261,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         if config.train_sentences is not None:
             split = rng.sample(split, min(config.train_sentences, len(split)))
         sentences.extend(split)
-    labels = iob2_labels({t for s in sentences for t in s.annotated})
+    if config.heads == "per_corpus":
+        labels, heads = Heads.per_corpus(config.corpora, config.view)
+    elif config.heads == "shared":
+        labels = iob2_labels({t for s in sentences for t in s.annotated})
+        heads = Heads.shared(labels)
+    else:
+        raise SystemExit(f"heads must be per_corpus or shared, not {config.heads!r}")
     copies = [CorpusSentence(s.corpus, spoken, s.annotated) for s in sentences
               if (spoken := asr_style(s.sentence)) is not None]
     logger.info("%d train sentences (%d spoken-style copies available), labels %s",
                 len(sentences), len(copies), labels)
 
     # 4. Windows with partial-label targets.
-    plans = epoch_plans(featurize(tokenizer, sentences, labels, config),
-                        featurize(tokenizer, copies, labels, config), config, rng)
+    plans = epoch_plans(featurize(tokenizer, sentences, labels, heads, config),
+                        featurize(tokenizer, copies, labels, heads, config), config, rng)
 
     # 5. Train.
     model = AutoModelForTokenClassification.from_pretrained(
         encoder.path, num_labels=len(labels), id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)})
+    setattr(model.config, CONFIG_KEY, heads.to_json())
     summary = train(model, plans, tokenizer.pad_token_id or 0, len(labels), config)
 
     # 6. Export.
