@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ner.catalog import DEFAULT_NER_MODEL, resolve_ner_model
 from ner.datafiles import DATA_DIR
+from ner.decoding import DECODING
 from ner.lexicon import LexiconMatcher, builtin_lexicon
 from ner.recognizer import EntityRecognizer, LexiconRecognizer, TaggerRecognizer
 from speech.catalog import file_sha256
@@ -59,6 +60,7 @@ class RecognizerSpec:
                          if p.parent.name in ("lexicons", "patterns") and p.is_file())
         payload = {
             "model": self.identifier,
+            "decoding": DECODING,
             "language": self.language,
             "lexicons": [file_sha256(Path(p)) for p in self.lexicons],
             "shipped": {f"{p.parent.name}/{p.name}": file_sha256(p) for p in shipped},

@@ -16,6 +16,9 @@ import numpy as np
 
 from ner.schema import type_of_label
 
+DECODING = "iob2-viterbi/1"
+"""Names this decoding in fingerprints: outputs made by another decoding are redone."""
+
 NEVER = -1e9
 """Log-score of a forbidden transition (finite, so an all-forbidden row cannot produce NaN)."""
 
