@@ -36,7 +36,7 @@ SHIPPED_MODELS: Mapping[str, ShippedModel] = {
         name="medical-en",
         description="English MiniLM-L6 tagger (MEDICATION, MEDICAL_CONDITION, ANATOMY) trained "
                     "on NCBI-disease, BC5CDR and AnatEM by recipes/ner; int8 CTranslate2",
-        weights_sha256="74ad5118c3f5e0dcd248640acc733fc1e8665ad138835ff7713c9c4524b83d59",
+        weights_sha256="d29540345f6d49ab9f69acf7ed3ce9c2bb120e2072696a7f4ac8cb63954e3dc0",
     ),
 }
 DEFAULT_NER_MODEL = "medical-en"

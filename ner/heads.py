@@ -15,9 +15,11 @@ partial labels are needed: a corpus annotates every type of its own group).
 Reading a text, the tagger uses either one named head (evaluation on a corpus uses that
 corpus' head) or the *view*: for each entity type, the head that speaks for it in the pipeline
 (by default MEDICATION and MEDICAL_CONDITION from BC5CDR, whose diseases include symptoms as a
-consultation has them, ANATOMY from AnatEM); overlapping spans from different heads are
-resolved longest first. A model without heads (one softmax over all labels, as trained with
-``heads: shared``) is a single head named ``shared`` that speaks for every type.
+consultation has them, ANATOMY from AnatEM); where spans from different heads overlap, the
+type earlier in the schema wins (AnatEM marks tumours and cancers as pathological anatomy:
+"breast cancer" is a condition), then the longer span. A model without heads (one softmax
+over all labels, as trained with ``heads: shared``) is a single head named ``shared`` that
+speaks for every type.
 
 The groups and the view are stored in the model's ``config.json`` (``medstream_heads``) and in
 the CTranslate2 export's manifest.

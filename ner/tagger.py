@@ -267,8 +267,11 @@ def _decode_head(head: _Head, logits: dict[int, np.ndarray],
 
 
 def _without_overlaps(spans: Sequence[WordSpan]) -> list[WordSpan]:
+    # Types in schema order first: AnatEM marks tumours and cancers as (pathological) anatomy,
+    # so its "breast cancer" must yield to BC5CDR's condition; then longest, then most probable.
+    rank = {kind: i for i, kind in enumerate(EntityType)}
     kept: list[WordSpan] = []
-    for span in sorted(spans, key=lambda s: (s.start - s.end, -s.score, s.start)):
+    for span in sorted(spans, key=lambda s: (rank[s.type], s.start - s.end, -s.score, s.start)):
         if all(span.end <= other.start or other.end <= span.start for other in kept):
             kept.append(span)
     return sorted(kept, key=lambda s: s.start)

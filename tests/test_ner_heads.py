@@ -151,7 +151,9 @@ def _controlled(folder: Path) -> TransformerTagger:
         "inherited": {"ncbi_disease": "B-MEDICAL_CONDITION"},
         "breast": {"ncbi_disease": "I-MEDICAL_CONDITION", "bc5cdr": "B-MEDICAL_CONDITION",
                    "anatem": "B-ANATOMY"},
-        "cancer": {"ncbi_disease": "I-MEDICAL_CONDITION", "bc5cdr": "I-MEDICAL_CONDITION"},
+        "cancer": {"ncbi_disease": "I-MEDICAL_CONDITION", "bc5cdr": "I-MEDICAL_CONDITION",
+                   "anatem": "I-ANATOMY"},
+        "lobe": {"anatem": "I-ANATOMY"},
         "insulin": {"bc5cdr": "B-MEDICATION"},
         "pain": {"bc5cdr": "B-MEDICAL_CONDITION"},
         "liver": {"anatem": "B-ANATOMY"},
@@ -161,19 +163,19 @@ def _controlled(folder: Path) -> TransformerTagger:
     return tagger
 
 
-def test_the_view_reads_each_type_from_its_head_and_overlaps_go_to_the_longest(
+def test_the_view_reads_each_type_from_its_head_and_conditions_win_overlaps(
         heads_model_dir: Path) -> None:
     tagger = _controlled(heads_model_dir)
-    text = "inherited breast cancer treated with insulin caused liver pain"
+    text = "inherited breast cancer treated with insulin caused liver lobe pain"
     found = [(e.text, e.type.value) for e in tagger.tag(text)]
-    # "breast" (ANATOMY, anatem) lies inside "breast cancer" (bc5cdr): the longer span wins;
-    # NCBI-disease's "inherited breast cancer" is not in the view.
+    # AnatEM's "breast cancer" (pathological anatomy) overlaps BC5CDR's condition: the condition
+    # wins; NCBI-disease's "inherited breast cancer" is not in the view.
     assert found == [("breast cancer", "MEDICAL_CONDITION"), ("insulin", "MEDICATION"),
-                     ("liver", "ANATOMY"), ("pain", "MEDICAL_CONDITION")]
+                     ("liver lobe", "ANATOMY"), ("pain", "MEDICAL_CONDITION")]
     assert [(e.text, e.type.value) for e in tagger.tag(text, head="ncbi_disease")] == [
         ("inherited breast cancer", "MEDICAL_CONDITION")]
     assert tagger.tag_words([text.split()], head="anatem") == [
-        ["O", "B-ANATOMY", "O", "O", "O", "O", "O", "B-ANATOMY", "O"]]
+        ["O", "B-ANATOMY", "I-ANATOMY", "O", "O", "O", "O", "B-ANATOMY", "I-ANATOMY", "O"]]
     with pytest.raises(InvalidOptionError, match="no head 'vietmed'"):
         tagger.tag(text, head="vietmed")
 

@@ -14,6 +14,7 @@ import srt
 import webvtt
 from typer.testing import CliRunner
 
+from ner.catalog import SHIPPED_MODELS
 from ner.lexicon import builtin_lexicon
 from ner.recognizer import EntityRecognizer, LexiconRecognizer
 from ner.schema import AttributeType, EntityType
@@ -173,9 +174,10 @@ def test_transcribe_entities_on_a_recorded_consultation(consultation: Path,
         "transcribe", str(consultation), "--out", str(out), "--language", "en", "--offline",
         "--entities"], env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
-    assert "entities: medical-en (sha256:74ad5118c3f5)" in result.output
+    shipped = f"medical-en (sha256:{SHIPPED_MODELS['medical-en'].weights_sha256[:12]})"
+    assert f"entities: {shipped}" in result.output
     data = json.loads((out / "history.json").read_text())
-    assert data["ner"]["model"] == "medical-en (sha256:74ad5118c3f5)"
+    assert data["ner"]["model"] == shipped
     found = [(e["type"], e["text"].lower(), e.get("negated", False))
              for s in data["segments"] for e in s["entities"]]
     for segment in data["segments"]:
