@@ -31,7 +31,7 @@ def measure(tagger: TransformerTagger, corpora: list[str], limit: int) -> tuple[
     gold, predicted = [], []
     start = time.perf_counter()
     for corpus in corpora:
-        split = tag_split(tagger, DATA, corpus, "devel", limit, variants=("original",))[0]
+        split = tag_split(tagger, DATA, corpus, "devel", limit, variants=["original"])[0]
         gold += [s.spans for s in split.gold]
         predicted += [s.spans for s in split.predicted]
     elapsed = time.perf_counter() - start

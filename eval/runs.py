@@ -210,7 +210,7 @@ def tag_corpora(model: str, data: Path, split: str, device: str,
                 limit: int | None) -> Section:
     """Tag every known corpus under ``data`` as written and in spoken style, and score it."""
     from ner.catalog import resolve_ner_model
-    from ner.evaluation import tag_split
+    from ner.evaluation import VARIANT_LABELS, tag_split
     from ner.schema import CORPUS_LABELS
     from ner.tagger import TaggerOptions, TransformerTagger
 
@@ -222,12 +222,7 @@ def tag_corpora(model: str, data: Path, split: str, device: str,
     corpora: dict[str, tuple[Sequence[TaggedSentence], Sequence[TaggedSentence]]] = {}
     for name in names:
         for tagged in tag_split(tagger, data, name, split, limit):
-            label = name if tagged.variant == "original" else f"{name} (spoken style)"
-            corpora[label] = (tagged.gold, tagged.predicted)
-        if name in tagger.heads.groups and len(tagger.heads.groups) > 1:
-            tagged = tag_split(tagger, data, name, split, limit, view=True,
-                               variants=("original",))[0]
-            corpora[f"{name} (pipeline view)"] = (tagged.gold, tagged.predicted)
+            corpora[name + VARIANT_LABELS[tagged.variant]] = (tagged.gold, tagged.predicted)
     section = ner_section(corpora)
     section.notes.append("Spoken style: the same sentences lower-cased without punctuation, as "
                          "live transcripts look. Predicted types a corpus does not annotate are "

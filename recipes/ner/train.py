@@ -21,7 +21,7 @@ import math
 import random
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -31,7 +31,7 @@ from eval.entities import EntityF1, entity_f1
 from ner.corpora import CorpusSentence, asr_style, load_split
 from ner.encoder import DEFAULT_ENCODER, resolve_encoder
 from ner.evaluation import tag_split
-from ner.heads import CONFIG_KEY, Heads
+from ner.heads import CONFIG_KEY, SHARED, Heads
 from ner.partial_loss import allowed_labels, partial_label_loss
 from ner.schema import EntityType, iob2_labels
 from ner.tagger import TaggerOptions, TransformerTagger
@@ -96,16 +96,17 @@ def featurize(tokenizer: Any, sentences: Sequence[CorpusSentence], labels: Seque
     with partial labels: see :mod:`ner.partial_loss`)."""
     encoded = encode_windows(tokenizer, [s.sentence.tokens for s in sentences],
                              max_length=config.max_length, stride=config.stride, is_split=True)
+    head_labels = {name: heads.labels_of(name, labels) for name in heads.groups}
     examples = []
     for window in encoded.windows:
         item = sentences[window.sample]
-        head = heads.groups.get(item.corpus) or heads.groups[next(iter(heads.groups))]
-        head_labels = [labels[i] for i in head]
-        model_types = {EntityType(label[2:]) for label in head_labels if label != "O"}
+        name = item.corpus if item.corpus in heads.groups else SHARED
+        head = heads.groups[name]
+        model_types = {EntityType(label[2:]) for label in head_labels[name] if label != "O"}
         unannotated = model_types - item.annotated
         targets = tuple(
             (position, tuple(head[i] for i in allowed_labels(item.sentence.tags[word],
-                                                              head_labels, unannotated)))
+                                                              head_labels[name], unannotated)))
             for position, word in window.owned)
         examples.append(Example(window, targets, head))
     return examples
@@ -226,12 +227,8 @@ def evaluate(tagger: TransformerTagger, config: TrainConfig) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for corpus in config.corpora:
         results[corpus] = {}
-        splits = tag_split(tagger, config.data_root, corpus, "devel", config.eval_sentences)
-        if len(tagger.heads.groups) > 1:  # also as the pipeline reads the model
-            view = tag_split(tagger, config.data_root, corpus, "devel", config.eval_sentences,
-                             view=True, variants=("original",))[0]
-            splits.append(replace(view, variant="pipeline_view"))
-        for split in splits:
+        for split in tag_split(tagger, config.data_root, corpus, "devel",
+                               config.eval_sentences):
             scores = entity_f1([s.spans for s in split.gold], [s.spans for s in split.predicted])
             results[corpus][split.variant] = {"sentences": len(split.gold), **scores.to_dict()}
             logger.info("%s %s: F1 %.4f (P %.4f R %.4f, %d gold spans)", corpus, split.variant,
