@@ -150,7 +150,8 @@ class TransformerTagger:
                head: str | None = None) -> list[WordSpan]:
         """Entities over the words ``order`` (word indices; a word without logits is ``O``)
         from their label logits: through ``head``, or through the view, whose heads' spans are
-        kept longest first where they overlap. Raises InvalidOptionError for an unknown head."""
+        kept by type (schema order: a condition before anatomy), then longest first, where
+        they overlap. Raises InvalidOptionError for an unknown head."""
         if head is not None and head not in self.heads.groups:
             raise InvalidOptionError(f"the model has no head {head!r} "
                                      f"(it has {', '.join(self.heads.groups)})")
