@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ner.abbreviations import ABBREVIATIONS
 from ner.catalog import DEFAULT_NER_MODEL, resolve_ner_model
 from ner.datafiles import DATA_DIR
 from ner.decoding import DECODING
@@ -61,6 +62,7 @@ class RecognizerSpec:
         payload = {
             "model": self.identifier,
             "decoding": DECODING,
+            "abbreviations": ABBREVIATIONS,
             "language": self.language,
             "lexicons": [file_sha256(Path(p)) for p in self.lexicons],
             "shipped": {f"{p.parent.name}/{p.name}": file_sha256(p) for p in shipped},

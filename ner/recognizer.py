@@ -2,8 +2,10 @@
 
 A :class:`Recognizer` takes a batch of texts in one language and returns the entities of each.
 :class:`TaggerRecognizer` adapts the transformer tagger, :class:`LexiconRecognizer` the lexicon
-matchers. :class:`EntityRecognizer` runs several, merges what they find (:func:`merge_entities`)
-and applies the language's attribute and negation rules (:mod:`ner.rules`).
+matchers. :class:`EntityRecognizer` runs several, merges what they find (:func:`merge_entities`),
+gives abbreviations the type of the long form the text defines them with
+(:mod:`ner.abbreviations`) and applies the language's attribute and negation rules
+(:mod:`ner.rules`).
 
 **Merge precedence** (no two entities of the result overlap):
 
@@ -24,6 +26,7 @@ from bisect import bisect_left
 from collections.abc import Collection, Iterable, Sequence
 from typing import Protocol
 
+from ner.abbreviations import AbbreviationMemory
 from ner.folding import primary_language
 from ner.lexicon import LexiconMatcher
 from ner.rules import apply_rules, available_languages, load_rules
@@ -115,15 +118,25 @@ class EntityRecognizer:
         self.recognizers = tuple(recognizers)
         self.rules = rules
 
-    def recognize(self, texts: Sequence[str], language: str) -> list[list[Entity]]:
-        """The merged, rule-annotated entities of each text of ``language``."""
+    def recognize(self, texts: Sequence[str], language: str,
+                  memory: AbbreviationMemory | None = None) -> list[list[Entity]]:
+        """The merged, rule-annotated entities of each text of ``language``.
+
+        Abbreviations a text defines apply within it. Pass a ``memory`` for texts that continue
+        one another, in order (the segments of a transcript, the finals of a live session):
+        definitions then carry over to the texts after them, and to later calls with the same
+        memory.
+        """
         found = [recognizer.recognize(texts, language) for recognizer in self.recognizers]
         for recognizer, result in zip(self.recognizers, found, strict=True):
             if len(result) != len(texts):
                 raise RuntimeError(f"{type(recognizer).__name__} returned {len(result)} entity "
                                    f"lists for {len(texts)} texts")
-        merged = [merge_entities([result[index] for result in found])
-                  for index in range(len(texts))]
+        merged = []
+        for index, text in enumerate(texts):
+            reader = memory if memory is not None else AbbreviationMemory(window=0)
+            merged.append(reader.resolve(text, merge_entities([result[index]
+                                                               for result in found])))
         code = primary_language(language)
         if not self.rules or code not in available_languages():
             return merged

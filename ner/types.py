@@ -7,7 +7,9 @@ from typing import Any, Literal, get_args
 
 from ner.schema import AttributeType, EntityType
 
-EntitySource = Literal["lexicon", "model"]
+EntitySource = Literal["lexicon", "model", "abbreviation"]
+"""Who found an entity: a term list, the tagger, or an abbreviation definition in the text
+(:mod:`ner.abbreviations`)."""
 ENTITY_SOURCES: tuple[EntitySource, ...] = get_args(EntitySource)
 
 

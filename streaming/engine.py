@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ner.abbreviations import AbbreviationMemory
 from ner.folding import primary_language
 from speech.audio import SAMPLE_RATE
 from speech.live import LiveRecogniser, LiveStream, as_live
@@ -94,6 +95,9 @@ class LiveSession:
         self.deliver = deliver
         self.translator = translator
         self.annotator = annotator if start.entities else None
+        self.abbreviations = AbbreviationMemory()
+        """Abbreviations defined in this session's finals (only the enrichment thread uses
+        it, one final after another)."""
         self.transcriber = stream
         self.pcm = PcmDecoder(start.encoding, start.sample_rate)
         self.stats = SessionStats()
@@ -357,7 +361,8 @@ def _enrich(session: LiveSession, final: Final) -> Message:
 
         segment = Segment(id=final.segment, start=final.start, end=final.end, text=final.text,
                           language=final.language)
-        found = session.annotator.annotate([segment], final.language).per_segment[0]
+        found = session.annotator.annotate([segment], final.language,
+                                           session.abbreviations).per_segment[0]
         entities = [e.to_dict() for e in found]
     translation = None
     target = session.target_language(final.language)

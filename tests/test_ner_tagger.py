@@ -237,7 +237,7 @@ def test_tiny_recipe_trains_a_model_the_tagger_loads(tmp_path: Path) -> None:
     assert metrics["labels"] == list(Heads.per_corpus(CORPORA)[0])
     assert len(metrics["labels"]) == 11
     for corpus in CORPORA:
-        for variant in ("original", "asr_style", "pipeline_view"):
+        for variant in ("original", "isolated", "asr_style", "pipeline_view"):
             scores = metrics["devel"][corpus][variant]
             assert 0.0 <= scores["micro"]["f1"] <= 1.0 and scores["sentences"] > 0
     assert set(metrics["devel"]["bc5cdr"]["original"]["per_type"]) <= {"MEDICATION",
@@ -251,7 +251,8 @@ def test_tiny_recipe_trains_a_model_the_tagger_loads(tmp_path: Path) -> None:
     rows = {(r["subset"], r["score"]["metric"]): r["score"]["score"] for r in
             json.loads((report / "report.json").read_text())["sections"][0]["rows"]}
     for corpus in CORPORA:
-        for variant, subset in (("original", corpus), ("asr_style", f"{corpus} (spoken style)"),
+        for variant, subset in (("original", corpus), ("isolated", f"{corpus} (sentences alone)"),
+                                ("asr_style", f"{corpus} (spoken style)"),
                                 ("pipeline_view", f"{corpus} (pipeline view)")):
             assert rows[(subset, "entity-F1-strict")] == pytest.approx(
                 100 * metrics["devel"][corpus][variant]["micro"]["f1"])

@@ -47,6 +47,9 @@ class TrainConfig:
 
     encoder: str = DEFAULT_ENCODER
     """Packaged encoder name (ner.encoder.PACKAGED_ENCODERS) or an HF directory."""
+    init: str | None = None
+    """A run's output directory to continue training from (a second round with a fresh
+    learning-rate schedule); it must have the labels and heads this config makes."""
     data_root: str = "../shared/data/ner"
     corpora: tuple[str, ...] = ("ncbi_disease", "bc5cdr", "anatem")
     heads: str = "per_corpus"
@@ -276,8 +279,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     # 5. Train.
     model = AutoModelForTokenClassification.from_pretrained(
-        encoder.path, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        config.init or encoder.path, num_labels=len(labels), id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)})
+    if config.init is not None and getattr(model.config, CONFIG_KEY, None) != heads.to_json():
+        raise SystemExit(f"init: {config.init} was trained with other heads "
+                         f"({getattr(model.config, CONFIG_KEY, None)}) than this config makes "
+                         f"({heads.to_json()})")
     setattr(model.config, CONFIG_KEY, heads.to_json())
     summary = train(model, plans, tokenizer.pad_token_id or 0, len(labels), config)
 
