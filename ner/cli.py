@@ -9,6 +9,10 @@ are carried over). Output is JSONL, one line per input line, in order, with each
 ``start``, ``end`` (character offsets, end exclusive), ``text``, ``type`` and ``score``. A line
 that cannot be read (bad JSON, no ``text``) gets an ``error`` field instead of entities, and
 the rest of the file is still tagged; the exit status is then 1.
+
+An abbreviation defined in a text ("chronic kidney disease (CKD)") takes its long form's type
+in that text (:mod:`ner.abbreviations`); with ``--document`` the lines are read as one document
+and a definition also applies to the lines after it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ner.abbreviations import AbbreviationMemory
 from ner.build import build_recognizer
 from ner.catalog import DEFAULT_NER_MODEL
 from ner.recognizer import EntityRecognizer
@@ -31,10 +36,13 @@ BATCH_LINES = 64
 
 
 def tag_file(recognizer: EntityRecognizer, language: str, source: TextIO, sink: TextIO,
-             jsonl: bool) -> int:
-    """Tag every line of ``source`` into ``sink``; return how many lines had an error."""
+             jsonl: bool, document: bool = False) -> int:
+    """Tag every line of ``source`` into ``sink``; return how many lines had an error. With
+    ``document`` abbreviations defined on a line apply to the lines after it."""
+    memory = AbbreviationMemory() if document else None
+
     def annotate(records: list[dict[str, Any]]) -> None:
-        found = recognizer.recognize([r["text"] for r in records], language)
+        found = recognizer.recognize([r["text"] for r in records], language, memory)
         for record, entities in zip(records, found, strict=True):
             record["entities"] = [e.to_dict() for e in entities]
 
@@ -55,6 +63,9 @@ def ner_command(
     lexicon: Annotated[list[Path] | None, typer.Option(help="Term list (TSV/CSV: term, type"
                                                        "[, code]) in --language; repeatable.")]
     = None,
+    document: Annotated[bool, typer.Option(help="The lines of --input are one document: an "
+                                           "abbreviation defined on a line applies to the "
+                                           "lines after it.")] = False,
 ) -> None:
     """Mark medications (with dose, frequency, route…), conditions, anatomy and procedures."""
     if (text is None) == (input_file is None):
@@ -75,4 +86,5 @@ def ner_command(
         return
     assert input_file is not None
     run_file(input_file, output,
-             lambda source, sink, jsonl: tag_file(recognizer, language, source, sink, jsonl))
+             lambda source, sink, jsonl: tag_file(recognizer, language, source, sink, jsonl,
+                                                  document))

@@ -15,6 +15,8 @@ from ner.evaluation import DOCUMENT_WINDOW, resolve_abbreviations
 from ner.recognizer import EntityRecognizer
 from ner.schema import EntityType
 from ner.types import Entity
+from speech.types import Segment
+from streaming.annotate import EntityAnnotator
 
 NER_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ner"
 CONDITION = EntityType.MEDICAL_CONDITION
@@ -172,3 +174,18 @@ def test_on_bc5cdr_devel_gold_tags_bare_abbreviations_come_back() -> None:
     same = entity_f1(gold, [spans_from_iob2(t) for t in resolve_abbreviations(
         words, [s.sentence.tags for s in sentences], DOCUMENT_WINDOW)]).micro
     assert same.precision > 0.99 and same.recall > 0.999
+
+
+def test_a_transcript_or_a_live_session_is_one_stream_of_definitions() -> None:
+    first, second = "He has chronic kidney disease (CKD).", "CKD is stable."
+    annotator = EntityAnnotator(EntityRecognizer(
+        [Fixed({first: [entity(first, "chronic kidney disease", CONDITION)]})]), "fixed", "f")
+    segments = [Segment(0, 0.0, 2.0, first), Segment(1, 2.0, 3.0, second)]
+    # A transcript: its segments in order.
+    later = annotator.annotate(segments, "en").per_segment[1]
+    assert [(e.text, e.source) for e in later] == [("CKD", "abbreviation")]
+    # A live session: one final per call, the session's memory between them.
+    session = AbbreviationMemory()
+    annotator.annotate(segments[:1], "en", session)
+    assert len(annotator.annotate(segments[1:], "en", session).per_segment[0]) == 1
+    assert annotator.annotate(segments[1:], "en").per_segment[0] == ()

@@ -346,6 +346,18 @@ def test_ner_command_adds_attributes_and_negation(tiny_model_dir: Path, tmp_path
     fever = next(e for e in second["entities"] if e["text"] == "fever")
     assert fever["negated"] is True
 
+    # An abbreviation takes the type of the long form it was defined with: within a line, and
+    # with --document on the lines after it.
+    source.write_text("History of atrial fibrillation (AF).\nNo AF since.\n", encoding="utf-8")
+    for flags, later in (([], []), (["--document"], [("AF", "abbreviation", True)])):
+        result = CliRunner().invoke(app, ["ner", "--model", str(tmp_path / "silent"), "-i",
+                                          str(source), *flags])
+        assert result.exit_code == 0, result.output
+        first, second = (json.loads(line)["entities"] for line in result.stdout.splitlines())
+        assert [(e["text"], e["type"]) for e in first] == [
+            ("atrial fibrillation", "MEDICAL_CONDITION"), ("AF", "MEDICAL_CONDITION")]
+        assert [(e["text"], e["source"], e.get("negated", False)) for e in second] == later
+
 
 def test_the_shipped_model_is_pinned_and_finds_medical_entities() -> None:
     resolved = resolve_ner_model(DEFAULT_NER_MODEL)
