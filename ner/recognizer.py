@@ -22,7 +22,6 @@ dropped, never cut.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Collection, Iterable, Sequence
 from typing import Protocol
 
@@ -30,6 +29,7 @@ from ner.abbreviations import AbbreviationMemory
 from ner.folding import primary_language
 from ner.lexicon import LexiconMatcher
 from ner.rules import apply_rules, available_languages, load_rules
+from ner.spans import non_overlapping
 from ner.types import Entity
 
 
@@ -83,19 +83,9 @@ def merge_entities(groups: Sequence[Sequence[Entity]]) -> list[Entity]:
 
     ``groups[i]`` holds recognizer ``i``'s entities; the result is sorted by offset.
     """
-    ranked = sorted(((entity, order) for order, group in enumerate(groups) for entity in group),
-                    key=lambda item: _precedence(*item))
-    chosen: list[Entity] = []
-    starts: list[int] = []
-    for entity, _ in ranked:
-        index = bisect_left(starts, entity.start)
-        if index > 0 and chosen[index - 1].end > entity.start:
-            continue
-        if index < len(chosen) and chosen[index].start < entity.end:
-            continue
-        chosen.insert(index, entity)
-        starts.insert(index, entity.start)
-    return chosen
+    ranked = ((entity, order) for order, group in enumerate(groups) for entity in group)
+    return [entity for entity, _ in non_overlapping(
+        ranked, lambda item: (item[0].start, item[0].end), lambda item: _precedence(*item))]
 
 
 def _precedence(entity: Entity, order: int) -> tuple[int, int, float, int, int]:

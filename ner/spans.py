@@ -1,10 +1,13 @@
-"""Small helpers over character spans shared by the rule engine's steps."""
+"""Small helpers over character spans shared by the recognizers and the rule engine's steps."""
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import accumulate
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class SpanIndex:
@@ -24,31 +27,39 @@ class SpanIndex:
         return before > 0 and self._max_ends[before - 1] > start
 
 
+def non_overlapping(items: Iterable[T], span: Callable[[T], tuple[int, int]],
+                    key: Callable[[T], Any]) -> list[T]:
+    """The items whose ``span`` (start, end) overlaps no other chosen one, taken greedily in
+    ``key`` order (the first in that order wins an overlap); sorted by start. The one
+    precedence loop of the recognizer's merge, the view's heads and the rule engine."""
+    chosen: list[T] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for item in sorted(items, key=key):
+        start, end = span(item)
+        index = bisect_left(starts, start)
+        if index > 0 and ends[index - 1] > start:
+            continue
+        if index < len(chosen) and starts[index] < end:
+            continue
+        chosen.insert(index, item)
+        starts.insert(index, start)
+        ends.insert(index, end)
+    return chosen
+
+
+def _bounds(span: tuple[int, int, int]) -> tuple[int, int]:
+    return span[0], span[1]
+
+
 def leftmost_longest(spans: Iterable[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
     """Non-overlapping ``(start, end, rank)`` spans: leftmost first, then longest, then the
     lowest rank (its order in the rule file); the rest are dropped. Sorted by start."""
-    chosen: list[tuple[int, int, int]] = []
-    last_end = -1
-    for start, end, rank in sorted(spans, key=lambda s: (s[0], s[0] - s[1], s[2])):
-        if start >= last_end:
-            chosen.append((start, end, rank))
-            last_end = end
-    return chosen
+    return non_overlapping(spans, _bounds, lambda s: (s[0], s[0] - s[1], s[2]))
 
 
 def longest_first(spans: Iterable[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
     """Non-overlapping ``(start, end, kind)`` spans chosen longest first (then leftmost), so a
     longer phrase ("not ruled out") beats the shorter one inside it ("ruled out"). Sorted by
     start."""
-    chosen: list[tuple[int, int, int]] = []
-    starts: list[int] = []
-    for span in sorted(spans, key=lambda s: (s[0] - s[1], s[0])):
-        start, end, _ = span
-        index = bisect_left(starts, start)
-        if index > 0 and chosen[index - 1][1] > start:
-            continue
-        if index < len(chosen) and chosen[index][0] < end:
-            continue
-        chosen.insert(index, span)
-        starts.insert(index, start)
-    return chosen
+    return non_overlapping(spans, _bounds, lambda s: (s[0] - s[1], s[0]))

@@ -29,6 +29,7 @@ from ner.errors import TaggerModelError
 from ner.export import EXPORT_FORMAT, MANIFEST
 from ner.heads import CONFIG_KEY, Heads
 from ner.schema import EntityType, type_of_label
+from ner.spans import non_overlapping
 from ner.types import Entity
 from ner.windows import Encoded, Window, encode_windows, pad_ids
 from speech.errors import InvalidOptionError, ModelNotFoundError
@@ -271,11 +272,8 @@ def _without_overlaps(spans: Sequence[WordSpan]) -> list[WordSpan]:
     # Types in schema order first: AnatEM marks tumours and cancers as (pathological) anatomy,
     # so its "breast cancer" must yield to BC5CDR's condition; then longest, then most probable.
     rank = {kind: i for i, kind in enumerate(EntityType)}
-    kept: list[WordSpan] = []
-    for span in sorted(spans, key=lambda s: (rank[s.type], s.start - s.end, -s.score, s.start)):
-        if all(span.end <= other.start or other.end <= span.start for other in kept):
-            kept.append(span)
-    return sorted(kept, key=lambda s: s.start)
+    return non_overlapping(spans, lambda s: (s.start, s.end),
+                           lambda s: (rank[s.type], s.start - s.end, -s.score, s.start))
 
 
 def _entity(text: str, spans: dict[int, tuple[int, int]], order: Sequence[int],
