@@ -36,7 +36,7 @@ SHIPPED_MODELS: Mapping[str, ShippedModel] = {
         name="medical-en",
         description="English MiniLM-L6 tagger (MEDICATION, MEDICAL_CONDITION, ANATOMY) trained "
                     "on NCBI-disease, BC5CDR and AnatEM by recipes/ner; int8 CTranslate2",
-        weights_sha256="d29540345f6d49ab9f69acf7ed3ce9c2bb120e2072696a7f4ac8cb63954e3dc0",
+        weights_sha256="80f7dc44837d23c51bb9c18b5dbbe4b201c3b534e0c75a1d6b020f50c55013fe",
     ),
 }
 DEFAULT_NER_MODEL = "medical-en"

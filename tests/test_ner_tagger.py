@@ -257,6 +257,21 @@ def test_tiny_recipe_trains_a_model_the_tagger_loads(tmp_path: Path) -> None:
             assert rows[(subset, "entity-F1-strict")] == pytest.approx(
                 100 * metrics["devel"][corpus][variant]["micro"]["f1"])
 
+    # A second round from the first one's weights (conf/continue.yaml makes the shipped model
+    # so); a run of other corpora is refused.
+    again = [sys.executable, "recipes/ner/train.py", "--config", "recipes/ner/conf/tiny.yaml",
+             "--set", f"data_root={NER_DATA}", "--set", f"init={output}", "--set", "max_steps=2",
+             "--set", "eval_sentences=4"]
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    subprocess.run([*again, "--output", str(tmp_path / "round-2")], cwd=REPO, check=True,
+                   env=env)
+    second = json.loads((tmp_path / "round-2" / "metrics.json").read_text(encoding="utf-8"))
+    assert second["config"]["init"] == str(output) and second["train"]["steps"] == 2
+    refused = subprocess.run([*again, "--output", str(tmp_path / "refused"), "--set",
+                              "corpora=[ncbi_disease]"], cwd=REPO, env=env,
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "same corpora and heads" in refused.stderr
+
     tagger = TransformerTagger(output)
     assert set(tagger.heads.groups) == set(CORPORA)
     text = "Patients with breast cancer received cisplatin and developed severe hypotension."

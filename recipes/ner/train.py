@@ -22,6 +22,7 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -223,6 +224,20 @@ def _steps(plans: list[list[list[Example]]], total: int) -> Iterator[list[Exampl
             yield batch
 
 
+def check_init(path: str, labels: Sequence[str], heads: Heads) -> None:
+    """Exit with a message unless the run at ``path`` has exactly ``labels`` and ``heads``."""
+    try:
+        stored = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"init: {path} is not a run's output directory ({exc})") from None
+    theirs = [stored.get("id2label", {}).get(str(i)) for i in range(len(stored.get("id2label",
+                                                                                  {})))]
+    if theirs != list(labels) or stored.get(CONFIG_KEY) != heads.to_json():
+        raise SystemExit(f"init: {path} has labels {theirs} and heads {stored.get(CONFIG_KEY)}, "
+                         f"but this config makes {list(labels)} and {heads.to_json()}: "
+                         "continue a run of the same corpora and heads")
+
+
 def evaluate(tagger: TransformerTagger, config: TrainConfig) -> dict[str, Any]:
     """Strict span F1 per devel split, as written and spoken-style, per type (see
     :mod:`ner.evaluation` for what is scored); for a model with heads also as written through
@@ -278,13 +293,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                         featurize(tokenizer, copies, labels, heads, config), config, rng)
 
     # 5. Train.
+    if config.init is not None:
+        check_init(config.init, labels, heads)
     model = AutoModelForTokenClassification.from_pretrained(
         config.init or encoder.path, num_labels=len(labels), id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)})
-    if config.init is not None and getattr(model.config, CONFIG_KEY, None) != heads.to_json():
-        raise SystemExit(f"init: {config.init} was trained with other heads "
-                         f"({getattr(model.config, CONFIG_KEY, None)}) than this config makes "
-                         f"({heads.to_json()})")
     setattr(model.config, CONFIG_KEY, heads.to_json())
     summary = train(model, plans, tokenizer.pad_token_id or 0, len(labels), config)
 
