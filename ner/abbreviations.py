@@ -163,7 +163,10 @@ def _long_form_start(short: str, candidate: str) -> int | None:
             return None
         position -= 1
         s -= 1
-    return candidate.rfind(" ", 0, position + 1) + 1
+    start = position + 1  # the short form's first character; its word starts at
+    while start > 0 and not candidate[start - 1].isspace():
+        start -= 1
+    return start
 
 
 def _meaning(definition: Definition, entities: Sequence[Entity]) -> _Meaning:

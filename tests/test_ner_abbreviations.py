@@ -46,6 +46,9 @@ def test_definitions_and_their_long_forms() -> None:
     assert [other[d.long_start:d.long_end] for d in find_definitions(other)] == [
         "angiotensin converting enzyme"]
     assert find_definitions("a dose of aspirin (XYZ) was given") == []
+    lines = "Seen today.\nChronic kidney disease (CKD)"
+    assert [lines[d.long_start:d.long_end] for d in find_definitions(lines)] == [
+        "Chronic kidney disease"]
     assert find_definitions("(OAB) at the start, OAB ( ) empty") == []
 
 
