@@ -208,9 +208,10 @@ def entities_on_asr(run: AsrRun, ner_model: str, device: str) -> Section:
 
 def tag_corpora(model: str, data: Path, split: str, device: str,
                 limit: int | None) -> Section:
-    """Tag every known corpus under ``data`` as written and in spoken style, and score it."""
+    """Tag every known corpus under ``data`` as written (as documents and sentence by
+    sentence) and in spoken style, and score it."""
     from ner.catalog import resolve_ner_model
-    from ner.evaluation import VARIANT_LABELS, tag_split
+    from ner.evaluation import DOCUMENT_WINDOW, VARIANT_LABELS, tag_split
     from ner.schema import CORPUS_LABELS
     from ner.tagger import TaggerOptions, TransformerTagger
 
@@ -224,6 +225,11 @@ def tag_corpora(model: str, data: Path, split: str, device: str,
         for tagged in tag_split(tagger, data, name, split, limit):
             corpora[name + VARIANT_LABELS[tagged.variant]] = (tagged.gold, tagged.predicted)
     section = ner_section(corpora)
+    section.notes.append("Written text is read in order as documents: an abbreviation a "
+                         "sentence defines (\"overactive bladder (OAB)\") takes its long "
+                         f"form's type in the next {DOCUMENT_WINDOW} sentences "
+                         "(ner/abbreviations.py). Sentences alone: the same tags with each "
+                         "sentence read on its own.")
     section.notes.append("Spoken style: the same sentences lower-cased without punctuation, as "
                          "live transcripts look. Predicted types a corpus does not annotate are "
                          "not counted (NCBI-disease marks no organs).")
