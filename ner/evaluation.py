@@ -92,8 +92,12 @@ def resolve_abbreviations(sentences: Sequence[Sequence[str]], tags: Sequence[Seq
     to text. Each sentence is the text of its words joined by spaces; an abbreviation entity
     that does not fall on word boundaries is left out."""
     memory = AbbreviationMemory(window)
-    result = []
+    result: list[list[str]] = []
     for words, sentence_tags in zip(sentences, tags, strict=True):
+        if not words:
+            memory.resolve("", [])  # an empty sentence still counts as one of the window
+            result.append([])
+            continue
         starts = list(accumulate((len(w) + 1 for w in words[:-1]), initial=0))
         text = " ".join(words)
         entities = [Entity(start=starts[s.start], end=starts[s.end - 1] + len(words[s.end - 1]),

@@ -146,6 +146,8 @@ def test_word_level_resolution_keeps_word_boundaries() -> None:
         ["B-MEDICAL_CONDITION", "I-MEDICAL_CONDITION", "O", "B-MEDICAL_CONDITION", "O", "O"],
         ["B-MEDICAL_CONDITION", "O", "O", "O"]]
     assert resolve_abbreviations(sentences, tags, 0)[1] == ["O", "O", "O", "O"]
+    assert resolve_abbreviations([sentences[0], (), sentences[1]], [tags[0], [], tags[1]], 1)[1:] \
+        == [[], ["O", "O", "O", "O"]]
 
 
 def test_on_bc5cdr_devel_gold_tags_bare_abbreviations_come_back() -> None:
