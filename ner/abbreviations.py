@@ -3,8 +3,9 @@
 Written medical text defines an abbreviation once, in parentheses after its long form, and then
 uses it bare. A tagger sees one sentence at a time: "OAB" alone looks like nothing, and the
 model misses it, or it marks an abbreviation whose long form it did not mark ("parathyroid
-hormone (PTH)" is no medication, yet "PTH" may come out as one). Abbreviations were the largest
-group of BC5CDR devel entities the shipped model missed without any overlap.
+hormone (PTH)" is no medication, yet "PTH" may come out as one). Applied to a tagger's output,
+the definitions of each abstract raise strict F1 on BC5CDR devel by about 1.5 points (see the
+shipped model's card).
 
 Definitions are found with the algorithm of Schwartz & Hearst (2003, "A simple algorithm for
 identifying abbreviation definitions in biomedical text"): the short form is the text in
