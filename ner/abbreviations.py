@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ner.schema import EntityType
-from ner.spans import SpanIndex
+from ner.spans import non_overlapping
 from ner.types import Entity
 
 ABBREVIATIONS = "schwartz-hearst/1"
@@ -82,13 +82,13 @@ def find_definitions(text: str) -> list[Definition]:
         short = inner.strip()
         if not _is_short_form(short):
             continue
-        short_start = match.start(1) + inner.index(short)
         before = text[:match.start()].rstrip()
         words = list(_WORD.finditer(before))
-        compact = re.sub(r"\s+", "", short)
-        limit = min(len(compact) + 5, 2 * len(compact))
         if not words:
             continue
+        short_start = match.start(1) + inner.index(short)
+        compact = re.sub(r"\s+", "", short)
+        limit = min(len(compact) + 5, 2 * len(compact))
         first = words[max(0, len(words) - limit)].start()
         long_start = _long_form_start(compact, before[first:])
         if long_start is None:
@@ -192,17 +192,12 @@ def _apply(text: str, entities: Sequence[Entity], meanings: dict[str, _Meaning]
             spans = {(m.start(), m.end()) for m in meaning.pattern.finditer(text)}
             kept = [e for e in kept if (e.start, e.end) not in spans
                     or (meaning.type is not None and e.type is meaning.type)]
-    index = SpanIndex((e.start, e.end) for e in kept)
-    added: list[Entity] = []
-    for meaning in meanings.values():
-        if meaning.type is None:
-            continue
-        for match in meaning.pattern.finditer(text):
-            if index.overlaps(match.start(), match.end()) or any(
-                    a.start < match.end() and match.start() < a.end for a in added):
-                continue
-            added.append(Entity(start=match.start(), end=match.end(), text=match.group(),
-                                type=meaning.type, score=meaning.score,
-                                source="abbreviation"))
-    return sorted(kept + added, key=lambda e: e.start)
+    occurrences = [Entity(start=match.start(), end=match.end(), text=match.group(),
+                          type=meaning.type, score=meaning.score, source="abbreviation")
+                   for meaning in meanings.values() if meaning.type is not None
+                   for match in meaning.pattern.finditer(text)]
+    # The entities kept come first, so an occurrence inside one of them is left to it.
+    candidates = kept + occurrences
+    order = {id(entity): rank for rank, entity in enumerate(candidates)}
+    return non_overlapping(candidates, lambda e: (e.start, e.end), lambda e: order[id(e)])
 
