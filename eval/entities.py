@@ -80,6 +80,16 @@ def spans_from_iob2(tags: Sequence[str]) -> list[Span]:
     return spans
 
 
+def iob2_from_spans(length: int, spans: Iterable[Span]) -> list[str]:
+    """The IOB2 tags of a sentence of ``length`` words with the (non-overlapping) ``spans``;
+    the inverse of :func:`spans_from_iob2`."""
+    tags = ["O"] * length
+    for span in spans:
+        tags[span.start:span.end] = [f"I-{span.type}"] * (span.end - span.start)
+        tags[span.start] = f"B-{span.type}"
+    return tags
+
+
 def entity_f1(gold: Iterable[Sequence[Span]], predicted: Iterable[Sequence[Span]],
               mode: MatchMode = "strict") -> EntityScores:
     """Span F1 in ``mode``, micro-averaged and per type, over sentences given as span lists."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
 
-from eval.entities import spans_from_iob2
+from eval.entities import Span, iob2_from_spans, spans_from_iob2
 from eval.readers import TaggedSentence
 from ner.abbreviations import AbbreviationMemory
 from ner.corpora import asr_style, load_split
@@ -106,12 +106,7 @@ def resolve_abbreviations(sentences: Sequence[Sequence[str]], tags: Sequence[Seq
                     for s in spans_from_iob2(sentence_tags)]
         first = {start: i for i, start in enumerate(starts)}
         last = {start + len(w): i for i, (start, w) in enumerate(zip(starts, words, strict=True))}
-        resolved = ["O"] * len(words)
-        for entity in memory.resolve(text, entities):
-            if entity.start not in first or entity.end not in last:
-                continue
-            begin, end = first[entity.start], last[entity.end] + 1
-            resolved[begin:end] = [f"I-{entity.type.value}"] * (end - begin)
-            resolved[begin] = f"B-{entity.type.value}"
-        result.append(resolved)
+        result.append(iob2_from_spans(len(words), (
+            Span(first[e.start], last[e.end] + 1, e.type.value)
+            for e in memory.resolve(text, entities) if e.start in first and e.end in last)))
     return result

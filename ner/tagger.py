@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from eval.entities import spans_from_iob2
+from eval.entities import Span, iob2_from_spans, spans_from_iob2
 from ner.decoding import iob2_constraints, viterbi
 from ner.errors import TaggerModelError
 from ner.export import EXPORT_FORMAT, MANIFEST
@@ -140,11 +140,9 @@ class TransformerTagger:
         words = self._word_logits(encoded, len(sentences))
         result = []
         for logits, sentence in zip(words, sentences, strict=True):
-            tags = ["O"] * len(sentence)
-            for found in self.decode(logits, list(range(len(sentence))), head):
-                tags[found.start:found.end] = [f"I-{found.type.value}"] * (found.end - found.start)
-                tags[found.start] = f"B-{found.type.value}"
-            result.append(tags)
+            found = self.decode(logits, list(range(len(sentence))), head)
+            result.append(iob2_from_spans(len(sentence), (Span(s.start, s.end, s.type.value)
+                                                          for s in found)))
         return result
 
     def decode(self, logits: dict[int, np.ndarray], order: Sequence[int],

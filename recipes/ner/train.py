@@ -230,8 +230,8 @@ def check_init(path: str, labels: Sequence[str], heads: Heads) -> None:
         stored = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise SystemExit(f"init: {path} is not a run's output directory ({exc})") from None
-    theirs = [stored.get("id2label", {}).get(str(i)) for i in range(len(stored.get("id2label",
-                                                                                  {})))]
+    id2label = stored.get("id2label", {})
+    theirs = [id2label.get(str(i)) for i in range(len(id2label))]
     if theirs != list(labels) or stored.get(CONFIG_KEY) != heads.to_json():
         raise SystemExit(f"init: {path} has labels {theirs} and heads {stored.get(CONFIG_KEY)}, "
                          f"but this config makes {list(labels)} and {heads.to_json()}: "
