@@ -9,7 +9,7 @@ at most 2×), and the term success each mode reaches. Hard mode runs with both r
     python benchmarks/constrained_decoding.py --model DIR [--segments 500] [--beam 4]
 
 ``DIR`` is a CTranslate2 MT model directory with its tokenizer files (``recipes/mt`` or
-``translate.tiny_marian`` output, or ``medstream models convert``).
+``recipes.mt.tiny_marian`` output, or ``medstream models convert``).
 """
 
 from __future__ import annotations

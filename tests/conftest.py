@@ -92,7 +92,7 @@ def tiny_marian(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A small de→en Marian model trained here (2–3 minutes on 2 CPU cores) from the shared
     medical parallel text, converted to CTranslate2: a ``TinyMarianResult`` whose ``ct2_dir``
     loads like any OPUS-MT conversion. Built once per session; skips without the shared data."""
-    from translate.tiny_marian import DATA_DIR, MEDLINE_FILES, WMT23_FILE, build_tiny_marian
+    from recipes.mt.tiny_marian import DATA_DIR, MEDLINE_FILES, WMT23_FILE, build_tiny_marian
 
     needed = [DATA_DIR / WMT23_FILE, *(DATA_DIR / name for name in MEDLINE_FILES)]
     missing = [str(path) for path in needed if not path.is_file()]

@@ -20,12 +20,7 @@ from typer.testing import CliRunner
 
 from recipes.mt.parallel import read_parallel_file, split_pairs
 from recipes.mt.terms import annotate_pairs, find_terms, oriented_glossary
-from recipes.mt.vocabulary import load_with_markers
-from speech.errors import DataFileError
-from tests.conftest import REPO, SHARED_DATA, TICO_TERMS, WMT23
-from tests.mt_families import FALLBACK_LINES, build_tiny_m2m100, build_tiny_nllb, convert_to_ct2
-from translate.glossary import Glossary, GlossaryEntry
-from translate.tiny_marian import (
+from recipes.mt.tiny_marian import (
     DATA_DIR,
     MEDLINE_FILES,
     ParallelPair,
@@ -34,6 +29,11 @@ from translate.tiny_marian import (
     train_sentencepiece,
     write_tokenizer,
 )
+from recipes.mt.vocabulary import load_with_markers
+from speech.errors import DataFileError
+from tests.conftest import REPO, SHARED_DATA, TICO_TERMS, WMT23
+from tests.mt_families import FALLBACK_LINES, build_tiny_m2m100, build_tiny_nllb, convert_to_ct2
+from translate.glossary import Glossary, GlossaryEntry
 
 pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
 

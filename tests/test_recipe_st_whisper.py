@@ -76,7 +76,7 @@ def test_report_compares_end_to_end_with_the_cascade(tmp_path: Path, tiny_marian
     ``translation_en``): the report scores the end-to-end model, the cascade (Whisper base
     ASR → the de→en Marian trained in this session) and Whisper base's own translation on the
     same segments."""
-    from translate.tiny_marian import train_dev_split
+    from recipes.mt.tiny_marian import train_dev_split
 
     pairs = sorted((p for p in train_dev_split().dev if 4 <= len(p.source.split()) <= 12),
                    key=lambda p: len(p.source))[:10]

@@ -1,4 +1,4 @@
-"""The locally trained de→en Marian model (translate/tiny_marian.py): data split, training,
+"""The locally trained de→en Marian model (recipes/mt/tiny_marian.py): data split, training,
 CTranslate2 conversion with the tokenizer beside the weights, and agreement of CTranslate2 with
 transformers (which checks the ``<pad>``-last vocabulary that CTranslate2's converter needs)."""
 
@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SHARED_DATA
-from translate.tiny_marian import (
+from recipes.mt.tiny_marian import (
     DEV_SEGMENTS,
     METADATA_FILE,
     TinyMarianResult,
     read_wmt23,
     train_dev_split,
 )
+from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from recipes.mt.tiny_marian import train_sentencepiece, write_tokenizer
 from speech.errors import InvalidOptionError
 from tests.mt_families import FALLBACK_LINES
 from translate.annotation import (
@@ -20,7 +21,6 @@ from translate.annotation import (
 from translate.backends.base import DecodeRequest, DecodeSettings, Hypothesis, MTBackend
 from translate.constraints import glossary_constraints
 from translate.glossary import Glossary, GlossaryEntry
-from translate.tiny_marian import train_sentencepiece, write_tokenizer
 from translate.tokenization import ModelTokenizer
 from translate.translator import Terminology, Translator
 from translate.types import TermConstraint, TranslateOptions

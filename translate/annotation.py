@@ -33,7 +33,7 @@ from speech.errors import InvalidOptionError
 from translate.types import ConstraintOrigin, TermConstraint
 
 METADATA_FILE = "medstream_mt.json"
-"""What a model trained here says about itself, beside its weights (``translate.tiny_marian``
+"""What a model trained here says about itself, beside its weights (``recipes.mt.tiny_marian``
 writes the same file)."""
 
 DEFAULT_MARKERS = ("<t>", "</t>")

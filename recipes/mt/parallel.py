@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from eval.readers import json_lines, text_lines, tsv_rows, type_name
+from recipes.mt.tiny_marian import DataSplit, ParallelPair
 from speech.errors import DataFileError
-from translate.tiny_marian import DataSplit, ParallelPair
 
 logger = logging.getLogger("recipes.mt")
 

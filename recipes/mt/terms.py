@@ -23,10 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from recipes.mt.tiny_marian import ParallelPair
 from translate.annotation import annotate_terms
 from translate.constraints import TermChecker, consistent, glossary_constraints, pair_constraints
 from translate.glossary import Glossary, GlossaryEntry, read_glossary
-from translate.tiny_marian import ParallelPair
 from translate.types import TermConstraint
 
 

@@ -12,7 +12,7 @@ Usage (from the repository root; see recipes/mt/README.md):
         --config recipes/mt/conf/tiny_fr_en.yaml --output runs/mt-tiny-fr-en
 
 Steps: 1. read the config; 2. split the parallel text: without ``train_files``, the shared
-de→en medical data (:func:`translate.tiny_marian.train_dev_split`: WMT23 terminology de-en
+de→en medical data (:func:`recipes.mt.tiny_marian.train_dev_split`: WMT23 terminology de-en
 minus its last ``dev_segments`` segments, plus the WMT18 Medline de↔en sets); with
 ``train_files`` (TSV or JSONL, :mod:`recipes.mt.parallel`), those pairs for ``source_language``
 → ``target_language``, the dev set being ``dev_file`` or their last ``dev_segments`` distinct
@@ -51,10 +51,7 @@ from recipes.mt.terms import (
     find_terms,
     oriented_glossary,
 )
-from speech.errors import DataFileError
-from translate.annotation import METADATA_FILE, TermAnnotation
-from translate.glossary import Glossary
-from translate.tiny_marian import (
+from recipes.mt.tiny_marian import (
     SOURCE_LANGUAGE,
     TARGET_LANGUAGE,
     WMT23_FILE,
@@ -71,6 +68,9 @@ from translate.tiny_marian import (
     train_sentencepiece,
     write_tokenizer,
 )
+from speech.errors import DataFileError
+from translate.annotation import METADATA_FILE, TermAnnotation
+from translate.glossary import Glossary
 
 logger = logging.getLogger("recipes.mt")
 
@@ -150,7 +150,7 @@ class RecipeConfig:
 
 
 def training_config(config: RecipeConfig) -> TinyMarianConfig:
-    """The model and schedule settings as :mod:`translate.tiny_marian` takes them."""
+    """The model and schedule settings as :mod:`recipes.mt.tiny_marian` takes them."""
     names = {f.name for f in fields(TinyMarianConfig)} & {f.name for f in fields(RecipeConfig)}
     return TinyMarianConfig(**{name: getattr(config, name) for name in names})
 

@@ -2,7 +2,7 @@
 its vocabulary, so that each marker is one token with an embedding of its own.
 
 * **Marian** (OPUS-MT): CTranslate2's converter drops the *last* vocabulary entry, which must
-  be ``<pad>`` (see :mod:`translate.tiny_marian`). The markers are therefore inserted just
+  be ``<pad>`` (see :mod:`recipes.mt.tiny_marian`). The markers are therefore inserted just
   before ``<pad>``: the vocabulary is rewritten, the embedding rows (and the output bias) are
   moved to match, and the pad id, decoder start id and generation settings follow.
 * **NLLB-200 / M2M100**: the markers are added tokens after the vocabulary and the language
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from translate.tiny_marian import PAD, check_vocabulary_ids
+from recipes.mt.tiny_marian import PAD, check_vocabulary_ids
 from translate.tokenization import family_of
 
 

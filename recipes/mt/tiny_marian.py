@@ -27,7 +27,7 @@ is English-looking and differs from source to source but is not yet a translatio
 about 14, BLEU below 1). It exists to exercise the real loading and decoding path (tokens,
 attention, constraints), not to translate well; more steps buy quality.
 
-Run ``python -m translate.tiny_marian OUT_DIR [--max-steps N ...]`` to build one from the
+Run ``python -m recipes.mt.tiny_marian OUT_DIR [--max-steps N ...]`` to build one from the
 command line and score it on the dev set (``OUT_DIR/summary.json``).
 """
 
@@ -46,6 +46,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recipes.config import REPO
+
 logger = logging.getLogger(__name__)
 
 DEV_SEGMENTS = 500
@@ -54,8 +56,8 @@ DEV_SEGMENTS = 500
 SOURCE_LANGUAGE = "de"
 TARGET_LANGUAGE = "en"
 
-DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mt"
-"""``../shared/data/mt`` next to the repository."""
+DATA_DIR = REPO.parent / "shared" / "data" / "mt"
+"""``../shared/data/mt`` next to the repository checkout (the recipes run from a checkout)."""
 
 WMT23_FILE = Path("wmt23_terminology") / "wmt23_terminology.de-en.jsonl"
 MEDLINE_FILES = {
@@ -540,7 +542,7 @@ def dev_scores(ct2_dir: Path, dev: Sequence[ParallelPair], beam_size: int = 1) -
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m translate.tiny_marian OUT_DIR [--max-steps N ...]``: build and score."""
+    """``python -m recipes.mt.tiny_marian OUT_DIR [--max-steps N ...]``: build and score."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("out_dir", type=Path)
     defaults = TinyMarianConfig()
