@@ -24,16 +24,10 @@ from dataclasses import dataclass
 
 import jiwer
 
-from eval.entities import (
-    Counts,
-    EntityF1,
-    EntityScores,
-    Span,
-    entity_score,
-    strict_counts,
-)
+from eval.entities import Counts, EntityF1, EntityScores, entity_score, strict_counts
 from eval.metric import Metric, Score, check_lengths
 from eval.normalize import normalizer_for
+from ner.iob import Span
 
 
 @dataclass(frozen=True)

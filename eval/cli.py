@@ -14,12 +14,7 @@ from typing import Annotated
 
 import typer
 
-from eval.readers import (
-    ParallelSegment,
-    read_conll,
-    read_parallel_tsv,
-    read_terminology_jsonl,
-)
+from eval.readers import ParallelSegment, read_parallel_tsv, read_terminology_jsonl
 from eval.report import (
     Report,
     Section,
@@ -42,6 +37,7 @@ from eval.sections import (
 )
 from eval.terms import MODES
 from ner.catalog import DEFAULT_NER_MODEL
+from ner.conll import read_conll
 from speech.errors import MedstreamError
 from streaming.console import fail, stderr
 

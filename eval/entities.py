@@ -21,19 +21,11 @@ from typing import Any, Literal, get_args
 from nervaluate import Evaluator
 
 from eval.metric import Metric, Score, check_lengths
+from ner.iob import Span
 
 MatchMode = Literal["strict", "exact", "partial", "type"]
 MATCH_MODES: tuple[MatchMode, ...] = get_args(MatchMode)
 _NERVALUATE_MODE = {"exact": "exact", "partial": "partial", "type": "ent_type"}
-
-
-@dataclass(frozen=True, order=True)
-class Span:
-    """Tokens ``start`` to ``end`` (end exclusive) of one sentence, of entity type ``type``."""
-
-    start: int
-    end: int
-    type: str
 
 
 @dataclass(frozen=True)
@@ -62,32 +54,6 @@ class EntityScores:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def spans_from_iob2(tags: Sequence[str]) -> list[Span]:
-    """The entity spans of one sentence's IOB2 tags (``O``, ``B-X``, ``I-X``)."""
-    spans: list[Span] = []
-    start: int | None = None
-    current = ""
-    for index, tag in enumerate([*tags, "O"]):
-        prefix, _, kind = tag.partition("-")
-        continues = prefix == "I" and kind == current and start is not None
-        if start is not None and not continues:
-            spans.append(Span(start, index, current))
-            start = None
-        if prefix == "B" or (prefix == "I" and not continues):
-            start, current = index, kind
-    return spans
-
-
-def iob2_from_spans(length: int, spans: Iterable[Span]) -> list[str]:
-    """The IOB2 tags of a sentence of ``length`` words with the (non-overlapping) ``spans``;
-    the inverse of :func:`spans_from_iob2`."""
-    tags = ["O"] * length
-    for span in spans:
-        tags[span.start:span.end] = [f"I-{span.type}"] * (span.end - span.start)
-        tags[span.start] = f"B-{span.type}"
-    return tags
 
 
 def entity_f1(gold: Iterable[Sequence[Span]], predicted: Iterable[Sequence[Span]],

@@ -11,7 +11,7 @@ TSV files follow the shared data's convention: one header line, tab-separated, n
 a tab or a newline).
 
 * :func:`read_manifest` / :func:`write_manifest`: NeMo-style JSONL speech manifests.
-* :func:`read_conll` / :func:`write_conll`: token-per-line IOB2 NER files.
+* CoNLL NER files are read by :mod:`ner.conll`.
 * :func:`read_parallel_tsv`: ``id, src_lang, tgt_lang, src, ref`` parallel text. Rows whose
   source or reference is empty are left out and listed in :attr:`ParallelCorpus.skipped`.
 * :func:`read_terminology_jsonl`: the WMT23 terminology shared-task format.
@@ -28,44 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
 
-from eval.entities import Span, spans_from_iob2
+from speech.datafiles import json_lines, text_lines, type_name
 from speech.errors import DataFileError
 
 # --------------------------------------------------------------------------- shared helpers
-
-
-def text_lines(path: Path) -> list[str]:
-    """The file's lines without terminators (no trailing empty line for a final newline)."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DataFileError(path, line, f"not valid UTF-8 ({exc.reason})") from exc
-    lines = [line.removesuffix("\r") for line in text.split("\n")]
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
-
-
-def type_name(value: object) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line of a JSONL file."""
-    for number, line in enumerate(text_lines(path), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataFileError(path, number, f"not valid JSON: {exc.msg} "
-                                                f"(column {exc.colno})") from exc
-        if not isinstance(obj, dict):
-            raise DataFileError(path, number,
-                                  f"expected a JSON object, found a {type_name(obj)}")
-        yield number, obj
 
 
 class _Fields:
@@ -293,81 +259,6 @@ def write_manifest(entries: Iterable[ManifestEntry], path: str | Path) -> None:
         row.update(entry.extra)
         lines.append(json.dumps(row, ensure_ascii=False) + "\n")
     file.write_text("".join(lines), encoding="utf-8")
-
-
-# --------------------------------------------------------------------------- CoNLL NER files
-
-
-def _check_tag(tag: str) -> bool:
-    if tag == "O":
-        return True
-    prefix, dash, kind = tag.partition("-")
-    return prefix in {"B", "I"} and dash == "-" and bool(kind)
-
-
-@dataclass(frozen=True)
-class TaggedSentence:
-    """One sentence's tokens and their IOB2 tags (``O``, ``B-X``, ``I-X``)."""
-
-    tokens: tuple[str, ...]
-    tags: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        if len(self.tokens) != len(self.tags):
-            raise ValueError(f"{len(self.tokens)} tokens but {len(self.tags)} tags")
-
-    @property
-    def spans(self) -> tuple[Span, ...]:
-        """The entity spans of the tags, read as :func:`eval.entities.spans_from_iob2` does."""
-        return tuple(spans_from_iob2(self.tags))
-
-
-def read_conll(path: str | Path) -> list[TaggedSentence]:
-    """The sentences of a token-per-line file, with a blank line between sentences.
-
-    Each line is tab-separated with the token first and the tag last (columns in between are
-    ignored; a line without any tab is split on whitespace instead). ``-DOCSTART-`` lines are
-    skipped and empty sentences are never returned. Tags must be ``O``, ``B-X`` or ``I-X``;
-    an ``I-X`` that does not continue an ``X`` is accepted (it starts a span, as in seqeval).
-    """
-    file = Path(path)
-    sentences: list[TaggedSentence] = []
-    tokens: list[str] = []
-    tags: list[str] = []
-    for number, line in enumerate([*text_lines(file), ""], start=1):
-        if not line.strip():
-            if tokens:
-                sentences.append(TaggedSentence(tuple(tokens), tuple(tags)))
-                tokens, tags = [], []
-            continue
-        fields = line.split("\t") if "\t" in line else line.split()
-        if fields[0] == "-DOCSTART-":
-            continue
-        if len(fields) < 2:
-            raise DataFileError(file, number, f"expected 'token<TAB>tag', found {line!r}")
-        token, tag = fields[0], fields[-1].strip()
-        if not token:
-            raise DataFileError(file, number, "the token (first column) is empty")
-        if not _check_tag(tag):
-            raise DataFileError(file, number, f"bad IOB2 tag {tag!r} "
-                                                "(expected O, B-<type> or I-<type>)")
-        tokens.append(token)
-        tags.append(tag)
-    return sentences
-
-
-def write_conll(sentences: Iterable[TaggedSentence], path: str | Path) -> None:
-    """Write ``token<TAB>tag`` lines with a blank line after each sentence."""
-    lines = []
-    for sentence in sentences:
-        for token, tag in zip(sentence.tokens, sentence.tags, strict=True):
-            if not token or any(c in token for c in "\t\n\r") or token != token.strip():
-                raise ValueError(f"token {token!r} cannot be written to a CoNLL file")
-            if not _check_tag(tag):
-                raise ValueError(f"bad IOB2 tag {tag!r}")
-            lines.append(f"{token}\t{tag}\n")
-        lines.append("\n")
-    Path(path).write_text("".join(lines), encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- parallel text

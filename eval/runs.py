@@ -14,10 +14,11 @@ from pathlib import Path
 from rich.progress import Progress
 
 from eval.asr_entities import TaggedText
-from eval.readers import ManifestEntry, TaggedSentence, TermSegment, read_manifest
+from eval.readers import ManifestEntry, TermSegment, read_manifest
 from eval.report import Section
 from eval.sections import asr_entity_section, asr_section, ner_section
 from eval.terms import dictionary
+from ner.conll import TaggedSentence
 from speech.errors import MedstreamError
 from streaming.console import stderr
 from translate.glossary import read_glossary

@@ -15,11 +15,12 @@ from eval.entities import MATCH_MODES, EntityF1
 from eval.latency import LAAL, FinalLag, FirstPartialLatency, UtteranceTimeline
 from eval.metric import MetricUnavailableError
 from eval.normalize import CHARACTER_LANGUAGES
-from eval.readers import ParallelSegment, TaggedSentence, TermSegment
+from eval.readers import ParallelSegment, TermSegment
 from eval.report import Section
 from eval.terms import TermRecall, TermSuccess, dictionary
 from eval.translation import TRANSLATION_METRICS, TranslationMetric, compare_systems
 from eval.wer import ErrorRate, Unit
+from ner.conll import TaggedSentence
 
 
 def asr_section(ids: Sequence[str], languages: Sequence[str], references: Sequence[str],

@@ -11,8 +11,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.entities import spans_from_iob2
-from eval.readers import TaggedSentence, read_conll
+from ner.conll import TaggedSentence, read_conll
+from ner.iob import spans_from_iob2
 from ner.schema import EntityType, annotated_types, labels_of
 
 

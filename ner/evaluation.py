@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
 
-from eval.entities import Span, iob2_from_spans, spans_from_iob2
-from eval.readers import TaggedSentence
 from ner.abbreviations import AbbreviationMemory
+from ner.conll import TaggedSentence
 from ner.corpora import asr_style, load_split
+from ner.iob import Span, iob2_from_spans, spans_from_iob2
 from ner.schema import EntityType
 from ner.tagger import TransformerTagger
 from ner.types import Entity

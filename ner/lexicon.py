@@ -10,18 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ner.datafiles import DATA_DIR
 from ner.folding import primary_language
 from ner.phrases import PhraseMatcher
 from ner.schema import EntityType
-from ner.terms import GlossarySide, Term, load_term_list, terms_from_glossary
+from ner.terms import GlossaryPair, GlossarySide, Term, load_term_list, terms_from_glossary
 from ner.types import Entity
 from speech.errors import InvalidOptionError
-
-if TYPE_CHECKING:
-    from translate.glossary import GlossaryEntry
 
 LEXICON_DIR = DATA_DIR / "lexicons"
 """The term lists shipped with medstream: ``<language>_medical.tsv``."""
@@ -49,7 +45,7 @@ class LexiconMatcher(PhraseMatcher[Term]):
                    inflections=inflections)
 
     @classmethod
-    def from_glossary(cls, entries: Iterable[GlossaryEntry], entity_type: EntityType, *,
+    def from_glossary(cls, entries: Iterable[GlossaryPair], entity_type: EntityType, *,
                       side: GlossarySide = "target", language: str | None = None,
                       ignore_accents: bool = False, inflections: bool = True) -> LexiconMatcher:
         """A matcher over one side of a glossary, every term typed ``entity_type``.

@@ -23,11 +23,11 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from eval.entities import Span, iob2_from_spans, spans_from_iob2
 from ner.decoding import iob2_constraints, viterbi
 from ner.errors import TaggerModelError
 from ner.export import EXPORT_FORMAT, MANIFEST
 from ner.heads import CONFIG_KEY, Heads
+from ner.iob import Span, iob2_from_spans, spans_from_iob2
 from ner.schema import EntityType, type_of_label
 from ner.spans import non_overlapping
 from ner.types import Entity

@@ -14,16 +14,27 @@ import csv
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from ner.folding import primary_language
 from ner.schema import EntityType
 from speech.errors import DataFileError
 
-if TYPE_CHECKING:
-    from translate.glossary import GlossaryEntry
-
 GlossarySide = Literal["source", "target"]
+
+
+class GlossaryPair(Protocol):
+    """A bilingual glossary entry as the lexicon reads it (``translate.glossary.GlossaryEntry``
+    is one; the NER stage sits below translation and only needs these four fields)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def src_lang(self) -> str | None: ...
+    @property
+    def tgt_lang(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,7 @@ def load_term_list(path: str | Path) -> list[Term]:
     return terms
 
 
-def terms_from_glossary(entries: Iterable[GlossaryEntry], entity_type: EntityType,
+def terms_from_glossary(entries: Iterable[GlossaryPair], entity_type: EntityType,
                         side: GlossarySide = "target") -> tuple[str | None, list[Term]]:
     """The ``side`` terms of glossary ``entries`` as terms of ``entity_type``, with their language.
 

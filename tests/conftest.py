@@ -1,14 +1,31 @@
-"""Shared fixtures. Tests never touch the network: the hub is switched off before any import."""
+"""Shared fixtures and the two test tiers. Tests never touch the network: the hub is switched
+off before any import.
+
+Tiers: ``pytest`` runs the fast tier; ``pytest --tier full`` the full tier (every test that
+loads a real model, trains one, starts a server, Ray, HAProxy or a browser, or takes more than
+a few seconds); ``pytest --tier all`` both. A full-tier test carries the ``slow`` marker: set in
+its module, or here by :func:`pytest_collection_modifyitems` from :data:`FULL_TIER_FIXTURES`
+and :data:`FULL_TIER_TESTS`. Tests outside the chosen tier are deselected, not skipped.
+
+Models that tests train are cached between runs in ``$MEDSTREAM_TEST_CACHE`` (default
+``.cache/test-models`` in the checkout), keyed by what decides them: see :func:`cached_model`.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import importlib.metadata
+import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -88,14 +105,125 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_marian(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def tiny_marian() -> Any:
     """A small de→en Marian model trained here (2–3 minutes on 2 CPU cores) from the shared
     medical parallel text, converted to CTranslate2: a ``TinyMarianResult`` whose ``ct2_dir``
-    loads like any OPUS-MT conversion. Built once per session; skips without the shared data."""
-    from recipes.mt.tiny_marian import DATA_DIR, MEDLINE_FILES, WMT23_FILE, build_tiny_marian
+    loads like any OPUS-MT conversion. Trained once and kept in the test-model cache
+    (:func:`cached_model`); skips without the shared data. Tests only read its folders."""
+    from dataclasses import asdict
 
-    needed = [DATA_DIR / WMT23_FILE, *(DATA_DIR / name for name in MEDLINE_FILES)]
+    from recipes.mt import tiny_marian as recipe
+
+    config = recipe.TinyMarianConfig()
+    needed = [recipe.DATA_DIR / recipe.WMT23_FILE,
+              *(recipe.DATA_DIR / name for name in recipe.MEDLINE_FILES)]
     missing = [str(path) for path in needed if not path.is_file()]
     if missing:
         pytest.skip(f"{', '.join(missing)} absent: the shared MT data is not on this machine")
-    return build_tiny_marian(tmp_path_factory.mktemp("tiny-marian"))
+
+    def build(folder: Path) -> None:
+        result = recipe.build_tiny_marian(folder, config)
+        summary = {name: value for name, value in asdict(result).items()
+                   if name not in ("ct2_dir", "hf_dir", "config")}
+        (folder / "result.json").write_text(json.dumps(summary, indent=1) + "\n",
+                                            encoding="utf-8")
+
+    folder = cached_model("tiny-marian", build, config=asdict(config),
+                          sources=source_files(recipe.__name__), data=needed,
+                          packages=("torch", "transformers", "ctranslate2", "sentencepiece"))
+    summary = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+    summary["losses"] = tuple(summary["losses"])
+    return recipe.TinyMarianResult(ct2_dir=folder / "ct2", hf_dir=folder / "hf", config=config,
+                                   **summary)
+
+
+# ----------------------------------------------------------------------------- test-model cache
+
+T = TypeVar("T")
+
+FIRST_PARTY = ("speech", "translate", "ner", "streaming", "eval", "recipes")
+"""The project's packages (whose modules count as training code in a cache key)."""
+
+COMPLETE = "COMPLETE"
+"""Written last into a cache entry: an entry without it is never used."""
+
+
+def test_model_cache() -> Path:
+    """Where trained test models are kept between runs: ``$MEDSTREAM_TEST_CACHE``, by default
+    ``.cache/test-models`` in the checkout (git ignores it; delete it to retrain everything)."""
+    return Path(os.environ.get("MEDSTREAM_TEST_CACHE") or REPO / ".cache" / "test-models")
+
+
+def _module_file(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"no module named {name!r}")
+    return Path(spec.origin)
+
+
+def source_files(module: str) -> list[Path]:
+    """``module``'s file and the files of the project modules it imports (one level): the code
+    that trains a model, for its cache key."""
+    path = _module_file(module)
+    packages = "|".join(FIRST_PARTY)
+    imported = re.findall(rf"^\s*(?:from|import)\s+((?:{packages})(?:\.\w+)*)",
+                          path.read_text(encoding="utf-8"), re.MULTILINE)
+    return sorted({path, *(_module_file(name) for name in imported)})
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def cached_model(name: str, build: Callable[[Path], None], *, config: Mapping[str, Any],
+                 sources: list[Path], data: list[Path], packages: tuple[str, ...]) -> Path:
+    """The folder of a trained test model, built by ``build(folder)`` only when the cache does
+    not hold it yet.
+
+    The entry is ``<cache>/<name>-<key>``, where ``key`` is the sha256 (first 16 hex digits) of
+    the build ``config``, the sha256 of each training source file, the size and sha256 of each
+    ``data`` file and the installed versions of ``packages``; ``key.json`` in the entry spells
+    them out. A build goes into a temporary folder beside the entry, which gets the
+    :data:`COMPLETE` marker last and is then renamed into place: an interrupted build never
+    leaves an entry that looks usable. A lock per entry makes a concurrent session wait for
+    the build instead of repeating it.
+    """
+    parts = {
+        "name": name,
+        "config": dict(config),
+        "sources": {_shown(path): _sha256(path) for path in sources},
+        "data": {_shown(path): {"size": path.stat().st_size, "sha256": _sha256(path)}
+                 for path in data},
+        "packages": {package: importlib.metadata.version(package) for package in packages},
+    }
+    text = json.dumps(parts, indent=1, sort_keys=True, default=str)
+    key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    root = test_model_cache()
+    root.mkdir(parents=True, exist_ok=True)
+    entry = root / f"{name}-{key}"
+    if (entry / COMPLETE).is_file():
+        return entry
+    with (root / f".{entry.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (entry / COMPLETE).is_file():  # built by another session while this one waited
+            return entry
+        for leftover in [entry, *root.glob(f".{entry.name}.*.tmp")]:
+            shutil.rmtree(leftover, ignore_errors=True)  # an interrupted build's remains
+        folder = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", suffix=".tmp", dir=root))
+        try:
+            build(folder)
+            (folder / "key.json").write_text(text + "\n", encoding="utf-8")
+            (folder / COMPLETE).write_text("", encoding="utf-8")
+            folder.rename(entry)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+    return entry

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eval.asr_entities import BagOfEntitiesF1, ProjectedEntityF1, TaggedText, project_spans
-from eval.entities import Span, spans_from_iob2
+from ner.iob import Span, spans_from_iob2
 from tests.test_entity_f1 import _conll
 
 REFERENCE = TaggedText.from_text("The patient takes Metformin 500 mg daily.",

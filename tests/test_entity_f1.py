@@ -8,7 +8,8 @@ import pytest
 from nervaluate import Evaluator
 from seqeval.metrics import classification_report, f1_score
 
-from eval.entities import MATCH_MODES, EntityF1, Span, entity_f1, spans_from_iob2
+from eval.entities import MATCH_MODES, EntityF1, entity_f1
+from ner.iob import Span, spans_from_iob2
 from tests.conftest import SHARED_DATA
 
 

@@ -12,17 +12,12 @@ from typer.testing import CliRunner, Result
 
 from eval.entities import entity_f1
 from eval.latency import Emission, UtteranceTimeline
-from eval.readers import (
-    TaggedSentence,
-    read_conll,
-    read_parallel_tsv,
-    read_terminology_jsonl,
-    write_conll,
-)
+from eval.readers import read_parallel_tsv, read_terminology_jsonl
 from eval.report import Report
 from eval.sections import latency_section
 from eval.terms import TermSuccess, dictionary
 from eval.translation import score_translations
+from ner.conll import TaggedSentence, read_conll, write_conll
 from streaming.cli import app
 from tests.conftest import SHARED_DATA, SPEECH
 from tests.test_entity_f1 import _perturb

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from eval.entities import entity_f1, spans_from_iob2
+from eval.entities import entity_f1
 from ner.abbreviations import AbbreviationMemory, find_definitions, resolve_document
 from ner.corpora import load_split
 from ner.evaluation import DOCUMENT_WINDOW, resolve_abbreviations
+from ner.iob import spans_from_iob2
 from ner.recognizer import EntityRecognizer
 from ner.schema import EntityType
 from ner.types import Entity

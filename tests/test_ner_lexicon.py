@@ -159,7 +159,7 @@ def test_french_glossary_terms_found_in_a_french_sentence() -> None:
 
 
 def test_glossary_of_several_languages_is_refused() -> None:
-    from translate.glossary import GlossaryEntry
+    from translate.types import GlossaryEntry
 
     entries = [GlossaryEntry("fever", "Fieber", "en", "de"),
                GlossaryEntry("fever", "fièvre", "en", "fr")]

@@ -15,8 +15,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from eval.readers import TaggedSentence
 from ner.catalog import DEFAULT_NER_MODEL, SHIPPED_MODELS, resolve_ner_model, verify_shipped
+from ner.conll import TaggedSentence
 from ner.corpora import asr_style, load_split
 from ner.encoder import PACKAGED_ENCODERS, resolve_encoder
 from ner.errors import TaggerModelError

@@ -8,24 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from eval.entities import Span
 from eval.readers import (
     CharSpan,
     ManifestEntry,
     ParallelSegment,
-    TaggedSentence,
     TermPair,
-    read_conll,
     read_manifest,
     read_parallel_tsv,
     read_terminology_jsonl,
-    write_conll,
     write_manifest,
 )
+from ner.conll import TaggedSentence, read_conll, write_conll
+from ner.iob import Span
 from speech.errors import DataFileError, MedstreamError
 from tests.conftest import SHARED_DATA, SPEECH, TICO_TERMS, WMT23
 from tests.conftest import read_manifest as read_manifest_rows
-from translate.glossary import GlossaryEntry, read_glossary
+from translate.glossary import read_glossary
+from translate.types import GlossaryEntry
 
 
 def _require(path: Path) -> Path:
@@ -81,7 +80,9 @@ def test_every_speech_manifest_loads_with_existing_audio() -> None:
         assert [e.audio_filepath for e in entries] == [r["path"] for r in rows]
         assert [e.text for e in entries] == [r["text"] for r in rows]
         total += len(entries)
-    assert total == 226
+    # The shared data grows (fareez_osce_en added 4 long interviews to the first 226 rows); each
+    # manifest found is checked in full above, this only guards against finding none of them.
+    assert total >= 226
 
 
 def test_speech_manifest_extra_keys_are_kept() -> None:

@@ -33,7 +33,8 @@ from recipes.mt.vocabulary import load_with_markers
 from speech.errors import DataFileError
 from tests.conftest import REPO, SHARED_DATA, TICO_TERMS, WMT23
 from tests.mt_families import FALLBACK_LINES, build_tiny_m2m100, build_tiny_nllb, convert_to_ct2
-from translate.glossary import Glossary, GlossaryEntry
+from translate.glossary import Glossary
+from translate.types import GlossaryEntry
 
 pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
 

@@ -9,8 +9,9 @@ import pytest
 
 from speech.errors import DataFileError
 from tests.conftest import TICO_TERMS
-from translate.glossary import GlossaryEntry, read_glossary
+from translate.glossary import read_glossary
 from translate.tbx import read_tbx, write_tbx
+from translate.types import GlossaryEntry
 
 # A TBX-Basic 2019 file in DCA style, after the examples of ISO 30042:2019 / tbxinfo.net.
 TBX_2019_DCA = """\

@@ -20,10 +20,10 @@ from translate.annotation import (
 )
 from translate.backends.base import DecodeRequest, DecodeSettings, Hypothesis, MTBackend
 from translate.constraints import glossary_constraints
-from translate.glossary import Glossary, GlossaryEntry
+from translate.glossary import Glossary
 from translate.tokenization import ModelTokenizer
 from translate.translator import Terminology, Translator
-from translate.types import TermConstraint, TranslateOptions
+from translate.types import GlossaryEntry, TermConstraint, TranslateOptions
 
 pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
 

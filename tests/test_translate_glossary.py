@@ -12,11 +12,11 @@ from ner.types import Attribute, Entity
 from speech.errors import DataFileError
 from tests.conftest import TICO_TERMS, WMT23
 from translate.constraints import TermChecker, consistent, glossary_constraints, pair_constraints
-from translate.glossary import Glossary, GlossaryEntry, read_glossary
+from translate.glossary import Glossary, read_glossary
 from translate.numbers import convert_decimal, number_constraints
 from translate.tokenization import align_pieces
 from translate.translator import entity_constraints
-from translate.types import TermConstraint
+from translate.types import GlossaryEntry, TermConstraint
 
 
 def test_csv_glossary_with_codes_and_do_not_translate(tmp_path: Path) -> None:

@@ -17,9 +17,8 @@ from streaming.cli import app
 from tests.conftest import SPEECH, WMT23
 from translate.catalog import load_mt
 from translate.constraints import pair_constraints
-from translate.glossary import GlossaryEntry
 from translate.translator import Terminology, Translator
-from translate.types import TermConstraint, TranslateOptions, Translation
+from translate.types import GlossaryEntry, TermConstraint, TranslateOptions, Translation
 
 HELD_OUT = 120
 """Held-out WMT23 segments the tests translate (the model never saw the last 500)."""

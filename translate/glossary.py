@@ -37,7 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ner.phrases import PhraseMatcher
+from speech.datafiles import text_lines
 from speech.errors import DataFileError
+from translate.tbx import read_tbx
+from translate.types import GlossaryEntry, language_matches
 
 _TERM_HEADERS = (("src_term", "tgt_term"), ("source", "target"),
                  ("source_term", "target_term"), ("src", "tgt"), ("term", "translation"))
@@ -45,44 +48,6 @@ _CODE_COLUMNS = ("code", "concept", "concept_id")
 _DNT_COLUMNS = ("dnt", "do_not_translate")
 _TRUE = frozenset({"1", "true", "yes", "y", "x"})
 _FALSE = frozenset({"", "0", "false", "no", "n"})
-
-
-@dataclass(frozen=True)
-class GlossaryEntry:
-    """A term and its required translation, with whatever the glossary says about it."""
-
-    source: str
-    target: str
-    src_lang: str | None = None
-    tgt_lang: str | None = None
-    provider: str | None = None
-    pos: str | None = None
-    description: str | None = None
-    code: str | None = None
-    """A concept id (ICD-10, SNOMED CT, RxNorm …), or the TBX concept entry's id."""
-    do_not_translate: bool = False
-    """The term is copied unchanged (then ``target == source``)."""
-
-    def __post_init__(self) -> None:
-        if not self.source.strip() or not self.target.strip():
-            raise ValueError("a glossary entry needs a source and a target term")
-        if self.do_not_translate and self.target != self.source:
-            raise ValueError(f"do-not-translate entry {self.source!r} has another target "
-                             f"{self.target!r}")
-
-    def applies_to(self, src_lang: str | None, tgt_lang: str | None) -> bool:
-        """Whether the entry is for this language pair (an entry without languages is for
-        every pair; ``es`` matches ``es-419``)."""
-        return (_language_matches(self.src_lang, src_lang)
-                and _language_matches(self.tgt_lang, tgt_lang))
-
-
-def _language_matches(code: str | None, wanted: str | None) -> bool:
-    """``wanted`` is None, equal to ``code`` or its primary subtag (``es`` for ``es-419``)."""
-    if wanted is None or code is None:
-        return True
-    code, wanted = code.casefold(), wanted.casefold()
-    return code == wanted or code.startswith(wanted + "-")
 
 
 def read_glossary(path: str | Path, src_lang: str | None = None,
@@ -94,27 +59,17 @@ def read_glossary(path: str | Path, src_lang: str | None = None,
     """
     file = Path(path)
     if file.suffix.casefold() == ".tbx":
-        from translate.tbx import read_tbx
-
         return [e for e in read_tbx(file, src_lang, tgt_lang) if e.applies_to(src_lang, tgt_lang)]
     return read_glossary_table(file, src_lang, tgt_lang)
 
 
 def _read_rows(file: Path) -> list[list[str]]:
     try:
-        data = file.read_bytes()
+        lines = text_lines(file)
     except OSError as error:
         raise DataFileError(file, None, f"cannot read the glossary ({error.strerror})") from error
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DataFileError(file, line, f"not valid UTF-8 ({exc.reason})") from exc
     if file.suffix.casefold() == ".csv":
-        return list(csv.reader(io.StringIO(text, newline="")))
-    lines = [line.removesuffix("\r") for line in text.split("\n")]
-    if lines and lines[-1] == "":
-        lines.pop()
+        return list(csv.reader(io.StringIO("\n".join(lines), newline="")))
     return [line.split("\t") for line in lines]
 
 
@@ -174,7 +129,7 @@ def read_glossary_table(path: str | Path, src_lang: str | None = None,
                                               f"target {target!r}")
         row_src = optional(fields, "src_lang") if "src_lang" in column else src_lang
         row_tgt = optional(fields, "tgt_lang") if "tgt_lang" in column else tgt_lang
-        if not (_language_matches(row_src, src_lang) and _language_matches(row_tgt, tgt_lang)):
+        if not (language_matches(row_src, src_lang) and language_matches(row_tgt, tgt_lang)):
             continue
         entries.append(GlossaryEntry(
             source=source, target=target, src_lang=row_src, tgt_lang=row_tgt,

@@ -72,7 +72,7 @@ from pathlib import Path
 from xml.parsers import expat
 
 from speech.errors import DataFileError
-from translate.glossary import GlossaryEntry
+from translate.types import GlossaryEntry
 
 TBX_NAMESPACE = "urn:iso:std:iso:30042:ed-2"
 """The namespace of TBX 2019 (ISO 30042:2019) core elements."""

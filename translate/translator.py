@@ -23,9 +23,9 @@ from translate.constraints import (
     glossary_constraints,
 )
 from translate.decoding import ConstrainedDecoder, DecodeItem
-from translate.glossary import Glossary, GlossaryEntry
+from translate.glossary import Glossary
 from translate.numbers import number_constraints
-from translate.types import TermConstraint, TermUse, TranslateOptions, Translation
+from translate.types import GlossaryEntry, TermConstraint, TermUse, TranslateOptions, Translation
 
 DOSE_ATTRIBUTES = frozenset({AttributeType.STRENGTH, AttributeType.DOSAGE})
 

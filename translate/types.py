@@ -116,3 +116,41 @@ class Translation:
     def from_dict(cls, data: dict[str, Any]) -> Translation:
         """The inverse of :meth:`to_dict` (KeyError or TypeError on a malformed record)."""
         return cls(**{**data, "terms": tuple(TermUse(**t) for t in data.get("terms", ()))})
+
+
+@dataclass(frozen=True)
+class GlossaryEntry:
+    """A term and its required translation, with whatever the glossary says about it."""
+
+    source: str
+    target: str
+    src_lang: str | None = None
+    tgt_lang: str | None = None
+    provider: str | None = None
+    pos: str | None = None
+    description: str | None = None
+    code: str | None = None
+    """A concept id (ICD-10, SNOMED CT, RxNorm …), or the TBX concept entry's id."""
+    do_not_translate: bool = False
+    """The term is copied unchanged (then ``target == source``)."""
+
+    def __post_init__(self) -> None:
+        if not self.source.strip() or not self.target.strip():
+            raise ValueError("a glossary entry needs a source and a target term")
+        if self.do_not_translate and self.target != self.source:
+            raise ValueError(f"do-not-translate entry {self.source!r} has another target "
+                             f"{self.target!r}")
+
+    def applies_to(self, src_lang: str | None, tgt_lang: str | None) -> bool:
+        """Whether the entry is for this language pair (an entry without languages is for
+        every pair; ``es`` matches ``es-419``)."""
+        return (language_matches(self.src_lang, src_lang)
+                and language_matches(self.tgt_lang, tgt_lang))
+
+
+def language_matches(code: str | None, wanted: str | None) -> bool:
+    """``wanted`` is None, equal to ``code`` or its primary subtag (``es`` for ``es-419``)."""
+    if wanted is None or code is None:
+        return True
+    code, wanted = code.casefold(), wanted.casefold()
+    return code == wanted or code.startswith(wanted + "-")

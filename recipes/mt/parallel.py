@@ -24,8 +24,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from eval.readers import json_lines, text_lines, tsv_rows, type_name
+from eval.readers import tsv_rows
 from recipes.mt.tiny_marian import DataSplit, ParallelPair
+from speech.datafiles import json_lines, text_lines, type_name
 from speech.errors import DataFileError
 
 logger = logging.getLogger("recipes.mt")

@@ -26,8 +26,8 @@ from pathlib import Path
 from recipes.mt.tiny_marian import ParallelPair
 from translate.annotation import annotate_terms
 from translate.constraints import TermChecker, consistent, glossary_constraints, pair_constraints
-from translate.glossary import Glossary, GlossaryEntry, read_glossary
-from translate.types import TermConstraint
+from translate.glossary import Glossary, read_glossary
+from translate.types import GlossaryEntry, TermConstraint
 
 
 @dataclass(frozen=True)
