@@ -124,7 +124,7 @@ def test_write_conll_reproduces_a_real_file(tmp_path: Path) -> None:
 
 def test_every_parallel_tsv_loads() -> None:
     files = _files(SHARED_DATA / "mt", "*/*.tsv")
-    assert len(files) == 11
+    assert len(files) >= 11  # the shared data grows (tico19 en-pt was added); all are read below
     for path in files:
         corpus = read_parallel_tsv(path)
         rows = len(_data_lines(path)) - 1
