@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -139,8 +139,6 @@ def tiny_marian() -> Any:
 
 # ----------------------------------------------------------------------------- test-model cache
 
-T = TypeVar("T")
-
 FIRST_PARTY = ("speech", "translate", "ner", "streaming", "eval", "recipes")
 """The project's packages (whose modules count as training code in a cache key)."""
 
@@ -148,7 +146,7 @@ COMPLETE = "COMPLETE"
 """Written last into a cache entry: an entry without it is never used."""
 
 
-def test_model_cache() -> Path:
+def model_cache_dir() -> Path:
     """Where trained test models are kept between runs: ``$MEDSTREAM_TEST_CACHE``, by default
     ``.cache/test-models`` in the checkout (git ignores it; delete it to retrain everything)."""
     return Path(os.environ.get("MEDSTREAM_TEST_CACHE") or REPO / ".cache" / "test-models")
@@ -206,7 +204,7 @@ def cached_model(name: str, build: Callable[[Path], None], *, config: Mapping[st
     }
     text = json.dumps(parts, indent=1, sort_keys=True, default=str)
     key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    root = test_model_cache()
+    root = model_cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     entry = root / f"{name}-{key}"
     if (entry / COMPLETE).is_file():
@@ -227,3 +225,118 @@ def cached_model(name: str, build: Callable[[Path], None], *, config: Mapping[st
             shutil.rmtree(folder, ignore_errors=True)
             raise
     return entry
+
+
+# ----------------------------------------------------------------------------- test tiers
+
+TIERS = ("fast", "full", "all")
+FULL_TIER_MARKER = "slow"
+"""The marker of a full-tier test (``-m slow`` and ``-m "not slow"`` select by it too)."""
+
+FULL_TIER_FIXTURES: dict[str, str] = {
+    # Fixture name (defined here), or MODULE::FIXTURE for one defined in that test module: a
+    # test that uses it, directly or through another fixture, is in the full tier.
+    "tiny_en": "loads the packaged Whisper tiny.en",
+    "base_model": "loads the packaged Whisper base",
+    "tiny_marian": "trains a Marian model (2.5 min; cached between runs)",
+    "tests/test_ray_batch.py::local_ray": "starts Ray",
+    "tests/test_replicas.py::cluster": "starts two medstream servers and HAProxy",
+}
+"""Fixtures that put the tests using them in the full tier, with the reason."""
+
+FULL_TIER_TESTS: dict[str, str] = {
+    # Test module, or MODULE::TEST (every parametrisation) → reason.
+    "tests/test_nemo_streaming.py": "runs NeMo (its import alone takes 10-15 s)",
+    "tests/test_recipe_asr_nemo.py": "runs NeMo and trains the NeMo recipe",
+    "tests/test_web_page.py": "starts Chromium",
+    "tests/test_gpu.py": "loads Whisper base on CUDA and on the CPU",
+}
+"""Tests in the full tier whatever fixtures they use, with the reason."""
+
+_DESELECTED = pytest.StashKey[int]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--tier", choices=TIERS, default="fast",
+        help="which tests to run: 'fast' (the default: no real model, training, server, Ray, "
+             "HAProxy or browser; a few minutes), 'full' (only the tests marked "
+             f"'{FULL_TIER_MARKER}': the rest), or 'all'. Tests outside the tier are "
+             "deselected. See tests/conftest.py.")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    tier = config.getoption("--tier")
+    if tier == "all":
+        return "tier: all (fast and full)"
+    other = "full" if tier == "fast" else "fast"
+    return f"tier: {tier} (--tier {other} or --tier all for the rest)"
+
+
+def _split(key: str) -> tuple[str, str | None]:
+    module, _, name = key.partition("::")
+    return module, name or None
+
+
+def _full_tier_reason(item: pytest.Item) -> str | None:
+    module = item.nodeid.split("::", 1)[0]
+    if item.get_closest_marker(FULL_TIER_MARKER) is not None:
+        return f"marked {FULL_TIER_MARKER} in its test file"
+    fixtures = set(getattr(item, "fixturenames", ()))
+    for key, reason in FULL_TIER_FIXTURES.items():
+        where, name = _split(key)
+        if (name is None and key in fixtures) or (where == module and name in fixtures):
+            return reason
+    name = item.nodeid.split("::", 1)[1].split("[", 1)[0] if "::" in item.nodeid else None
+    return FULL_TIER_TESTS.get(module) or FULL_TIER_TESTS.get(f"{module}::{name}")
+
+
+def _stale_entries(items: list[pytest.Item]) -> list[str]:
+    """Entries of the tables that name a module, test or fixture that no longer exists."""
+    modules = {item.nodeid.split("::", 1)[0]: item.module for item in items
+               if isinstance(item, pytest.Function)}
+    stale = []
+    for key in [*FULL_TIER_FIXTURES, *FULL_TIER_TESTS]:
+        where, name = _split(key)
+        if key in FULL_TIER_FIXTURES and name is None:
+            exists = key in globals()
+        else:
+            exists = (REPO / where).is_file() and (
+                name is None or where not in modules or hasattr(modules[where], name))
+        if not exists:
+            stale.append(key)
+    return stale
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks the full-tier tests and deselects the tests outside ``--tier``."""
+    stale = _stale_entries(items)
+    if stale:
+        raise pytest.UsageError("tests/conftest.py names tests or fixtures that do not exist "
+                                f"(moved or renamed?): {', '.join(stale)}")
+    tier = config.getoption("--tier")
+    selected, deselected = [], []
+    for item in items:
+        reason = _full_tier_reason(item)
+        if reason is not None:
+            item.add_marker(FULL_TIER_MARKER)
+            item.user_properties.append(("tier", f"full: {reason}"))
+        if tier == "all" or (tier == "full") == (reason is not None):
+            selected.append(item)
+        else:
+            deselected.append(item)
+    config.stash[_DESELECTED] = len(deselected)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    tier = config.getoption("--tier")
+    deselected = config.stash.get(_DESELECTED, 0)
+    if tier != "all" and deselected:
+        other = "full" if tier == "fast" else "fast"
+        terminalreporter.write_line(
+            f"tier {tier}: {deselected} tests of the {other} tier deselected "
+            f"(pytest --tier {other} runs them, --tier all runs everything)")
