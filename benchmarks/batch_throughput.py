@@ -36,7 +36,7 @@ from speech.backends.faster_whisper import resolve_device
 from speech.catalog import resolve_asr_model
 from speech.loader import load_asr
 from speech.options import ModelOptions, TranscribeOptions
-from streaming.batch import BatchJob, BatchTranscriber, auto_parallelism, discover_inputs
+from streaming.batch.job import BatchJob, BatchTranscriber, auto_parallelism, discover_inputs
 
 DEFAULT_MANIFEST = (Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
                     / "fareez_osce_en" / "manifest.jsonl")

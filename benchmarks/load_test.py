@@ -30,9 +30,9 @@ from eval.wer import error_rate
 from speech.audio import SAMPLE_RATE, load_audio
 from speech.loader import load_asr
 from speech.options import TranscribeOptions
-from streaming.client import StreamResult, stream_audio
-from streaming.engine import Engine
-from streaming.server import serve_in_thread
+from streaming.live.client import StreamResult, stream_audio
+from streaming.live.engine import Engine
+from streaming.live.server import serve_in_thread
 
 REPO = Path(__file__).resolve().parents[1]
 OSCE = REPO.parent / "shared" / "data" / "speech" / "fareez_osce_en"

@@ -34,14 +34,14 @@ import ray
 from speech.audio import load_audio
 from speech.backends.faster_whisper import resolve_device, speech_runs
 from speech.options import ModelOptions, TranscribeOptions
-from streaming.batch import (
+from streaming.batch.job import (
     BatchJob,
     BatchSummary,
     BatchTranscriber,
     auto_parallelism,
     discover_inputs,
 )
-from streaming.ray_batch import RayBatch
+from streaming.batch.ray_job import RayBatch
 from streaming.stages import PipelineSpec
 
 DEFAULT_MANIFEST = (Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"

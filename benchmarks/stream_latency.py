@@ -33,9 +33,9 @@ from speech.backends.faster_whisper import resolve_device
 from speech.loader import load_asr
 from speech.online import OnlineTranscriber, StreamOptions, decode_jobs
 from speech.options import ModelOptions, TranscribeOptions
-from streaming.client import StreamResult, stream_audio
-from streaming.engine import Engine, EngineConfig
-from streaming.server import serve_in_thread
+from streaming.live.client import StreamResult, stream_audio
+from streaming.live.engine import Engine, EngineConfig
+from streaming.live.server import serve_in_thread
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "osce_car0001_50s.mp3"

@@ -6,7 +6,7 @@ Each plot is drawn only when its section has the data; matplotlib runs headless 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib
 
@@ -14,8 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.patches import Rectangle
 
-if TYPE_CHECKING:
-    from eval.report import Report, Section
+from eval.report import Report, Section
 
 _MAX_BARS = 60
 

@@ -88,19 +88,9 @@ class Report:
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
             raise ValueError(f"cannot read the report {file}: {error}") from error
 
-    def write(self, folder: Path) -> list[Path]:
-        """Write report.json, report.md and the plots; return the files written."""
-        from eval.plots import plot_report
-
-        folder.mkdir(parents=True, exist_ok=True)
-        plots = plot_report(self, folder)
-        self.meta["plots"] = [p.name for p in plots]
-        json_path = folder / "report.json"
-        json_path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1,
-                                        default=_json_default) + "\n", encoding="utf-8")
-        md_path = folder / "report.md"
-        md_path.write_text(render_markdown(self), encoding="utf-8")
-        return [json_path, md_path, *plots]
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=1,
+                          default=_json_default) + "\n"
 
 
 def _json_default(value: Any) -> Any:

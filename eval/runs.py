@@ -1,6 +1,7 @@
 """What the ``medstream eval`` commands run: read the inputs, run the system, build sections.
 
-Kept apart from the command definitions (:mod:`eval.cli`) so that it can be used from Python.
+Kept apart from the command definitions (:mod:`streaming.cli.evaluation`) so that it can be
+used from Python.
 Bad input raises :class:`UsageError` with a one-line message.
 """
 
@@ -10,7 +11,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+from rich.console import Console
 from rich.progress import Progress
 
 from eval.asr_entities import TaggedText
@@ -20,7 +23,6 @@ from eval.sections import asr_entity_section, asr_section, ner_section
 from eval.terms import dictionary
 from ner.conll import TaggedSentence
 from speech.errors import MedstreamError
-from streaming.console import stderr
 from translate.glossary import read_glossary
 
 
@@ -82,35 +84,37 @@ def glossary_terms(path: Path | None) -> dict[str, list[str]]:
     return {language: sorted(values) for language, values in terms.items()}
 
 
-def transcripts_for(entries: Sequence[ManifestEntry], folder: Path) -> tuple[list[str], str]:
-    """The batch CLI's json transcripts of ``entries`` (matched by the audio's content), and
-    the models that wrote them."""
-    from streaming.document import SourceFile, TranscriptDocument
+class TranscriptIndex(Protocol):
+    """Transcripts already written for recordings (the batch job's json files, found by the
+    recordings' content: :class:`streaming.document.TranscriptFolder`)."""
 
-    by_digest: dict[str, TranscriptDocument] = {}
-    for file in folder.rglob("*.json"):
-        try:
-            document = TranscriptDocument.from_json(file.read_text(encoding="utf-8"))
-        except (ValueError, KeyError, OSError):
-            continue
-        by_digest[document.source.sha256] = document
+    where: str
+
+    def find(self, audio: Path) -> tuple[str, str] | None:
+        """The text of ``audio``'s transcript and the model that wrote it; None when none."""
+        ...
+
+
+def transcripts_for(entries: Sequence[ManifestEntry], index: TranscriptIndex
+                    ) -> tuple[list[str], str]:
+    """The transcripts of ``entries`` in ``index``, and the models that wrote them."""
     texts: list[str] = []
     missing: list[str] = []
     models: set[str] = set()
     for entry in entries:
         if not entry.audio_filepath.is_file():
             raise UsageError(f"audio file {entry.audio_filepath} (in a manifest) is missing")
-        found = by_digest.get(SourceFile.of(entry.audio_filepath).sha256)
+        found = index.find(entry.audio_filepath)
         if found is None:
             missing.append(str(entry.audio_filepath))
         else:
-            models.add(found.info.model)
-        texts.append(found.text if found else "")
+            models.add(found[1])
+        texts.append(found[0] if found else "")
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5
                                           else "")
         raise UsageError(f"{len(missing)} of {len(entries)} recordings have no transcript in "
-                         f"{folder}: {shown}. Run `medstream transcribe` on them first.")
+                         f"{index.where}: {shown}. Run `medstream transcribe` on them first.")
     return texts, "; ".join(sorted(models))
 
 
@@ -124,7 +128,7 @@ def transcribe_all(utterances: Sequence[Utterance], model: str, device: str,
     device_choice: Device = "cpu" if device == "cpu" else "cuda" if device == "cuda" else "auto"
     backend = load_asr(model, ModelOptions(device=device_choice), allow_download=False)
     texts = []
-    with Progress(console=stderr, transient=True) as progress:
+    with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("transcribing", total=len(utterances))
         for utterance in utterances:
             entry = utterance.entry
@@ -151,7 +155,7 @@ class AsrRun:
     hypotheses: list[str]
 
 
-def run_asr(manifests: Sequence[Path], transcripts: Path | None, model: str | None,
+def run_asr(manifests: Sequence[Path], transcripts: TranscriptIndex | None, model: str | None,
          glossary: Path | None, device: str) -> AsrRun:
     if (transcripts is None) == (model is None):
         raise UsageError("give exactly one of --transcripts DIR (score existing output) or "
@@ -163,7 +167,7 @@ def run_asr(manifests: Sequence[Path], transcripts: Path | None, model: str | No
     meta: dict[str, str] = {"data": ", ".join(map(str, manifests))}
     if transcripts is not None:
         hypotheses, meta["models"] = transcripts_for(entries, transcripts)
-        meta["transcripts"] = str(transcripts)
+        meta["transcripts"] = transcripts.where
     else:
         assert model is not None
         hypotheses, meta["models"] = transcribe_all(utterances, model, device, notes)

@@ -19,6 +19,12 @@ if [ -n "$missing" ]; then
 fi
 
 PYTHON="${PYTHON:-python3}"
+# medstream needs Python 3.11 or newer (pyproject's requires-python); say so before installing.
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "medstream needs Python 3.11 or newer; $PYTHON is $("$PYTHON" --version 2>&1)." >&2
+  echo "Set PYTHON=/path/to/python3.11 (Ubuntu 22.04: apt install python3.11-venv)." >&2
+  exit 2
+fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"

@@ -164,3 +164,23 @@ def settings_fingerprint(model_identifier: str, settings: dict[str, Any]) -> str
     """Digest of the model and the transcription settings, stable across runs and machines."""
     payload = json.dumps({"model": model_identifier, "settings": settings}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+class TranscriptFolder:
+    """The json transcripts under a folder (the batch job's output), found by the content of
+    the recording they transcribe; files that are not transcripts are passed over."""
+
+    def __init__(self, folder: Path) -> None:
+        self.where = str(folder)
+        self._by_digest: dict[str, TranscriptDocument] = {}
+        for file in folder.rglob("*.json"):
+            try:
+                document = TranscriptDocument.from_json(file.read_text(encoding="utf-8"))
+            except (ValueError, KeyError, OSError):
+                continue
+            self._by_digest[document.source.sha256] = document
+
+    def find(self, audio: Path) -> tuple[str, str] | None:
+        """The text of ``audio``'s transcript and the model that wrote it; None when none."""
+        found = self._by_digest.get(SourceFile.of(audio).sha256)
+        return (found.text, found.info.model) if found is not None else None

@@ -178,7 +178,12 @@ def _sha256(path: Path) -> str:
 
 
 def _shown(path: Path) -> str:
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+    """``path`` as a key names it: from the checkout or its ``../shared/data``, so that the key
+    does not depend on where the checkout is."""
+    for root, shown in ((REPO, ""), (SHARED_DATA, "../shared/data/")):
+        if path.is_relative_to(root):
+            return shown + path.relative_to(root).as_posix()
+    return str(path)
 
 
 def cached_model(name: str, build: Callable[[Path], None], *, config: Mapping[str, Any],

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from speech.backends.faster_whisper import FasterWhisperBackend
-from streaming.engine import Engine, EngineConfig, Stages
-from streaming.server import ServerConfig, serve_in_thread
+from streaming.live.engine import Engine, EngineConfig, Stages
+from streaming.live.server import ServerConfig, serve_in_thread
 
 
 @contextmanager

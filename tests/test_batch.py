@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from speech.options import TranscribeOptions
-from streaming.batch import (
+from streaming.batch.job import (
     BatchJob,
     BatchTranscriber,
     InputFile,
@@ -22,7 +22,7 @@ from streaming.batch import (
     auto_parallelism,
     discover_inputs,
 )
-from streaming.cli import app
+from streaming.cli.app import app
 from tests.conftest import SPEECH, read_manifest
 
 

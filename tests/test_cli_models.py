@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from streaming.cli import app
+from streaming.cli.app import app
 
 
 def test_models_list_marks_packaged_models_available_offline() -> None:

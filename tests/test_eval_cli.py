@@ -12,13 +12,14 @@ from typer.testing import CliRunner, Result
 
 from eval.entities import entity_f1
 from eval.latency import Emission, UtteranceTimeline
+from eval.output import write_report
 from eval.readers import read_parallel_tsv, read_terminology_jsonl
 from eval.report import Report
 from eval.sections import latency_section
 from eval.terms import TermSuccess, dictionary
 from eval.translation import score_translations
 from ner.conll import TaggedSentence, read_conll, write_conll
-from streaming.cli import app
+from streaming.cli.app import app
 from tests.conftest import SHARED_DATA, SPEECH
 from tests.test_entity_f1 import _perturb
 
@@ -175,7 +176,7 @@ def test_latency_section_and_its_plot(tmp_path: Path) -> None:
     ]
     report = Report.new("latency")
     report.sections.append(latency_section(["u1", "u2"], timelines))
-    written = report.write(tmp_path)
+    written = write_report(report, tmp_path)
     assert (tmp_path / "latency_latency.png") in written
     loaded = Report.load(tmp_path)
     section = loaded.section("latency")

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from speech.audio import SAMPLE_RATE, load_audio
-from streaming.client import stream_audio
-from streaming.engine import Stages
+from streaming.live.client import stream_audio
+from streaming.live.engine import Stages
 from tests.conftest import SPEECH
 from tests.live import live_server
 from translate.catalog import load_mt

@@ -19,11 +19,11 @@ from ner.build import RecognizerSpec
 from speech.audio import load_audio
 from speech.options import TranscribeOptions
 from streaming.annotate import EntityAnnotator
-from streaming.client import stream_audio
-from streaming.engine import Stages
-from streaming.pcm import encode_pcm
-from streaming.protocol import ERROR_CODES, schemas
-from streaming.server import CLOSE_FORBIDDEN_ORIGIN, CLOSE_UNAUTHORIZED, ServerConfig
+from streaming.live.client import stream_audio
+from streaming.live.engine import Stages
+from streaming.live.pcm import encode_pcm
+from streaming.live.protocol import ERROR_CODES, schemas
+from streaming.live.server import CLOSE_FORBIDDEN_ORIGIN, CLOSE_UNAUTHORIZED, ServerConfig
 from tests.conftest import REPO, SPEECH
 from tests.live import live_server
 
@@ -205,7 +205,7 @@ def test_token_and_origin_are_enforced(tiny_en: Any) -> None:
 def test_stream_cli_prints_finals_and_writes_every_event(server: str, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from streaming.cli import app
+    from streaming.cli.app import app
 
     events_file = tmp_path / "events.jsonl"
     result = CliRunner().invoke(app, [
@@ -228,4 +228,4 @@ def test_protocol_document_embeds_the_current_schemas() -> None:
     for name, schema in schemas().items():
         block = json.dumps(schema, indent=2, sort_keys=True)
         assert block in document, f"docs/protocol.md is out of date for {name}: " \
-            "run python -m streaming.protocol --markdown"
+            "run python -m streaming.live.protocol --markdown"

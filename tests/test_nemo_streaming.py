@@ -29,9 +29,9 @@ from speech.errors import InvalidOptionError, ModelNotFoundError
 from speech.loader import load_asr
 from speech.online import StreamOptions, StreamUpdate
 from speech.options import TranscribeOptions
-from streaming.client import stream_audio
-from streaming.engine import Engine
-from streaming.server import serve_in_thread
+from streaming.live.client import stream_audio
+from streaming.live.engine import Engine
+from streaming.live.server import serve_in_thread
 from tests.conftest import SPEECH
 from tests.nemo_models import save_tiny, tiny_streaming_model
 
@@ -221,7 +221,7 @@ def test_live_server_and_upload_with_the_nemo_backend(speech_audio: np.ndarray) 
 def test_batch_cli_transcribes_with_a_nemo_file(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from streaming.cli import app
+    from streaming.cli.app import app
 
     model = save_tiny("rnnt", tmp_path / "tiny-rnnt.nemo")
     out = tmp_path / "out"

@@ -28,7 +28,7 @@ from ner.tagger import CTranslate2Scorer, TaggerOptions, TorchScorer, Transforme
 from ner.types import Entity
 from ner.windows import encode_windows
 from speech.errors import ModelIntegrityError
-from streaming.cli import app
+from streaming.cli.app import app
 from tests.conftest import REPO, SHARED_DATA
 
 NER_DATA = SHARED_DATA / "ner"

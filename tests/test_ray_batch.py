@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from streaming.cli import app
-from streaming.ray_batch import ActorPlan, RayUnavailableError
+from streaming.batch.ray_job import ActorPlan, RayUnavailableError
+from streaming.cli.app import app
 from tests.conftest import REPO, SPEECH
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")

@@ -322,7 +322,7 @@ def test_tiny_fr_en_recipe_trains_on_its_own_files_and_medstream_translates(
     metadata = json.loads((output / "ct2" / "medstream_mt.json").read_text(encoding="utf-8"))
     assert (metadata["source_language"], metadata["target_language"]) == ("fr", "en")
     assert metadata["term_annotation"] == "append"
-    from streaming.cli import app
+    from streaming.cli.app import app
 
     glossary = tmp_path / "glossary.tsv"
     glossary.write_text("fr\ten\nfièvre\tfever\n", encoding="utf-8")

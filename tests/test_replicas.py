@@ -22,7 +22,7 @@ import pytest
 import websockets
 
 from speech.audio import load_audio
-from streaming.pcm import encode_pcm
+from streaming.live.pcm import encode_pcm
 from tests.conftest import REPO, SPEECH
 
 CONFIG = REPO / "docs" / "deploy" / "haproxy.cfg"

@@ -23,10 +23,10 @@ from speech.audio import SAMPLE_RATE, load_audio
 from speech.options import TranscribeOptions
 from speech.types import Segment, TranscriptionInfo
 from streaming.annotate import EntityAnnotator
-from streaming.batch import BatchJob, BatchTranscriber, discover_inputs
-from streaming.cli import app
+from streaming.batch.job import BatchJob, BatchTranscriber, discover_inputs
+from streaming.batch.writers import marks_of, render_srt, render_txt, render_vtt
+from streaming.cli.app import app
 from streaming.document import EntityAnnotations, SourceFile, TranscriptDocument
-from streaming.writers import marks_of, render_srt, render_txt, render_vtt
 from tests.conftest import SPEECH
 
 TEXT = "Amoxicillin 500 mg three times daily by mouth. No fever, knee <pain> & rash."

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from streaming.cli import app
+from streaming.cli.app import app
 from tests.conftest import SPEECH
 
 GERMAN = SPEECH / "fleurs_cuttledoc" / "fleurs-de-001.ogg"

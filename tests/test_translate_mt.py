@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from eval.readers import read_terminology_jsonl
-from streaming.cli import app
+from streaming.cli.app import app
 from tests.conftest import SPEECH, WMT23
 from translate.catalog import load_mt
 from translate.constraints import pair_constraints

@@ -23,7 +23,7 @@ import soundfile as sf
 from ner.build import RecognizerSpec
 from speech.audio import load_audio
 from streaming.annotate import EntityAnnotator
-from streaming.engine import Stages
+from streaming.live.engine import Stages
 from tests.conftest import REPO
 from tests.live import live_server
 

@@ -12,8 +12,8 @@ import srt
 import webvtt
 
 from speech.types import Segment, TranscriptionInfo, Word
+from streaming.batch.writers import render_srt, render_txt, render_vtt, write_atomic, write_outputs
 from streaming.document import SourceFile, TranscriptDocument
-from streaming.writers import render_srt, render_txt, render_vtt, write_atomic, write_outputs
 
 
 def _doc() -> TranscriptDocument:

@@ -29,7 +29,7 @@ def run_recipe(recipe: str, output: Path, *overrides: str) -> dict[str, Any]:
 
 def transcribe_cli(audio: Path, model: Path, out: Path, *options: str) -> dict[str, Any]:
     """``medstream transcribe AUDIO --model MODEL`` (greedy, no VAD); the JSON it wrote."""
-    from streaming.cli import app
+    from streaming.cli.app import app
 
     result = CliRunner().invoke(app, [
         "transcribe", str(audio), "--model", str(model), "--out", str(out), "--no-vad",

@@ -126,7 +126,7 @@ class _Geometry:
 
 
 LIVE_FRAME_SECONDS = 0.1
-"""The audio per frame a live client sends (``streaming.client``); whole recordings are fed the
+"""The audio per frame a live client sends (``streaming.live.client``); whole recordings are fed the
 same way."""
 
 

@@ -16,7 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from streaming.batch import BatchSummary, FileOutcome, InputFile, ProgressListener
+from streaming.batch.job import BatchSummary, FileOutcome, InputFile, ProgressListener
 
 
 class RichProgress(ProgressListener):

@@ -12,17 +12,15 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from eval.cli import eval_app
 from ner.build import RecognizerSpec
 from ner.catalog import DEFAULT_NER_MODEL
-from ner.cli import ner_command
 from speech.backends.faster_whisper import resolve_device
 from speech.catalog import HUB_IDS, PACKAGED_MODELS, convert_to_ctranslate2, resolve_asr_model
 from speech.errors import InvalidOptionError, MedstreamError
 from speech.options import Device, ModelOptions, TranscribeOptions
 from speech.types import Task
 from speech.vocabulary import load_vocabulary
-from streaming.batch import (
+from streaming.batch.job import (
     BatchJob,
     BatchSummary,
     BatchTranscriber,
@@ -31,19 +29,21 @@ from streaming.batch import (
     discover_inputs,
     probe_durations,
 )
-from streaming.console import fail, stderr
-from streaming.live_cli import serve_command, stream_command
-from streaming.progress import RichProgress, summary_table
-from streaming.ray_batch import RayBatch
+from streaming.batch.ray_job import RayBatch
+from streaming.batch.writers import FORMATS
+from streaming.cli.console import fail, stderr
+from streaming.cli.entities import ner_command
+from streaming.cli.evaluation import eval_app
+from streaming.cli.progress import RichProgress, summary_table
+from streaming.cli.serve import serve_command, stream_command
+from streaming.cli.translation import translate_command
 from streaming.stages import PipelineSpec, TranslationSpec
-from streaming.writers import FORMATS
 from translate.catalog import (
     MT_HUB_IDS,
     TOKENIZER_FILES,
     model_format,
     resolve_mt_model,
 )
-from translate.cli import translate_command
 from translate.types import TERM_MODES, TermMode
 
 app = typer.Typer(

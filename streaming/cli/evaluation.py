@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from eval.output import write_report
 from eval.readers import ParallelSegment, read_parallel_tsv, read_terminology_jsonl
 from eval.report import (
     Report,
@@ -39,7 +40,8 @@ from eval.terms import MODES
 from ner.catalog import DEFAULT_NER_MODEL
 from ner.conll import read_conll
 from speech.errors import MedstreamError
-from streaming.console import fail, stderr
+from streaming.cli.console import fail, stderr
+from streaming.document import TranscriptFolder
 
 eval_app = typer.Typer(help="Measure a stage or the whole pipeline; compare two reports.",
                        no_args_is_help=True)
@@ -56,7 +58,7 @@ def _build(title: str, out: Path, build: Callable[[], tuple[list[Section], dict[
         raise fail(str(error)) from None
     report = Report.new(title, **meta)
     report.sections.extend(sections)
-    written = report.write(out)
+    written = write_report(report, out)
     typer.echo(render_markdown(report))
     stderr.print(f"wrote {', '.join(p.name for p in written)} to {out}", highlight=False)
 
@@ -76,7 +78,8 @@ def eval_asr(
 ) -> None:
     """WER/CER/MER per language and medical-term recall over manifests."""
     def build() -> tuple[list[Section], dict[str, str]]:
-        run = run_asr(manifests, transcripts, model, glossary, device)
+        index = TranscriptFolder(transcripts) if transcripts is not None else None
+        run = run_asr(manifests, index, model, glossary, device)
         return [run.section], run.meta
 
     _build("ASR evaluation", out, build)

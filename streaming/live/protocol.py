@@ -2,7 +2,7 @@
 
 The models are the single source of the protocol: the server validates client messages with
 them, builds its events with them, and ``docs/protocol.md`` embeds their JSON schemas
-(``python -m streaming.protocol`` prints them; a test keeps the document in step).
+(``python -m streaming.live.protocol`` prints them; a test keeps the document in step).
 
 Client → server: one ``start`` (text), then binary audio frames, then ``stop`` (text).
 Server → client: ``ready``, then ``partial`` / ``final`` / ``status`` / ``error`` events in
@@ -203,8 +203,9 @@ def schemas() -> dict[str, Any]:
 PROSE = """# The live protocol (version {version})
 
 `medstream serve` speaks this protocol on the websocket `/v1/stream`. This file is generated
-from `streaming/protocol.py` (`python -m streaming.protocol --markdown > docs/protocol.md`);
-a test fails when the two disagree.
+from `streaming/live/protocol.py`
+(`python -m streaming.live.protocol --markdown > docs/protocol.md`); a test fails when the two
+disagree.
 
 ## Session
 

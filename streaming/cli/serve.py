@@ -19,7 +19,7 @@ from speech.errors import MedstreamError
 from speech.loader import load_asr
 from speech.options import Device, ModelOptions
 from streaming.annotate import EntityAnnotator
-from streaming.console import fail, stderr
+from streaming.cli.console import fail, stderr
 from translate.catalog import load_mt
 from translate.glossary import read_glossary
 from translate.translator import Terminology, Translator
@@ -66,8 +66,8 @@ def serve_command(
     with an interpreter web page at /, uploads at /v1/transcribe, /healthz and /metrics."""
     import uvicorn
 
-    from streaming.engine import Engine, EngineConfig, Stages
-    from streaming.server import ServerConfig, create_app
+    from streaming.live.engine import Engine, EngineConfig, Stages
+    from streaming.live.server import ServerConfig, create_app
 
     try:
         resolved_device: Device = "cuda" if resolve_device(device) == "cuda" else "cpu"
@@ -129,7 +129,7 @@ def stream_command(
                                                    "$MEDSTREAM_TOKEN).")] = None,
 ) -> None:
     """Stream a recording to `medstream serve` and print partials and finals."""
-    from streaming.client import stream_audio
+    from streaming.live.client import stream_audio
 
     try:
         audio = load_audio(recording)

@@ -38,9 +38,9 @@ from speech.audio import load_audio
 from speech.backends.base import ASRBackend
 from speech.errors import MedstreamError
 from speech.options import TranscribeOptions
-from streaming.engine import Engine, LiveSession, UnsupportedError
-from streaming.pcm import FrameError
-from streaming.protocol import (
+from streaming.live.engine import Engine, LiveSession, UnsupportedError
+from streaming.live.pcm import FrameError
+from streaming.live.protocol import (
     CLIENT_MESSAGE,
     PROTOCOL_VERSION,
     End,
@@ -116,7 +116,7 @@ def create_app(engine: Engine, asr: ASRBackend, config: ServerConfig | None = No
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> str:
-        return files("streaming").joinpath("web/index.html").read_text(encoding="utf-8")
+        return files("streaming.live").joinpath("web/index.html").read_text(encoding="utf-8")
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

@@ -1,7 +1,7 @@
 """Batch transcription on a Ray cluster: ``medstream transcribe ... --ray ADDRESS``.
 
 The file list becomes a Ray Dataset that streams through the stages of
-:class:`streaming.batch.FileStages`:
+:class:`streaming.batch.job.FileStages`:
 
 1. *prepare*, Ray tasks on CPU workers: hash the file, look for a previous run's transcript,
    decode the audio and find the speech with the VAD (Silero);
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from speech.errors import MedstreamError
-from streaming.batch import (
+from streaming.batch.job import (
     BatchJob,
     BatchSummary,
     FileOutcome,

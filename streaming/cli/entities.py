@@ -29,8 +29,8 @@ from ner.build import build_recognizer
 from ner.catalog import DEFAULT_NER_MODEL
 from ner.recognizer import EntityRecognizer
 from speech.errors import MedstreamError
-from streaming.console import fail
-from streaming.records import run_file, text_records, write_in_batches
+from streaming.cli.console import fail
+from streaming.cli.records import run_file, text_records, write_in_batches
 
 BATCH_LINES = 64
 

@@ -7,7 +7,7 @@ the cores better than one two-threaded transcription.
 
 The work on one file is a chain of stages (:class:`FileStages`: prepare, recognise, annotate,
 translate, finish) that pass a :class:`FileWork` along. Here one thread runs the whole chain;
-:mod:`streaming.ray_batch` runs the same stages in Ray tasks and actors, which is why both modes
+:mod:`streaming.batch.ray_job` runs the same stages in Ray tasks and actors, which is why both modes
 write the same outputs and resume the same way.
 """
 
@@ -32,13 +32,13 @@ from speech.chunking import Span
 from speech.errors import MedstreamError
 from speech.options import TranscribeOptions
 from speech.types import Segment
+from streaming.batch.writers import FORMATS, RENDERERS, write_outputs
 from streaming.document import (
     SourceFile,
     TranscriptDocument,
     TranslationMethod,
     settings_fingerprint,
 )
-from streaming.writers import FORMATS, RENDERERS, write_outputs
 
 if TYPE_CHECKING:  # at run time, prepare tasks on Ray workers need neither (nor torch)
     from streaming.annotate import EntityAnnotator
@@ -264,7 +264,7 @@ class FileWork:
 
 class FileStages:
     """The steps from a recording to its written outputs, each of which can run on its own
-    (in one thread here, in Ray tasks and actors in :mod:`streaming.ray_batch`).
+    (in one thread here, in Ray tasks and actors in :mod:`streaming.batch.ray_job`).
 
     A stage that fails records the error in the :class:`FileWork` and the later stages pass it
     on untouched: one bad file never stops the others. Only the stages whose model is given

@@ -18,7 +18,7 @@ import numpy as np
 import websockets
 
 from speech.audio import SAMPLE_RATE
-from streaming.pcm import encode_pcm
+from streaming.live.pcm import encode_pcm
 
 FRAME_SECONDS = 0.1
 

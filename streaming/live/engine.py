@@ -37,8 +37,8 @@ from speech.audio import SAMPLE_RATE
 from speech.live import LiveRecogniser, LiveStream, as_live
 from speech.online import StreamOptions, StreamUpdate
 from streaming.annotate import EntityAnnotator
-from streaming.pcm import PcmDecoder
-from streaming.protocol import End, Error, Final, Message, Partial, Start, Status, WordOut
+from streaming.live.pcm import PcmDecoder
+from streaming.live.protocol import End, Error, Final, Message, Partial, Start, Status, WordOut
 from translate.translator import Translator
 from translate.types import TranslateOptions
 

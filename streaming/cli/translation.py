@@ -20,8 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 from speech.errors import MedstreamError
-from streaming.console import fail
-from streaming.records import run_file, text_records, write_in_batches
+from streaming.cli.console import fail
+from streaming.cli.records import run_file, text_records, write_in_batches
 from translate.catalog import BACKENDS, BackendName, load_mt
 from translate.constraints import pair_constraints
 from translate.glossary import read_glossary

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 import typer
 
-from streaming.console import fail, stderr
+from streaming.cli.console import fail, stderr
 
 EXIT_LINES_FAILED = 1
 
