@@ -73,6 +73,42 @@ def _read_rows(file: Path) -> list[list[str]]:
     return [line.split("\t") for line in lines]
 
 
+@dataclass(frozen=True)
+class _TableLayout:
+    """Where a glossary table's fields are: its header (empty when it has none), the source
+    and target term columns, and the 1-based line of its first entry."""
+
+    header: list[str]
+    source: int
+    target: int
+    first_line: int
+
+    @property
+    def columns(self) -> dict[str, int]:
+        """Column index by name (the last of equal names, as a dict of the header keeps)."""
+        return {name: index for index, name in enumerate(self.header)}
+
+    @classmethod
+    def of(cls, first_row: list[str], src_lang: str | None, tgt_lang: str | None
+           ) -> _TableLayout:
+        header = [name.strip().casefold() for name in first_row]
+        pair = next(((header.index(s), header.index(t)) for s, t in _TERM_HEADERS
+                     if s in header and t in header), None)
+        if pair is None and src_lang and tgt_lang and header[:2] == [src_lang.casefold(),
+                                                                     tgt_lang.casefold()]:
+            pair = (0, 1)
+        if pair is None:
+            return cls([], 0, 1, 1)
+        return cls(header, *pair, 2)
+
+    def optional(self, fields: list[str], *names: str) -> str | None:
+        """The first of the columns ``names`` the table has, stripped; None when empty."""
+        columns = self.columns
+        index = next((columns[n] for n in names if n in columns), None)
+        value = fields[index].strip() if index is not None else ""
+        return value or None
+
+
 def read_glossary_table(path: str | Path, src_lang: str | None = None,
                         tgt_lang: str | None = None) -> list[GlossaryEntry]:
     """The term pairs of a TSV (CSV for a ``.csv`` name) glossary (see the module docstring).
@@ -85,58 +121,48 @@ def read_glossary_table(path: str | Path, src_lang: str | None = None,
     rows = _read_rows(file)
     if not rows:
         return []
-    header = [name.strip().casefold() for name in rows[0]]
-    pair = next(((header.index(s), header.index(t)) for s, t in _TERM_HEADERS
-                 if s in header and t in header), None)
-    if pair is None and src_lang and tgt_lang and header[:2] == [src_lang.casefold(),
-                                                                 tgt_lang.casefold()]:
-        pair = (0, 1)
-    if pair is None:
-        header, pair, body, first_line = [], (0, 1), rows, 1
-    else:
-        body, first_line = rows[1:], 2
-    column = {name: index for index, name in enumerate(header)}
-    source_index, target_index = pair
-
-    def optional(fields: list[str], *names: str) -> str | None:
-        index = next((column[n] for n in names if n in column), None)
-        value = fields[index].strip() if index is not None else ""
-        return value or None
-
+    layout = _TableLayout.of(rows[0], src_lang, tgt_lang)
     entries = []
-    for number, fields in enumerate(body, start=first_line):
-        if not any(field.strip() for field in fields):
-            continue
-        if header and len(fields) != len(header):
-            raise DataFileError(file, number, f"{len(fields)} field(s), but the header has "
-                                              f"{len(header)}")
-        if len(fields) < 2:
-            raise DataFileError(file, number, "expected at least two columns (source term, "
-                                              "target term)")
-        dnt_value = (optional(fields, *_DNT_COLUMNS) or "").casefold()
-        if dnt_value not in _TRUE | _FALSE:
-            raise DataFileError(file, number, f"do-not-translate value {dnt_value!r} is not "
-                                              "one of 1/0, true/false, yes/no, x")
-        dnt = dnt_value in _TRUE
-        source, target = fields[source_index].strip(), fields[target_index].strip()
-        if dnt and not target:
-            target = source
-        if not source or not target:
-            raise DataFileError(file, number, f"empty {'source' if not source else 'target'}"
-                                              " term")
-        if dnt and target != source:
-            raise DataFileError(file, number, f"do-not-translate term {source!r} has another "
-                                              f"target {target!r}")
-        row_src = optional(fields, "src_lang") if "src_lang" in column else src_lang
-        row_tgt = optional(fields, "tgt_lang") if "tgt_lang" in column else tgt_lang
-        if not (language_matches(row_src, src_lang) and language_matches(row_tgt, tgt_lang)):
-            continue
-        entries.append(GlossaryEntry(
-            source=source, target=target, src_lang=row_src, tgt_lang=row_tgt,
-            provider=optional(fields, "provider"), pos=optional(fields, "pos"),
-            description=optional(fields, "description"), code=optional(fields, *_CODE_COLUMNS),
-            do_not_translate=dnt))
+    for number, fields in enumerate(rows[layout.first_line - 1:], start=layout.first_line):
+        if any(field.strip() for field in fields):
+            entry = _table_entry(file, number, fields, layout, src_lang, tgt_lang)
+            if entry is not None:
+                entries.append(entry)
     return entries
+
+
+def _table_entry(file: Path, number: int, fields: list[str], layout: _TableLayout,
+                 src_lang: str | None, tgt_lang: str | None) -> GlossaryEntry | None:
+    """The entry of one non-blank row; None when it is for another direction."""
+    if layout.header and len(fields) != len(layout.header):
+        raise DataFileError(file, number, f"{len(fields)} field(s), but the header has "
+                                          f"{len(layout.header)}")
+    if len(fields) < 2:
+        raise DataFileError(file, number, "expected at least two columns (source term, "
+                                          "target term)")
+    dnt_value = (layout.optional(fields, *_DNT_COLUMNS) or "").casefold()
+    if dnt_value not in _TRUE | _FALSE:
+        raise DataFileError(file, number, f"do-not-translate value {dnt_value!r} is not "
+                                          "one of 1/0, true/false, yes/no, x")
+    dnt = dnt_value in _TRUE
+    source, target = fields[layout.source].strip(), fields[layout.target].strip()
+    if dnt and not target:
+        target = source
+    if not source or not target:
+        raise DataFileError(file, number, f"empty {'source' if not source else 'target'}"
+                                          " term")
+    if dnt and target != source:
+        raise DataFileError(file, number, f"do-not-translate term {source!r} has another "
+                                          f"target {target!r}")
+    row_src = layout.optional(fields, "src_lang") if "src_lang" in layout.header else src_lang
+    row_tgt = layout.optional(fields, "tgt_lang") if "tgt_lang" in layout.header else tgt_lang
+    if not (language_matches(row_src, src_lang) and language_matches(row_tgt, tgt_lang)):
+        return None
+    return GlossaryEntry(
+        source=source, target=target, src_lang=row_src, tgt_lang=row_tgt,
+        provider=layout.optional(fields, "provider"), pos=layout.optional(fields, "pos"),
+        description=layout.optional(fields, "description"),
+        code=layout.optional(fields, *_CODE_COLUMNS), do_not_translate=dnt)
 
 
 @dataclass(frozen=True)

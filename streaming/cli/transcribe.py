@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,7 @@ from streaming.batch.job import (
     BatchSummary,
     BatchTranscriber,
     FileOutcome,
+    PipelineInfo,
     auto_parallelism,
     discover_inputs,
     probe_durations,
@@ -111,30 +113,22 @@ def transcribe(
 ) -> None:
     """Transcribe recordings into txt, srt, vtt and json, resuming where a previous run stopped."""
     _setup_logging(verbose)
-    chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
-    if task not in ("transcribe", "translate"):
-        raise fail(f"--task must be transcribe or translate, not {task!r}")
-    if lexicon and not entities:
-        raise fail("--lexicon is used by --entities; add --entities")
-    if (mt_model or glossary) and not translate_to:
-        raise fail("--mt-model and --glossary are used by --translate-to; add --translate-to")
-    if term_mode not in TERM_MODES:
-        raise fail(f"--terms must be one of {', '.join(TERM_MODES)}, not {term_mode!r}")
+    _check_combinations(task, term_mode, entities=entities, lexicon=bool(lexicon),
+                        translate_to=translate_to, mt_model=mt_model, glossary=bool(glossary))
     items, missing = discover_inputs(inputs)
     try:
         terms = load_vocabulary(vocabulary) if vocabulary is not None else ()
         auto_workers, auto_batch = auto_parallelism(resolve_device(device) == "cuda", len(items))
-        actors, workers = workers, workers or auto_workers
         options = TranscribeOptions(
             language=None if language == "auto" else language,
             task=_task(task), beam_size=beam_size, batch_size=batch_size or auto_batch,
             vad_filter=vad, vocabulary=terms, initial_prompt=initial_prompt)
-        job = BatchJob(out_dir=out, options=options, formats=chosen, overwrite=overwrite,
-                       highlight=highlight)
-        model_options = ModelOptions(device=_device(device), compute_type=compute_type,
-                                     workers=workers)
+        job = BatchJob(out_dir=out, options=options,
+                       formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+                       overwrite=overwrite, highlight=highlight)
         spec = PipelineSpec(
-            model, model_options, options,
+            model, ModelOptions(device=_device(device), compute_type=compute_type,
+                                workers=workers or auto_workers), options,
             entities=RecognizerSpec(ner_model, resolve_device(device),
                                     "en" if language == "auto" else language,
                                     tuple(lexicon or ())) if entities else None,
@@ -144,30 +138,59 @@ def transcribe(
         runner: BatchTranscriber | RayBatch | None = None
         if ray is None:
             backend, annotator, translator = spec.load()
-            runner = BatchTranscriber(backend, job, workers=workers, annotator=annotator,
-                                      translator=translator)
-            info = runner.info
+            runner = BatchTranscriber(backend, job, workers=workers or auto_workers,
+                                      annotator=annotator, translator=translator)
         elif items:
-            runner = RayBatch.connect(ray, spec, job, actors, auto_batch=not batch_size,
+            runner = RayBatch.connect(ray, spec, job, workers, auto_batch=not batch_size,
                                       verbose=verbose)
-            info = runner.info
+        info = runner.info if runner is not None else None
     except (MedstreamError, ValueError) as exc:
         raise fail(str(exc)) from None
-
     if not items and not missing:
         raise fail("no audio files found in " + ", ".join(map(str, inputs)))
-    if runner is not None:
-        stderr.print(f"model: {info.asr}", highlight=False)
-        if info.entities is not None:
-            stderr.print(f"entities: {info.entities}", highlight=False)
-        if info.translation is not None:
-            stderr.print(f"translation to {info.translation}", highlight=False)
-        if isinstance(runner, RayBatch):
-            plan = runner.plan
-            stderr.print(f"ray: {plan.asr_actors} recogniser actor(s) on {plan.device}",
-                         highlight=False)
-    durations = probe_durations(items)
-    total = sum(d or 0.0 for d in durations.values())
+    summary = BatchSummary()
+    if runner is not None and info is not None:
+        _announce(runner, info)
+        durations = probe_durations(items)
+        with RichProgress(stderr, len(items), sum(d or 0.0 for d in durations.values())
+                          ) as progress:
+            runner.listener = progress
+            summary = runner.run(items, on_outcome=_reporter(print_text), durations=durations)
+    summary.outcomes[:0] = missing
+    for outcome in missing:
+        _reporter(print_text)(outcome)
+    _conclude(summary)
+
+
+def _check_combinations(task: str, term_mode: str, *, entities: bool, lexicon: bool,
+                        translate_to: str | None, mt_model: str | None,
+                        glossary: bool) -> None:
+    """Refuse (exit 2) options that contradict each other, before any work starts."""
+    if task not in ("transcribe", "translate"):
+        raise fail(f"--task must be transcribe or translate, not {task!r}")
+    if lexicon and not entities:
+        raise fail("--lexicon is used by --entities; add --entities")
+    if (mt_model or glossary) and not translate_to:
+        raise fail("--mt-model and --glossary are used by --translate-to; add --translate-to")
+    if term_mode not in TERM_MODES:
+        raise fail(f"--terms must be one of {', '.join(TERM_MODES)}, not {term_mode!r}")
+
+
+def _announce(runner: BatchTranscriber | RayBatch, info: PipelineInfo) -> None:
+    """Say on stderr which models the batch runs (and, on Ray, on how many actors)."""
+    stderr.print(f"model: {info.asr}", highlight=False)
+    if info.entities is not None:
+        stderr.print(f"entities: {info.entities}", highlight=False)
+    if info.translation is not None:
+        stderr.print(f"translation to {info.translation}", highlight=False)
+    if isinstance(runner, RayBatch):
+        plan = runner.plan
+        stderr.print(f"ray: {plan.asr_actors} recogniser actor(s) on {plan.device}",
+                     highlight=False)
+
+
+def _reporter(print_text: bool) -> Callable[[FileOutcome], None]:
+    """What happens as each file finishes: failures on stderr, texts on stdout with --print."""
 
     def report(outcome: FileOutcome) -> None:
         if outcome.status == "failed":
@@ -177,14 +200,11 @@ def transcribe(
             sys.stdout.write(outcome.text + "\n")
             sys.stdout.flush()
 
-    summary = BatchSummary()
-    if runner is not None:
-        with RichProgress(stderr, len(items), total) as progress:
-            runner.listener = progress
-            summary = runner.run(items, on_outcome=report, durations=durations)
-    summary.outcomes[:0] = missing
-    for outcome in missing:
-        report(outcome)
+    return report
+
+
+def _conclude(summary: BatchSummary) -> None:
+    """Print the summary table and exit with the batch's status (130 interrupted, 1 failed)."""
     stderr.print(summary_table(summary))
     if summary.interrupted:
         stderr.print("[yellow]interrupted:[/] run the same command again to resume; finished "
