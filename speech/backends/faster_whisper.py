@@ -159,6 +159,19 @@ class FasterWhisperBackend:
             raise InvalidOptionError(f"model {self._resolved.name} is English-only and cannot "
                                      "translate; use a multilingual model such as --model base")
 
+    def _decode_kwargs(self, options: TranscribeOptions) -> dict[str, Any]:
+        """The faster-whisper keyword arguments every decode takes from ``options``, once
+        :meth:`check` has accepted them."""
+        self.check(options)
+        return {
+            "language": options.language,
+            "task": options.task,
+            "beam_size": options.beam_size,
+            "word_timestamps": options.word_timestamps,
+            "initial_prompt": options.initial_prompt,
+            "hotwords": hotwords(options.vocabulary) if options.vocabulary else None,
+        }
+
     def transcribe(
         self, audio: np.ndarray, options: TranscribeOptions,
         speech: Sequence[Span] | None = None,
@@ -169,16 +182,7 @@ class FasterWhisperBackend:
         Sequential decoding with VAD does what faster-whisper does inside its own
         ``vad_filter``: the speech runs are concatenated, decoded, and the times mapped back.
         """
-        self.check(options)
-        kwargs: dict[str, Any] = {
-            "language": options.language,
-            "task": options.task,
-            "beam_size": options.beam_size,
-            "word_timestamps": options.word_timestamps,
-            "vad_filter": False,
-            "initial_prompt": options.initial_prompt,
-            "hotwords": hotwords(options.vocabulary) if options.vocabulary else None,
-        }
+        kwargs = {**self._decode_kwargs(options), "vad_filter": False}
         runs = list(speech) if speech is not None else speech_runs(audio, options)
         if options.batch_size > 1:
             return self._transcribe_batched(audio, runs, options, kwargs)
@@ -268,15 +272,7 @@ class FasterWhisperBackend:
         or invent words more often: on the 50 s OSCE sample, tiny.en finals reach 13 % WER with
         the full window, 15.5 % with 20 s and 44 % with 10 s.
         """
-        self.check(options)
-        kwargs: dict[str, Any] = {
-            "language": options.language,
-            "task": options.task,
-            "beam_size": options.beam_size,
-            "word_timestamps": options.word_timestamps,
-            "initial_prompt": options.initial_prompt,
-            "hotwords": hotwords(options.vocabulary) if options.vocabulary else None,
-        }
+        kwargs = self._decode_kwargs(options)
         longest = max(len(w) for w in windows) / SAMPLE_RATE
         kwargs["max_new_tokens"] = int(TOKENS_PER_SECOND * longest) + 16
         if len(windows) == 1:
