@@ -16,6 +16,7 @@ from ner.terms import Term, load_term_list
 from ner.types import Entity
 from speech.errors import DataFileError, InvalidOptionError
 from tests.conftest import TICO_TERMS
+from tests.datafile_errors import assert_refused
 
 CONDITION = EntityType.MEDICAL_CONDITION
 MEDICATION = EntityType.MEDICATION
@@ -128,11 +129,7 @@ def test_term_list_with_codes_tsv_and_csv(tmp_path: Path) -> None:
 ])
 def test_malformed_term_list_names_file_and_line(tmp_path: Path, content: str, line: int,
                                                  message: str) -> None:
-    path = tmp_path / "bad.tsv"
-    path.write_text(content, encoding="utf-8")
-    with pytest.raises(DataFileError, match=message) as caught:
-        load_term_list(path)
-    assert str(caught.value).startswith(f"{path}:{line}: ")
+    assert_refused(load_term_list, tmp_path / "bad.tsv", content, line, message)
 
 
 def test_missing_term_list_is_a_clear_error(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ from ner.rules import apply_rules, available_languages, fold_text, load_rules, r
 from ner.schema import AttributeType, EntityType
 from ner.terms import Term
 from ner.types import Entity
-from speech.errors import DataFileError, InvalidOptionError
+from speech.errors import InvalidOptionError
+from tests.datafile_errors import assert_refused
 
 CONDITION = EntityType.MEDICAL_CONDITION
 MEDICATION = EntityType.MEDICATION
@@ -155,11 +156,7 @@ def test_folding_keeps_offsets() -> None:
 ])
 def test_malformed_pattern_file_names_file_and_line(tmp_path: Path, body: str, line: int,
                                                     message: str) -> None:
-    path = tmp_path / "xx.yaml"
-    path.write_text(body, encoding="utf-8")
-    with pytest.raises(DataFileError, match=message) as caught:
-        read_rules(path)
-    assert str(caught.value).startswith(f"{path}:{line}: ")
+    assert_refused(read_rules, tmp_path / "xx.yaml", body, line, message)
 
 
 def test_no_stays_a_word_in_pattern_files(tmp_path: Path) -> None:

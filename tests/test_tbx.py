@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from speech.errors import DataFileError
 from tests.conftest import TICO_TERMS
+from tests.datafile_errors import assert_refused
 from translate.glossary import read_glossary
 from translate.tbx import read_tbx, write_tbx
 from translate.types import GlossaryEntry
@@ -355,13 +357,11 @@ def test_tico_terms_round_trip(tmp_path: Path) -> None:
 ])
 def test_bad_files_name_file_and_line(tmp_path: Path, text: str, line: int,
                                       message: str) -> None:
-    path = _write(tmp_path, text, "bad.tbx")
-    with pytest.raises(DataFileError) as caught:
-        read_tbx(path)
-    assert caught.value.path == str(path)
-    assert caught.value.line == line
-    assert message in caught.value.reason
-    assert str(caught.value).startswith(f"{path}:{line}: ")
+    path = tmp_path / "bad.tbx"
+    error = assert_refused(read_tbx, path, text, line, re.escape(message))
+    assert error.path == str(path)
+    assert error.line == line
+    assert message in error.reason
 
 
 def test_missing_file(tmp_path: Path) -> None:

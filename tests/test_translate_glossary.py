@@ -11,6 +11,7 @@ from ner.schema import AttributeType, EntityType
 from ner.types import Attribute, Entity
 from speech.errors import DataFileError
 from tests.conftest import TICO_TERMS, WMT23
+from tests.datafile_errors import assert_refused
 from translate.constraints import TermChecker, consistent, glossary_constraints, pair_constraints
 from translate.glossary import Glossary, read_glossary
 from translate.numbers import convert_decimal, number_constraints
@@ -39,11 +40,8 @@ def test_csv_glossary_with_codes_and_do_not_translate(tmp_path: Path) -> None:
 ])
 def test_malformed_glossary_rows_name_file_and_line(tmp_path: Path, row: str,
                                                     message: str) -> None:
-    path = tmp_path / "bad.csv"
-    path.write_text(f"source,target,src_lang,tgt_lang,code,dnt\n{row}\n", encoding="utf-8")
-    with pytest.raises(DataFileError, match=message) as caught:
-        read_glossary(path)
-    assert str(caught.value).startswith(f"{path}:2: ")
+    assert_refused(read_glossary, tmp_path / "bad.csv",
+                   f"source,target,src_lang,tgt_lang,code,dnt\n{row}\n", 2, message)
 
 
 def test_missing_glossary_is_a_clear_error(tmp_path: Path) -> None:
