@@ -22,7 +22,7 @@ from ner.datafiles import DATA_DIR
 from ner.decoding import DECODING
 from ner.lexicon import LexiconMatcher, builtin_lexicon
 from ner.recognizer import EntityRecognizer, LexiconRecognizer, TaggerRecognizer
-from speech.catalog import file_sha256
+from speech.checksums import file_sha256
 
 
 @dataclass(frozen=True)

@@ -255,16 +255,14 @@ def whisper_tokenizer(source: str) -> tuple[Any, dict[str, Any]]:
 def packaged_folder(name: str) -> Path:
     """The installed folder holding a packaged model's ``tokenizer.json`` (read from there,
     without joining and checking the weights: only the tokenizer is needed)."""
-    import importlib
-
     from speech.catalog import PACKAGED_MODELS
+    from speech.packaged import install_hint, locate
 
-    module, relative = next(f.parts[0] for f in PACKAGED_MODELS[name].files
-                            if f.name == "tokenizer.json")
-    package = importlib.import_module(module)
-    if package.__file__ is None:
-        raise SystemExit(f"package {module} has no files on disk")
-    return (Path(package.__file__).parent / relative).parent
+    model = PACKAGED_MODELS[name]
+    folder = locate(model.folder)
+    if folder is None:
+        raise SystemExit(f"packaged model {name}: {install_hint(model)}")
+    return folder
 
 
 # --- data ----------------------------------------------------------------------------------

