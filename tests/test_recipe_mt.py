@@ -67,6 +67,18 @@ def _run_recipe(output: Path, *overrides: str,
     return report
 
 
+def _system_rows(report: dict[str, Any], terms_checked: int) -> dict[str, dict[str, Any]]:
+    """The report's evaluation rows by system, once every system is there with its scores
+    between 0 and 100 and more than ``terms_checked`` terms checked."""
+    rows = {row["system"]: row for row in report["evaluation"]["systems"]}
+    assert set(rows) == {"plain", "annotated", "hard", "annotated+hard"}
+    for row in rows.values():
+        for key in ("bleu", "chrf", "term_success", "term_success_lenient"):
+            assert 0.0 <= row[key] <= 100.0
+        assert row["terms_checked"] > terms_checked
+    return rows
+
+
 # ---------------------------------------------------------------------------------- data
 
 
@@ -177,12 +189,7 @@ def test_tiny_recipe_trains_exports_and_translates_with_annotations(tmp_path: Pa
     data = report["data"]
     assert data["pairs_with_terms"] > 1000 and data["terms_annotated"] > 1000
     assert data["terms_found"].get("glossary", 0) > 0
-    rows = {row["system"]: row for row in report["evaluation"]["systems"]}
-    assert set(rows) == {"plain", "annotated", "hard", "annotated+hard"}
-    for row in rows.values():
-        for key in ("bleu", "chrf", "term_success", "term_success_lenient"):
-            assert 0.0 <= row[key] <= 100.0
-        assert row["terms_checked"] > 100
+    rows = _system_rows(report, terms_checked=100)
     assert rows["hard"]["term_success"] > 90 and rows["annotated+hard"]["term_success"] > 90
     signatures = report["evaluation"]["signatures"]
     assert signatures["BLEU"].startswith("nrefs:1") and "mode:proper" in signatures[
@@ -309,12 +316,7 @@ def test_tiny_fr_en_recipe_trains_on_its_own_files_and_medstream_translates(
     sources = {row["src"] for row in pairs}
     examples = report["evaluation"]["systems"][0]["examples"]
     assert examples and not any(e["source"] in sources for e in examples)  # held out
-    rows = {row["system"]: row for row in report["evaluation"]["systems"]}
-    assert set(rows) == {"plain", "annotated", "hard", "annotated+hard"}
-    for row in rows.values():
-        for key in ("bleu", "chrf", "term_success", "term_success_lenient"):
-            assert 0.0 <= row[key] <= 100.0
-        assert row["terms_checked"] > 10
+    rows = _system_rows(report, terms_checked=10)
     assert rows["hard"]["term_success"] > 90
     markdown = (output / "report.md").read_text(encoding="utf-8")
     assert "(fr→en)" in markdown and "| annotated | none | yes |" in markdown
