@@ -16,12 +16,8 @@ from speech.errors import InvalidOptionError
 from speech.loader import load_asr
 from speech.options import Device, ModelOptions, TranscribeOptions
 from streaming.annotate import EntityAnnotator
-from streaming.translation import (
-    SegmentTranslator,
-    SpeechTranslation,
-    TextTranslation,
-    glossary_digest,
-)
+from streaming.enrich import SegmentTranslator, TranslationTarget
+from streaming.translation import SpeechTranslation, TextTranslation, glossary_digest
 from translate.catalog import load_mt
 from translate.glossary import read_glossary
 from translate.translator import Terminology, Translator
@@ -45,7 +41,7 @@ class TranslationSpec:
         digest = glossary_digest([path.read_bytes() for path in self.glossaries])
         if self.mt_model is not None:
             mt = load_mt(self.mt_model, device=device, allow_download=allow_download)
-            return TextTranslation(Translator(mt, terminology), self.language,
+            return TextTranslation(Translator(mt, terminology), TranslationTarget(self.language),
                                    TranslateOptions(terms=self.terms), digest)
         if primary_language(self.language) != "en":
             raise InvalidOptionError(f"--translate-to {self.language} needs a text MT model "

@@ -1,18 +1,19 @@
-"""The translation of each segment of a transcript (``transcribe --translate-to``).
+"""The translators of the enrichment stage (:class:`streaming.enrich.SegmentTranslator`).
 
-Two ways, one interface (:class:`SegmentTranslator`):
+Two ways, one interface:
 
 * :class:`TextTranslation`, the cascade: each segment's text through an MT model, from the
-  segment's language to the target, with the session's glossaries honoured in the chosen mode
+  segment's language to its target, with the session's glossaries honoured in the chosen mode
   and the segment's entities (when NER ran) feeding the constraints;
 * :class:`SpeechTranslation`: Whisper's own speech translation (``task="translate"``, to
   English only) of each segment's audio, cut at the segment's times so translations line up
   with the transcript one to one. Whisper cannot be constrained, so glossary terms are only
   checked and reported (mode ``none``).
 
-A segment already in the target language gets no translation (None). Each stage has a
-fingerprint of everything that decides its output; the batch job stores it and translates
-again (without recognising the audio again) when it changes.
+Which segments are translated, and into what, the stage decides
+(:class:`streaming.enrich.TranslationTarget`). Each translator has a fingerprint of everything
+that decides its output; the batch job stores it and translates again (without recognising the
+audio again) when it changes.
 """
 
 from __future__ import annotations
@@ -20,34 +21,17 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, replace
-from typing import Protocol
 
-import numpy as np
-
-from ner.folding import primary_language
 from speech.audio import SAMPLE_RATE
 from speech.backends.base import ASRBackend
 from speech.options import TranscribeOptions
-from streaming.document import TranscriptDocument, TranslationAnnotations, TranslationMethod
+from streaming.document import TranslationMethod
+from streaming.enrich import AudioSource, SegmentToTranslate, TranslationTarget
 from translate.constraints import TermChecker
 from translate.translator import Terminology, Translator
 from translate.types import TermUse, TranslateOptions, Translation
-
-AudioSource = Callable[[], np.ndarray]
-"""Gives the recording's samples (16 kHz mono float32) when a stage needs them."""
-
-
-class SegmentTranslator(Protocol):
-    language: str
-    method: TranslationMethod
-    model: str
-    fingerprint: str
-
-    def translate(self, doc: TranscriptDocument, audio: AudioSource) -> TranslationAnnotations:
-        """The translation of every segment of ``doc``."""
-        ...
 
 
 def _digest(payload: object) -> str:
@@ -55,53 +39,46 @@ def _digest(payload: object) -> str:
     )[:16]
 
 
-def _needs_translation(segment_language: str, target: str) -> bool:
-    return primary_language(segment_language) != primary_language(target)
-
-
 class TextTranslation:
     """The cascade: segment text → MT with glossary constraints."""
 
     method: TranslationMethod = "text"
 
-    def __init__(self, translator: Translator, language: str,
+    def __init__(self, translator: Translator, target: TranslationTarget,
                  options: TranslateOptions | None = None, glossary_digest: str = "") -> None:
         """``glossary_digest``: a digest of the glossary files' content (for the fingerprint)."""
         self.translator = translator
-        self.language = language
+        self.target = target
         self.options = options or TranslateOptions()
         self.model = translator.identifier
-        self.fingerprint = _digest({"method": "text", "model": self.model, "to": language,
+        self.fingerprint = _digest({"method": "text", "model": self.model, "to": str(target),
                                     "options": asdict(self.options),
                                     "glossary": glossary_digest,
                                     "numbers": translator.terminology.numbers})
         # The tokenizer keeps the source language as state: one translation at a time.
         self._lock = threading.Lock()
 
-    def translate(self, doc: TranscriptDocument, audio: AudioSource) -> TranslationAnnotations:
-        results: list[Translation | None] = [None] * len(doc.segments)
-        groups: dict[str, list[int]] = {}
-        for index, segment in enumerate(doc.segments):
-            language = segment.language or doc.info.language
-            if segment.text.strip() and _needs_translation(language, self.language):
-                groups.setdefault(language, []).append(index)
-        entities = doc.entities.per_segment if doc.entities is not None else None
+    def translate(self, segments: Sequence[SegmentToTranslate],
+                  audio: AudioSource | None) -> list[Translation]:
+        """Segments of one language and target go to the model together, in order."""
+        results: dict[int, Translation] = {}
+        groups: dict[tuple[str, str], list[int]] = {}
+        for index, request in enumerate(segments):
+            groups.setdefault((request.language, request.target), []).append(index)
         with self._lock:
-            for language, indices in groups.items():
-                texts = [doc.segments[i].text for i in indices]
+            for (language, target), indices in groups.items():
                 found = self.translator.translate(
-                    texts, language, self.language, self.options,
-                    entities=[entities[i] for i in indices] if entities is not None else None)
+                    [segments[i].segment.text for i in indices], language, target,
+                    self.options, entities=[segments[i].entities for i in indices])
                 for index, translation in zip(indices, found, strict=True):
                     results[index] = translation
-        return TranslationAnnotations(self.language, "text", self.model, self.fingerprint,
-                                      tuple(results))
+        return [results[index] for index in range(len(segments))]
 
 
 class SpeechTranslation:
     """Whisper's speech translation of each segment's audio, to English."""
 
-    language = "en"
+    target = TranslationTarget("en")
     method: TranslationMethod = "speech"
 
     def __init__(self, backend: ASRBackend, options: TranscribeOptions,
@@ -117,32 +94,35 @@ class SpeechTranslation:
                                     "options": self.options.to_dict(),
                                     "glossary": glossary_digest})
 
-    def translate(self, doc: TranscriptDocument, audio: AudioSource) -> TranslationAnnotations:
-        results: list[Translation | None] = [None] * len(doc.segments)
-        samples: np.ndarray | None = None
-        for index, segment in enumerate(doc.segments):
-            language = segment.language or doc.info.language
-            if not segment.text.strip() or not _needs_translation(language, self.language):
-                continue
-            if samples is None:
-                samples = audio()
+    def translate(self, segments: Sequence[SegmentToTranslate],
+                  audio: AudioSource | None) -> list[Translation]:
+        """Each segment's audio, cut from the recording at its times, in its own call."""
+        if not segments:
+            return []
+        if audio is None:
+            raise ValueError("speech translation needs the recording")
+        samples = audio()
+        results: list[Translation] = []
+        for request in segments:
+            segment, language = request.segment, request.language
             clip = samples[int(segment.start * SAMPLE_RATE):int(segment.end * SAMPLE_RATE)]
             options = replace(self.options, language=language)
             pieces, _ = self.backend.transcribe(clip, options)
             text = " ".join(p.text.strip() for p in pieces if p.text.strip())
-            results[index] = Translation(text, segment.text, language, self.language,
-                                         self._terms(segment.text, text, language), "none")
-        return TranslationAnnotations(self.language, "speech", self.model, self.fingerprint,
-                                      tuple(results))
+            results.append(Translation(text, segment.text, language, request.target,
+                                       self._terms(segment.text, text, language,
+                                                   request.target), "none"))
+        return results
 
-    def _terms(self, source: str, output: str, language: str) -> tuple[TermUse, ...]:
+    def _terms(self, source: str, output: str, language: str,
+               target: str) -> tuple[TermUse, ...]:
         if self.terminology is None:
             return ()
-        checker = TermChecker(self.language)
+        checker = TermChecker(target)
         return tuple(TermUse(c.source, c.target, checker.satisfied(output, c.target),
                              checker.lenient(output, c.target), origin=c.origin, code=c.code,
                              do_not_translate=c.do_not_translate)
-                     for c in self.terminology.constraints(source, language, self.language))
+                     for c in self.terminology.constraints(source, language, target))
 
 
 def glossary_digest(contents: Sequence[bytes]) -> str:

@@ -5,13 +5,26 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
+from ner.lexicon import builtin_lexicon
+from ner.recognizer import EntityRecognizer, LexiconRecognizer
+from speech.types import Segment
+from streaming.annotate import EntityAnnotator
 from streaming.cli.app import app
+from streaming.document import TranslationMethod
+from streaming.enrich import (
+    AudioSource,
+    SegmentEnrichment,
+    SegmentToTranslate,
+    TranslationTarget,
+)
 from tests.conftest import SPEECH
+from translate.types import Translation
 
 GERMAN = SPEECH / "fleurs_cuttledoc" / "fleurs-de-001.ogg"
 
@@ -86,3 +99,54 @@ def test_translation_options_are_checked_before_any_work(german: Path, tmp_path:
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
     assert not (tmp_path / "o").exists()
+
+
+def test_one_rule_says_where_a_segment_is_translated() -> None:
+    fixed = TranslationTarget("en")
+    assert (fixed.of("de"), fixed.of("en"), fixed.of("en-GB")) == ("en", None, None)
+    parties = TranslationTarget(parties=("en", "es"))
+    assert (parties.of("en"), parties.of("es"), parties.of("fr")) == ("es", "en", "en")
+    assert TranslationTarget().of("de") is None
+    assert (str(fixed), str(parties)) == ("en", "en↔es")
+    with pytest.raises(ValueError, match="not both"):
+        TranslationTarget("en", ("en", "es"))
+
+
+class _Echo:
+    """A translator that records what it was asked and echoes the text."""
+
+    method: TranslationMethod = "text"
+    model = "echo"
+    fingerprint = "e"
+
+    def __init__(self, target: TranslationTarget) -> None:
+        self.target = target
+        self.asked: list[SegmentToTranslate] = []
+
+    def translate(self, segments: Sequence[SegmentToTranslate],
+                  audio: AudioSource | None) -> list[Translation]:
+        self.asked += segments
+        return [Translation(s.segment.text.upper(), s.segment.text, s.language, s.target)
+                for s in segments]
+
+
+def test_the_stage_translates_what_is_outside_the_target_with_its_entities() -> None:
+    annotator = EntityAnnotator(EntityRecognizer([LexiconRecognizer([builtin_lexicon("en")])]),
+                                "built-in lexicon", "l")
+    echo = _Echo(TranslationTarget("de"))
+    stage = SegmentEnrichment(annotator, echo)
+    segments = [Segment(0, 0.0, 1.0, "I have chest pain."), Segment(1, 1.0, 2.0, "  "),
+                Segment(2, 2.0, 3.0, "Ja, seit gestern.", language="de"),
+                Segment(3, 3.0, 4.0, "No fever.", language="en")]
+    enriched = stage.enrich(segments, "en")
+    # The segment without a language is in the recording's; blank and German ones are kept.
+    assert [(r.segment.id, r.language, r.target) for r in echo.asked] == [
+        (0, "en", "de"), (3, "en", "de")]
+    assert [e.text for e in echo.asked[0].entities] == ["chest pain"]
+    assert [e.translation.text if e.translation else None for e in enriched] == [
+        "I HAVE CHEST PAIN.", None, None, "NO FEVER."]
+    assert [len(e.entities or ()) for e in enriched] == [1, 0, 0, 1]
+    plain = SegmentEnrichment().enrich(segments, "en")
+    assert not SegmentEnrichment().active
+    assert all(e.entities is None and e.translation is None for e in plain)
+

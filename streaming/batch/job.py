@@ -39,10 +39,11 @@ from streaming.document import (
     TranslationMethod,
     settings_fingerprint,
 )
+from streaming.enrich import SegmentEnrichment
 
-if TYPE_CHECKING:  # at run time, prepare tasks on Ray workers need neither (nor torch)
+if TYPE_CHECKING:  # at run time, prepare tasks on Ray workers do not need it (nor torch)
     from streaming.annotate import EntityAnnotator
-    from streaming.translation import SegmentTranslator
+    from streaming.enrich import SegmentTranslator
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +235,7 @@ class PipelineInfo:
            translator: SegmentTranslator | None = None) -> PipelineInfo:
         return cls(Fingerprints.of(backend, options, annotator, translator), backend.identifier,
                    annotator.model if annotator is not None else None,
-                   f"{translator.language}: {translator.model}" if translator is not None
+                   f"{translator.target}: {translator.model}" if translator is not None
                    else None)
 
 
@@ -268,7 +269,9 @@ class FileStages:
 
     A stage that fails records the error in the :class:`FileWork` and the later stages pass it
     on untouched: one bad file never stops the others. Only the stages whose model is given
-    may run (``backend`` for :meth:`recognise`, ``annotator``, ``translator``).
+    may run (``backend`` for :meth:`recognise`, ``annotator`` and ``translator`` for the
+    enrichment stage that :meth:`annotate` and :meth:`translate` run, as the live server does
+    on its finals).
     """
 
     def __init__(self, job: BatchJob, prints: Fingerprints, *,
@@ -279,8 +282,7 @@ class FileStages:
         self.job = job
         self.prints = prints
         self.backend = backend
-        self.annotator = annotator
-        self.translator = translator
+        self.enrichment = SegmentEnrichment(annotator, translator)
         self.listener = listener or ProgressListener()
         self.stop = stop or threading.Event()
 
@@ -345,10 +347,8 @@ class FileStages:
         """The entities, when they are missing or come from another recognizer."""
         def step(work: FileWork) -> FileWork:
             assert work.doc is not None
-            entities = None
-            if self.annotator is not None:
-                entities = self.annotator.annotate(work.doc.segments, work.doc.info.language)
-            return replace(work, doc=replace(work.doc, entities=entities), entities_changed=True)
+            return replace(work, doc=self.enrichment.annotate_document(work.doc),
+                           entities_changed=True)
 
         if work.doc is None or self.prints.entities_current(work.doc):
             return work
@@ -359,10 +359,8 @@ class FileStages:
         from entities that just changed (a text translation uses them). Frees the audio."""
         def step(work: FileWork) -> FileWork:
             assert work.doc is not None
-            translations = None
-            if self.translator is not None:
-                translations = self.translator.translate(work.doc, _AudioOnce(work))
-            return replace(work, doc=replace(work.doc, translations=translations))
+            return replace(work, doc=self.enrichment.translate_document(work.doc,
+                                                                        _AudioOnce(work)))
 
         if work.doc is not None and (not self.prints.translations_current(work.doc) or (
                 work.entities_changed and self.prints.translation_method == "text")):

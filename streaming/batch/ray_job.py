@@ -7,7 +7,8 @@ The file list becomes a Ray Dataset that streams through the stages of
    decode the audio and find the speech with the VAD (Silero);
 2. *recognise*, a pool of actors, each holding one recogniser (a GPU each when the cluster has
    GPUs); Whisper's speech translation runs here too, as it needs the recogniser;
-3. *annotate* and *translate* (text MT), one actor pool each, when ``--entities`` and
+3. *annotate* and *translate* (text MT), the enrichment stage (:mod:`streaming.enrich`, which
+   the live server's finals go through too), one actor pool each, when ``--entities`` and
    ``--mt-model`` ask for them;
 4. the driver (this process) writes the outputs as the files come back, atomically, with the
    same resume and per-file error semantics as the local mode: all stages are the local mode's
