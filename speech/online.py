@@ -43,6 +43,8 @@ PARTIAL_CONTEXT = 1000
 HURRIED_FINAL_CONTEXT = 2000
 """Frames (20 s) finals are encoded with when the server is behind (else Whisper's 3000)."""
 SENTENCE_END = re.compile(r"[.!?。！？…]['\"”)\]]*$")
+WindowResult = tuple[list[Segment], str]
+"""What decoding one window gives: its segments (times relative to the window) and language."""
 
 
 @dataclass(frozen=True)
@@ -327,7 +329,7 @@ def _common_prefix(previous: Sequence[Word], current: Sequence[Word]) -> list[Wo
 
 
 def decode_jobs(recogniser: Recogniser, jobs: Sequence[DecodeJob], *, batch: bool = True,
-                hurry: bool = False) -> list[tuple[list[Segment], str]]:
+                hurry: bool = False) -> list[WindowResult]:
     """Run ``jobs`` (from any streams): segments and language of each, in order.
 
     Jobs without a language are identified first, among their candidates. With ``batch``,
@@ -338,7 +340,7 @@ def decode_jobs(recogniser: Recogniser, jobs: Sequence[DecodeJob], *, batch: boo
     OSCE sample: 15.5 % WER instead of 13.1 %, batch transcription 17.9 %).
     """
     languages = [_language(recogniser, job) for job in jobs]
-    results: list[tuple[list[Segment], str] | None] = [None] * len(jobs)
+    results: list[WindowResult | None] = [None] * len(jobs)
     groups: dict[tuple[TranscribeOptions, bool], list[int]] = {}
     for index, (job, language) in enumerate(zip(jobs, languages, strict=True)):
         options = replace(job.options, language=language)

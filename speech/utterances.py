@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from speech.audio import SAMPLE_RATE
-from speech.vad import StreamingVAD, VadSettings
+from speech.vad import StreamingVAD, VadEvent, VadSettings
 
 PREROLL_SAMPLES = SAMPLE_RATE
 """Audio kept before an onset: a second is more than the VAD's speech padding."""
@@ -45,7 +45,8 @@ class Utterance:
 
 
 class UtteranceGate:
-    """VAD-gated utterances of one live stream (not thread-safe: one caller at a time)."""
+    """VAD-gated utterances of one live stream (not thread-safe: one caller at a time, but
+    :meth:`listen` touches only the VAD and may run beside the others)."""
 
     def __init__(self, vad: VadSettings) -> None:
         self.vad = StreamingVAD(vad)
@@ -62,21 +63,42 @@ class UtteranceGate:
         self._decoded_until = 0
         self._routed = 0
         """Samples routed to an utterance or the preroll (the rest of a piece is pending)."""
+        self._heard: deque[tuple[int, list[VadEvent]]] = deque()
+        """Length and VAD events of each piece heard (:meth:`listen`) and not accepted yet."""
 
     def _new_utterance(self, number: int, onset: int) -> Utterance:
         return Utterance(number, onset)
 
     # -- audio in ---------------------------------------------------------------------------
+    def listen(self, samples: np.ndarray) -> None:
+        """Run the VAD over the next piece of the stream ahead of :meth:`accept`, which then
+        only routes it by what was heard.
+
+        The VAD is the costly part of taking audio in (Silero, every 32 ms of it) and uses
+        nothing but its own state, so a server runs this outside the lock that serialises the
+        other calls, and off its event loop. Pieces are heard one at a time, in order, and
+        accepted in the same order; a piece accepted without being heard is heard then.
+        """
+        piece = _piece(samples)
+        if len(piece):
+            self._heard.append((len(piece), self.vad.feed(piece)))
+
     def accept(self, samples: np.ndarray) -> None:
         """Add 16 kHz mono float32 samples to the stream."""
         if self.finished:
             raise RuntimeError("the stream was finished; no more audio can be added")
-        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        samples = _piece(samples)
         if len(samples) == 0:
             return
+        if self._heard:
+            heard, events = self._heard.popleft()
+            if heard != len(samples):
+                raise ValueError(f"a piece of {len(samples)} samples accepted where one of "
+                                 f"{heard} was heard: accept pieces in the order heard")
+        else:
+            events = self.vad.feed(samples)
         begin = self.received
         self.received += len(samples)
-        events = self.vad.feed(samples)
         position = begin
         for event in events:
             # The VAD decides in windows; events may refer to samples before this piece.
@@ -151,3 +173,7 @@ class UtteranceGate:
     def busy(self) -> bool:
         """A job of this stream is being decoded."""
         return self._busy
+
+
+def _piece(samples: np.ndarray) -> np.ndarray:
+    return np.asarray(samples, dtype=np.float32).reshape(-1)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,24 @@ import websockets
 from eval.wer import error_rate
 from ner.build import RecognizerSpec
 from speech.audio import load_audio
+from speech.backends.faster_whisper import FasterWhisperBackend
+from speech.backends.nemo_streaming import ChunkJob, ChunkResult, NemoStreaming
+from speech.live import LiveRecogniser, WhisperLive
+from speech.online import DecodeJob, OnlineTranscriber, StreamOptions, WindowResult
 from speech.options import TranscribeOptions
+from speech.types import Segment, TranscriptionInfo
+from speech.vad import StreamingVAD, VadEvent
 from streaming.annotate import EntityAnnotator
 from streaming.live.client import stream_audio
-from streaming.live.engine import Stages
+from streaming.live.engine import Engine, Stages
 from streaming.live.pcm import encode_pcm
 from streaming.live.protocol import ERROR_CODES, schemas
-from streaming.live.server import CLOSE_FORBIDDEN_ORIGIN, CLOSE_UNAUTHORIZED, ServerConfig
+from streaming.live.server import (
+    CLOSE_FORBIDDEN_ORIGIN,
+    CLOSE_UNAUTHORIZED,
+    ServerConfig,
+    serve_in_thread,
+)
 from tests.conftest import REPO, SPEECH
 from tests.live import live_server
 
@@ -221,6 +233,83 @@ def test_stream_cli_prints_finals_and_writes_every_event(server: str, tmp_path: 
     refused = CliRunner().invoke(app, ["stream", str(SPEECH / "jfk_inaugural" / "jfk.flac"),
                                        "--url", "ws://127.0.0.1:9/v1/stream"])
     assert refused.exit_code != 0 and "cannot stream" in refused.output
+
+
+class _Deaf:
+    """A recogniser without a model that hears no words: the VAD still cuts utterances and
+    every one of them is decoded (to nothing)."""
+
+    identifier = "deaf"
+    reproducibility_key = "deaf"
+    multilingual = False
+
+    def open_stream(self, options: StreamOptions) -> OnlineTranscriber:
+        return OnlineTranscriber(options)
+
+    def decode(self, jobs: Sequence[DecodeJob], *, hurry: bool = False) -> list[WindowResult]:
+        return [([], "en") for _ in jobs]
+
+    def check(self, options: TranscribeOptions) -> None:
+        pass
+
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions,
+                   speech: Any = None) -> tuple[Iterator[Segment], TranscriptionInfo]:
+        raise NotImplementedError
+
+    def detect_language(self, audio: np.ndarray) -> list[tuple[str, float]]:
+        return [("en", 1.0)]
+
+
+def _live_recognisers(whisper: FasterWhisperBackend, nemo: NemoStreaming
+                      ) -> tuple[LiveRecogniser[DecodeJob, WindowResult],
+                                 LiveRecogniser[ChunkJob, ChunkResult | None]]:
+    """Never called: mypy checks here that both paths implement the live protocols."""
+    return WhisperLive(whisper), nemo
+
+
+def test_the_vad_runs_off_the_event_loop_and_outside_the_scheduler_lock(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Silero runs on every frame: on the event loop it would hold up every other session's
+    websocket, and under the scheduler's lock the scheduler."""
+    deaf = _Deaf()
+    engine = Engine(deaf, name="deaf")
+    heard: list[tuple[str, bool, bool | None]] = []
+    """Per VAD call: its thread, whether an event loop runs there, and (for the first few)
+    whether another thread could take the scheduler's lock meanwhile."""
+    feed = StreamingVAD.feed
+
+    def recorded(vad: StreamingVAD, samples: np.ndarray) -> list[VadEvent]:
+        try:
+            asyncio.get_running_loop()
+            on_loop = True
+        except RuntimeError:
+            on_loop = False
+        free = None
+        if len(heard) < 5:
+            taken: list[bool] = []
+
+            def probe() -> None:
+                if engine._cond.acquire(timeout=2.0):
+                    engine._cond.release()
+                    taken.append(True)
+
+            prober = threading.Thread(target=probe)
+            prober.start()
+            prober.join()
+            free = bool(taken)
+        heard.append((threading.current_thread().name, on_loop, free))
+        return feed(vad, samples)
+
+    monkeypatch.setattr(StreamingVAD, "feed", recorded)
+    audio = load_audio(SPEECH / "jfk_inaugural" / "jfk.flac")[:16000 * 4]
+    with serve_in_thread(engine, deaf) as base:
+        result = asyncio.run(stream_audio(_ws(base), audio, {"language": "en",
+                                                             "entities": False}, speed=8.0))
+    assert result.of_type("end"), result.events
+    assert len(heard) >= 40  # every 100 ms frame, and the tail at stop
+    assert not any(on_loop for _, on_loop, _ in heard), heard
+    assert "medstream-server" not in {thread for thread, _, _ in heard}
+    assert all(free for _, _, free in heard[:5]), heard[:5]
 
 
 def test_protocol_document_embeds_the_current_schemas() -> None:

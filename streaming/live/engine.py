@@ -13,8 +13,14 @@ asked to hurry (Whisper: 20 s of encoder context instead of 30 s for finals).
 Audio is never dropped: a session that the scheduler cannot keep up with accumulates a backlog,
 is told so (``status: lagging``), and catches up on its next turn.
 
-Finals then go through entity recognition and translation on a worker thread of their own, so
-the recogniser is never held up by them; a session's events still reach its client in order.
+Audio reaches a session's stream through :meth:`Engine.feed`, which the server calls off its
+event loop: the stream's VAD runs there, outside the scheduler's lock (it touches nothing the
+scheduler reads), and only the routing of the heard audio into utterances takes the lock.
+
+Finals then go through the enrichment stage that batch transcripts go through
+(:class:`streaming.enrich.SegmentEnrichment`: entities, then translation) on a worker thread of
+their own, so the recogniser is never held up by them; a session's events still reach its
+client in order.
 """
 
 from __future__ import annotations
@@ -27,18 +33,20 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Generic, cast, overload
 
 import numpy as np
 
 from ner.abbreviations import AbbreviationMemory
-from ner.folding import primary_language
 from speech.audio import SAMPLE_RATE
-from speech.live import LiveRecogniser, LiveStream, as_live
-from speech.online import StreamOptions, StreamUpdate
+from speech.live import JobT, LiveRecogniser, LiveStream, ResultT, StreamState, as_live
+from speech.online import DecodeJob, Recogniser, StreamOptions, StreamUpdate, WindowResult
+from speech.types import Segment
 from streaming.annotate import EntityAnnotator
+from streaming.enrich import SegmentEnrichment, TranslationTarget
 from streaming.live.pcm import PcmDecoder
 from streaming.live.protocol import End, Error, Final, Message, Partial, Start, Status, WordOut
+from streaming.translation import TextTranslation
 from translate.translator import Translator
 from translate.types import TranslateOptions
 
@@ -85,16 +93,16 @@ class SessionStats:
     finals: int = 0
 
 
-class LiveSession:
+class LiveSession(Generic[JobT, ResultT]):
     """One client's stream inside the engine."""
 
-    def __init__(self, start: Start, stream: LiveStream, deliver: Delivery,
-                 translator: Translator | None, annotator: EntityAnnotator | None) -> None:
+    def __init__(self, start: Start, stream: LiveStream[JobT, ResultT], deliver: Delivery,
+                 enrichment: SegmentEnrichment) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.start = start
         self.deliver = deliver
-        self.translator = translator
-        self.annotator = annotator if start.entities else None
+        self.enrichment = enrichment
+        """Entities and translation of the finals, as the start asked for them."""
         self.abbreviations = AbbreviationMemory()
         """Abbreviations defined in this session's finals (only the enrichment thread uses
         it, one final after another)."""
@@ -111,29 +119,32 @@ class LiveSession:
     def audio_time(self) -> float:
         return self.transcriber.received / SAMPLE_RATE
 
-    def target_language(self, language: str) -> str | None:
-        """Where a final in ``language`` is translated to (None: not translated)."""
-        if self.start.languages:
-            first, second = self.start.languages
-            return second if primary_language(language) == primary_language(first) else first
-        target = self.start.translate_to
-        if target is None or primary_language(target) == primary_language(language):
-            return None
-        return target
 
+class Engine(Generic[JobT, ResultT]):
+    """Serves any number of live sessions with one recogniser, whose jobs are ``JobT`` and
+    results ``ResultT``."""
 
-class Engine:
-    """Serves any number of live sessions with one recogniser."""
+    @overload
+    def __init__(self: Engine[DecodeJob, WindowResult], recogniser: Recogniser,
+                 stages: Stages | None = None, config: EngineConfig | None = None, *,
+                 name: str = "") -> None: ...
 
-    def __init__(self, recogniser: Any, stages: Stages | None = None,
-                 config: EngineConfig | None = None, *, name: str = "") -> None:
+    @overload
+    def __init__(self, recogniser: LiveRecogniser[JobT, ResultT], stages: Stages | None = None,
+                 config: EngineConfig | None = None, *, name: str = "") -> None: ...
+
+    def __init__(self, recogniser: LiveRecogniser[JobT, ResultT] | Recogniser,
+                 stages: Stages | None = None, config: EngineConfig | None = None, *,
+                 name: str = "") -> None:
         """``recogniser``: a :class:`~speech.live.LiveRecogniser`, or a Whisper backend."""
-        self.recogniser: LiveRecogniser = as_live(recogniser)
+        # A Whisper backend is wrapped in WhisperLive: the first overload says this engine is
+        # then an Engine[DecodeJob, WindowResult].
+        self.recogniser = cast(LiveRecogniser[JobT, ResultT], as_live(recogniser))
         self.stages = stages or Stages()
         self.config = config or EngineConfig()
         self.name = name
         self._cond = threading.Condition()
-        self._sessions: dict[str, LiveSession] = {}
+        self._sessions: dict[str, LiveSession[JobT, ResultT]] = {}
         self._stopping = False
         self._enrich = ThreadPoolExecutor(1, thread_name_prefix="medstream-final")
         self._thread = threading.Thread(target=self._run, name="medstream-scheduler",
@@ -145,7 +156,7 @@ class Engine:
         self._thread.start()
 
     # -- sessions -----------------------------------------------------------------------------
-    def open(self, start: Start, deliver: Delivery) -> LiveSession:
+    def open(self, start: Start, deliver: Delivery) -> LiveSession[JobT, ResultT]:
         """Create a session for ``start`` (raises UnsupportedError when it cannot be served)."""
         self._check(start)
         translator = None
@@ -163,12 +174,22 @@ class Engine:
             language=start.language, languages=tuple(start.languages), beam_size=s.beam_size,
             partial_interval=s.partial_interval, min_silence_ms=s.min_silence_ms,
             vocabulary=tuple(s.vocabulary)))
-        session = LiveSession(start, stream, deliver,
-                              translator if wants_translation else None, self.stages.annotator)
+        session = LiveSession(start, stream, deliver, self._enrichment(
+            start, translator if wants_translation else None))
         with self._cond:
             self._sessions[session.id] = session
             self.totals["sessions"] += 1
         return session
+
+    def _enrichment(self, start: Start, translator: Translator | None) -> SegmentEnrichment:
+        """The stage a session's finals go through, as ``start`` asks."""
+        annotator = self.stages.annotator if start.entities else None
+        if translator is None:
+            return SegmentEnrichment(annotator)
+        parties = (start.languages[0], start.languages[1]) if start.languages else None
+        target = TranslationTarget(start.translate_to, parties)
+        return SegmentEnrichment(annotator, TextTranslation(
+            translator, target, TranslateOptions(terms=start.terms)))
 
     def _check(self, start: Start) -> None:
         languages = [start.language, *start.languages]
@@ -178,21 +199,28 @@ class Engine:
                 raise UnsupportedError(f"the recogniser is English-only; language "
                                        f"{language!r} needs a multilingual model")
 
-    def feed(self, session: LiveSession, frame: bytes) -> None:
-        """Add a binary frame (raises FrameError for a malformed one; nothing is added)."""
+    def feed(self, session: LiveSession[JobT, ResultT], frame: bytes) -> None:
+        """Add a binary frame (raises FrameError for a malformed one; nothing is added).
+
+        Runs the session's VAD: call it off the event loop, one frame of a session at a time
+        and in order (the VAD runs outside the scheduler's lock, see the module docstring)."""
         samples = session.pcm.decode(frame)
+        session.transcriber.listen(samples)
         self._accept(session, samples)
 
-    def _accept(self, session: LiveSession, samples: np.ndarray) -> None:
+    def _accept(self, session: LiveSession[JobT, ResultT], samples: np.ndarray) -> None:
         with self._cond:
             session.transcriber.accept(samples)
             self.totals["audio_seconds"] += len(samples) / SAMPLE_RATE
             self._report_lag(session)
             self._cond.notify()
 
-    def stop(self, session: LiveSession) -> None:
-        """No more audio: finalise, then deliver ``end``."""
+    def stop(self, session: LiveSession[JobT, ResultT]) -> None:
+        """No more audio: finalise, then deliver ``end`` (call it off the event loop, after
+        the session's last :meth:`feed`)."""
         tail = session.pcm.flush()
+        if len(tail) and not session.transcriber.finished:
+            session.transcriber.listen(tail)
         with self._cond:
             if session.transcriber.finished:
                 return
@@ -202,7 +230,7 @@ class Engine:
             self._maybe_end(session, "stop")
             self._cond.notify()
 
-    def close(self, session: LiveSession) -> None:
+    def close(self, session: LiveSession[JobT, ResultT]) -> None:
         """Forget a session (its client went away): pending work is dropped, resources freed."""
         with self._cond:
             session.closed = True
@@ -259,7 +287,7 @@ class Engine:
                     self._report_lag(session)
                     self._maybe_end(session, "stop")
 
-    def _collect(self) -> tuple[list[Any], bool]:
+    def _collect(self) -> tuple[list[JobT], bool]:
         """The next round's jobs, and whether the recogniser should hurry."""
         sessions = [s for s in self._sessions.values() if not s.closed]
         now = time.monotonic()
@@ -274,8 +302,8 @@ class Engine:
         return self._take(sessions, self.config.max_batch, now), False
 
     @staticmethod
-    def _take(sessions: list[LiveSession], limit: int, now: float) -> list[Any]:
-        jobs: list[Any] = []
+    def _take(sessions: list[LiveSession[JobT, ResultT]], limit: int, now: float) -> list[JobT]:
+        jobs: list[JobT] = []
         for session in sessions:
             if len(jobs) >= limit:
                 break
@@ -285,13 +313,13 @@ class Engine:
                 jobs.append(job)
         return jobs
 
-    def _owner(self, job: Any) -> LiveSession | None:
+    def _owner(self, job: JobT) -> LiveSession[JobT, ResultT] | None:
         for session in self._sessions.values():
             if session.transcriber is job.stream:
                 return session
         return None
 
-    def _fail(self, transcribers: list[LiveStream]) -> None:
+    def _fail(self, transcribers: list[StreamState]) -> None:
         with self._cond:
             for session in list(self._sessions.values()):
                 if session.transcriber in transcribers:
@@ -303,7 +331,7 @@ class Engine:
                     session.ended = True
                     self._sessions.pop(session.id, None)
 
-    def _publish(self, session: LiveSession, update: StreamUpdate) -> None:
+    def _publish(self, session: LiveSession[JobT, ResultT], update: StreamUpdate) -> None:
         segment = update.segment
         if not segment.is_final:
             if not session.start.settings.partials:
@@ -321,12 +349,12 @@ class Engine:
                       words=[WordOut(start=w.start, end=w.end, text=w.text,
                                      probability=w.probability) for w in segment.words],
                       entities=None, translation=None, audio_time=session.audio_time)
-        if session.annotator is None and session.translator is None:
+        if not session.enrichment.active:
             session.deliver(final)
             return
-        session.deliver(self._enrich.submit(_enrich, session, final))
+        session.deliver(self._enrich.submit(_enrich, session, final, segment))
 
-    def _report_lag(self, session: LiveSession) -> None:
+    def _report_lag(self, session: LiveSession[JobT, ResultT]) -> None:
         backlog = session.transcriber.backlog
         now = time.monotonic()
         lagging = backlog > self.config.lag_threshold or (
@@ -338,37 +366,26 @@ class Engine:
             session.deliver(Status(state="lagging" if lagging else "ok",
                                    backlog=round(backlog, 2), audio_time=session.audio_time))
 
-    def _maybe_end(self, session: LiveSession, reason: str) -> None:
+    def _maybe_end(self, session: LiveSession[JobT, ResultT], reason: str) -> None:
         if session.transcriber.done and not session.ended:
             session.ended = True
             session.deliver(End(reason="stop", audio_seconds=round(session.audio_time, 3),
                                 finals=session.stats.finals))
             self._sessions.pop(session.id, None)
 
-    def metrics(self) -> dict[str, Any]:
+    def metrics(self) -> dict[str, float]:
         with self._cond:
             return {**self.totals, "active_sessions": len(self._sessions),
                     "max_backlog_seconds": max(
                         (s.transcriber.backlog for s in self._sessions.values()), default=0.0)}
 
 
-def _enrich(session: LiveSession, final: Final) -> Message:
-    """Entities and translation of a final (runs on the enrichment thread)."""
-    entities = None
-    found: tuple[Any, ...] = ()
-    if session.annotator is not None:
-        from speech.types import Segment
-
-        segment = Segment(id=final.segment, start=final.start, end=final.end, text=final.text,
-                          language=final.language)
-        found = session.annotator.annotate([segment], final.language,
-                                           session.abbreviations).per_segment[0]
-        entities = [e.to_dict() for e in found]
-    translation = None
-    target = session.target_language(final.language)
-    if session.translator is not None and target is not None and final.text.strip():
-        result = session.translator.translate(
-            [final.text], final.language, target, TranslateOptions(terms=session.start.terms),
-            entities=[found] if found else None)[0]
-        translation = result.to_dict()
-    return final.model_copy(update={"entities": entities, "translation": translation})
+def _enrich(session: LiveSession[JobT, ResultT], final: Final, segment: Segment) -> Message:
+    """Entities and translation of a final, the recogniser's ``segment`` (runs on the
+    enrichment thread)."""
+    (enriched,) = session.enrichment.enrich([segment], final.language, session.abbreviations)
+    entities = enriched.entities
+    translation = enriched.translation
+    return final.model_copy(update={
+        "entities": [e.to_dict() for e in entities] if entities is not None else None,
+        "translation": translation.to_dict() if translation is not None else None})

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from importlib.resources import files
-from typing import Any
+from typing import Any, Generic
 
 from fastapi import FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.concurrency import run_in_threadpool
@@ -37,6 +37,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from speech.audio import load_audio
 from speech.backends.base import ASRBackend
 from speech.errors import MedstreamError
+from speech.live import JobT, ResultT
 from speech.options import TranscribeOptions
 from streaming.live.engine import Engine, LiveSession, UnsupportedError
 from streaming.live.pcm import FrameError
@@ -100,7 +101,8 @@ class _RateLimit:
         return True
 
 
-def create_app(engine: Engine, asr: ASRBackend, config: ServerConfig | None = None) -> FastAPI:
+def create_app(engine: Engine[JobT, ResultT], asr: ASRBackend,
+               config: ServerConfig | None = None) -> FastAPI:
     """The FastAPI application serving ``engine`` (which the caller owns and shuts down)."""
     config = config or ServerConfig()
 
@@ -166,8 +168,9 @@ def create_app(engine: Engine, asr: ASRBackend, config: ServerConfig | None = No
 
 
 @contextlib.contextmanager
-def serve_in_thread(engine: Engine, asr: ASRBackend, config: ServerConfig | None = None,
-                    host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def serve_in_thread(engine: Engine[JobT, ResultT], asr: ASRBackend,
+                    config: ServerConfig | None = None, host: str = "127.0.0.1",
+                    port: int = 0) -> Iterator[str]:
     """Run the server on a thread (tests, benchmarks, embedding); yields its base URL.
 
     ``port`` 0 picks a free port. The engine is shut down when the block ends.
@@ -233,7 +236,8 @@ def _transcribe_upload(asr: ASRBackend, body: bytes, options: TranscribeOptions)
             "segments": found, "text": " ".join(s["text"] for s in found)}
 
 
-async def _serve_session(websocket: WebSocket, engine: Engine, config: ServerConfig) -> None:
+async def _serve_session(websocket: WebSocket, engine: Engine[JobT, ResultT],
+                         config: ServerConfig) -> None:
     if config.token is not None and not _token_ok(websocket.headers.get("authorization"),
                                                   websocket.query_params.get("token"),
                                                   config.token):
@@ -253,16 +257,17 @@ async def _serve_session(websocket: WebSocket, engine: Engine, config: ServerCon
     await connection.run()
 
 
-class _Connection:
+class _Connection(Generic[JobT, ResultT]):
     """One websocket: receives messages, feeds the engine, sends its events in order."""
 
-    def __init__(self, websocket: WebSocket, engine: Engine, config: ServerConfig) -> None:
+    def __init__(self, websocket: WebSocket, engine: Engine[JobT, ResultT],
+                 config: ServerConfig) -> None:
         self.websocket = websocket
         self.engine = engine
         self.config = config
         self.loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue[Message | Future[Message] | None] = asyncio.Queue()
-        self.session: LiveSession | None = None
+        self.session: LiveSession[JobT, ResultT] | None = None
         self.limit = _RateLimit(config.max_messages_per_second)
         self.stopping = False
 
@@ -336,18 +341,19 @@ class _Connection:
             await self._error("unsupported", str(exc))
             return
         s = self.session
+        annotator, translator = s.enrichment.annotator, s.enrichment.translator
         notes = []
-        if s.annotator is None and start.entities:
+        if annotator is None and start.entities:
             notes.append("entity recognition is not configured on this server")
         wants_translation = bool(start.languages) or start.translate_to is not None
-        if wants_translation and s.translator is None:
+        if wants_translation and translator is None:
             notes.append("translation is not available: the server has no MT model "
                          "(medstream serve --mt-model)")
         languages = list(start.languages) or ([start.language] if start.language else [])
         self.queue.put_nowait(Ready(
             session=s.id, sample_rate=start.sample_rate, asr=self.engine.name,
-            ner=s.annotator.model if s.annotator is not None else None,
-            mt=s.translator.identifier if s.translator is not None else None,
+            ner=annotator.model if annotator is not None else None,
+            mt=translator.model if translator is not None else None,
             languages=languages, notes=notes,
             limits={"max_frame_bytes": self.config.max_frame_bytes,
                     "max_messages_per_second": self.config.max_messages_per_second,
@@ -375,7 +381,9 @@ class _Connection:
             await asyncio.to_thread(self.engine.stop, session)
             return
         try:
-            self.engine.feed(session, frame)
+            # The VAD runs in feed: off the event loop, which serves every other session.
+            # Awaiting it keeps this session's frames, and its events, in order.
+            await asyncio.to_thread(self.engine.feed, session, frame)
         except FrameError as exc:
             await self._error("bad_audio", str(exc))
 
