@@ -149,4 +149,3 @@ def test_the_stage_translates_what_is_outside_the_target_with_its_entities() -> 
     plain = SegmentEnrichment().enrich(segments, "en")
     assert not SegmentEnrichment().active
     assert all(e.entities is None and e.translation is None for e in plain)
-
