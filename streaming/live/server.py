@@ -426,7 +426,7 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def _prometheus(values: dict[str, Any], max_sessions: int) -> str:
+def _prometheus(values: dict[str, float], max_sessions: int) -> str:
     rows: list[tuple[str, str, str, float]] = [
         ("medstream_sessions_active", "gauge", "Live sessions open now.",
          values["active_sessions"]),
