@@ -137,21 +137,7 @@ class SegmentEnrichment:
         translator). ``entities[i]``: segment ``i``'s, when they were recognised."""
         if self.translator is None:
             return None
-        wanted: list[int] = []
-        requests: list[SegmentToTranslate] = []
-        for index, segment in enumerate(segments):
-            source = segment.language or language
-            target = self.translator.target.of(source)
-            if target is None or not segment.text.strip():
-                continue
-            wanted.append(index)
-            requests.append(SegmentToTranslate(
-                segment, source, target, tuple(entities[index]) if entities is not None else ()))
-        results: list[Translation | None] = [None] * len(segments)
-        translated = self.translator.translate(requests, audio) if requests else []
-        for index, translation in zip(wanted, translated, strict=True):
-            results[index] = translation
-        return tuple(results)
+        return _translations(self.translator, segments, language, entities, audio)
 
     def enrich(self, segments: Sequence[Segment], language: str,
                memory: AbbreviationMemory | None = None,
@@ -173,12 +159,34 @@ class SegmentEnrichment:
                            audio: AudioSource | None) -> TranscriptDocument:
         """``doc`` with the translations of this stage (none without a translator), made with
         the entities ``doc`` carries."""
-        translated = self.translate(
-            doc.segments, doc.info.language,
-            doc.entities.per_segment if doc.entities is not None else None, audio)
-        if self.translator is None or translated is None:
-            return replace(doc, translations=None)
         translator = self.translator
+        if translator is None:
+            return replace(doc, translations=None)
+        translated = _translations(
+            translator, doc.segments, doc.info.language,
+            doc.entities.per_segment if doc.entities is not None else None, audio)
         return replace(doc, translations=TranslationAnnotations(
             str(translator.target), translator.method, translator.model, translator.fingerprint,
             translated))
+
+
+def _translations(translator: SegmentTranslator, segments: Sequence[Segment], language: str,
+                  entities: Sequence[Sequence[Entity]] | None,
+                  audio: AudioSource | None) -> tuple[Translation | None, ...]:
+    """What :meth:`SegmentEnrichment.translate` says: the segments with text whose language
+    :meth:`TranslationTarget.of` sends somewhere go to ``translator``, in order."""
+    wanted: list[int] = []
+    requests: list[SegmentToTranslate] = []
+    for index, segment in enumerate(segments):
+        source = segment.language or language
+        target = translator.target.of(source)
+        if target is None or not segment.text.strip():
+            continue
+        wanted.append(index)
+        requests.append(SegmentToTranslate(
+            segment, source, target, tuple(entities[index]) if entities is not None else ()))
+    results: list[Translation | None] = [None] * len(segments)
+    translated = translator.translate(requests, audio) if requests else []
+    for index, translation in zip(wanted, translated, strict=True):
+        results[index] = translation
+    return tuple(results)
