@@ -250,15 +250,96 @@ FULL_TIER_FIXTURES: dict[str, str] = {
 """Fixtures that put the tests using them in the full tier, with the reason."""
 
 FULL_TIER_TESTS: dict[str, str] = {
-    # Test module, or MODULE::TEST (every parametrisation) → reason.
-    "tests/test_nemo_streaming.py": "runs NeMo (its import alone takes 10-15 s)",
-    "tests/test_recipe_asr_nemo.py": "runs NeMo and trains the NeMo recipe",
+    # Test module, or MODULE::TEST (all its parametrisations) → reason. Times: call alone, on
+    # the 2-core machine.
+    "tests/test_nemo_streaming.py": "runs NeMo (importing it alone takes 10-15 s)",
+    "tests/test_recipe_asr_nemo.py": "runs NeMo; trains the NeMo recipe",
     "tests/test_web_page.py": "starts Chromium",
-    "tests/test_gpu.py": "loads Whisper base on CUDA and on the CPU",
+    "tests/test_gpu.py": "loads Whisper base (on CUDA and on the CPU)",
+    "tests/test_batch.py::test_cli_exit_code_summary_and_print": "loads tiny.en",
+    "tests/test_batch.py::test_cli_refuses_bad_options_before_any_work":
+        "loads tiny.en to check options against it",
+    "tests/test_batch.py::test_cli_records_every_setting_in_the_json": "loads tiny.en",
+    "tests/test_catalog.py::test_transformers_whisper_directory_is_converted_once_and_runs":
+        "slow: 12 s (a random Whisper decodes to its length limit)",
+    "tests/test_eval_cli.py::test_asr_report_from_batch_transcripts_and_a_missing_one":
+        "loads tiny.en (11-17 s)",
+    "tests/test_eval_cli.py::test_pipeline_scores_asr_then_entities_on_its_output":
+        "loads tiny.en (27-32 s)",
+    "tests/test_live_server.py::"
+    "test_the_vad_runs_off_the_event_loop_and_outside_the_scheduler_lock": "starts a server",
+    "tests/test_ner_tagger.py::test_the_shipped_model_is_pinned_and_finds_medical_entities":
+        "loads the shipped NER model",
+    "tests/test_transcribe_entities.py::test_transcribe_entities_on_a_recorded_consultation":
+        "loads Whisper base and the shipped NER model",
+    "tests/test_transcribe_translation.py::"
+    "test_speech_translation_to_english_with_glossary_report": "loads Whisper base (19 s)",
+    "tests/test_transcribe_translation.py::test_translation_options_are_checked_before_any_work":
+        "loads Whisper base and tiny.en to check options against them",
 }
 """Tests in the full tier whatever fixtures they use, with the reason."""
 
 _DESELECTED = pytest.StashKey[int]()
+
+_SPAWNS_FULL_TIER = re.compile(r"(^|/)(haproxy|chromium|chromium-browser|medstream)$|"
+                               r"(^|/)train\.py$|^run-driver$")
+"""Programs a fast-tier test may not start (servers, HAProxy, browsers, training runs)."""
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_guard(request: pytest.FixtureRequest,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fails a fast-tier test that loads a CTranslate2 model from outside the session's temporary
+    folder (a packaged, shipped, cached or downloaded model: tiny ones built in ``tmp_path`` are
+    fine), starts a uvicorn server or Ray, or spawns a server, HAProxy, a browser or a training
+    run: such a test belongs in the full tier. It only watches; the test runs unchanged."""
+    if request.node.get_closest_marker(FULL_TIER_MARKER) is not None:
+        yield
+        return
+    import subprocess as spawning
+    import sys
+
+    import ctranslate2
+    import uvicorn
+
+    scratch = tmp_path_factory.getbasetemp().resolve()
+    seen: list[str] = []
+
+    def loader(factory: Any) -> Any:
+        def load(model_path: Any, *args: Any, **kwargs: Any) -> Any:
+            if not Path(str(model_path)).resolve().is_relative_to(scratch):
+                seen.append(f"loads the model {model_path}")
+            return factory(model_path, *args, **kwargs)
+        return load
+
+    def watch(original: Any, what: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            seen.append(what)
+            return original(*args, **kwargs)
+        return call
+
+    popen = spawning.Popen.__init__
+
+    def spawn(self: Any, args: Any, *rest: Any, **kwargs: Any) -> None:
+        argv = [str(args)] if isinstance(args, (str, bytes, os.PathLike)) else list(args)
+        if any(_SPAWNS_FULL_TIER.search(str(arg)) for arg in argv):
+            seen.append(f"starts {' '.join(map(str, argv))}")
+        popen(self, args, *rest, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        for owner, name in ((ctranslate2, "Encoder"), (ctranslate2, "Translator"),
+                            (ctranslate2, "Generator"), (ctranslate2.models, "Whisper")):
+            patch.setattr(owner, name, loader(getattr(owner, name)))
+        patch.setattr(uvicorn.Server, "__init__", watch(uvicorn.Server.__init__,
+                                                        "starts a server"))
+        patch.setattr(spawning.Popen, "__init__", spawn)
+        if "ray" in sys.modules:
+            patch.setattr(sys.modules["ray"], "init", watch(sys.modules["ray"].init,
+                                                            "starts Ray"))
+        yield
+    if seen:
+        pytest.fail(f"{request.node.nodeid} is in the fast tier but {'; '.join(seen)}: list "
+                    "it in FULL_TIER_TESTS in tests/conftest.py", pytrace=False)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
