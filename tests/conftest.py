@@ -3,9 +3,14 @@ off before any import.
 
 Tiers: ``pytest`` runs the fast tier; ``pytest --tier full`` the full tier (every test that
 loads a real model, trains one, starts a server, Ray, HAProxy or a browser, or takes more than
-a few seconds); ``pytest --tier all`` both. A full-tier test carries the ``slow`` marker: set in
-its module, or here by :func:`pytest_collection_modifyitems` from :data:`FULL_TIER_FIXTURES`
-and :data:`FULL_TIER_TESTS`. Tests outside the chosen tier are deselected, not skipped.
+about 5 s on its own); ``pytest --tier all`` both. A full-tier test carries the ``slow`` marker:
+set in its module, or here by :func:`pytest_collection_modifyitems` from
+:data:`FULL_TIER_FIXTURES` and :data:`FULL_TIER_TESTS`. Tests outside the chosen tier are
+deselected, not skipped. A fast-tier test that loads a real model (a packaged, shipped, cached
+or downloaded CTranslate2 model; tiny random ones built in ``tmp_path`` and the Silero VAD that
+faster-whisper bundles do not count), starts a server or Ray, or spawns a server, HAProxy, a
+browser or a training run fails, saying so (:func:`pytest_runtest_setup`). Models stay loaded
+for the session (``speech.loader``), so it sees the first load: run a suspect test alone.
 
 Models that tests train are cached between runs in ``$MEDSTREAM_TEST_CACHE`` (default
 ``.cache/test-models`` in the checkout), keyed by what decides them: see :func:`cached_model`.
@@ -23,7 +28,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +45,14 @@ TICO_TERMS = SHARED_DATA / "terms" / "tico19_terms.en-de_fr_es_vi_zh.tsv"
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
+_SCRATCH = pytest.StashKey[Path]()
+"""The session's base temporary folder (models built in it are not real models)."""
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _private_cache(request: pytest.FixtureRequest,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    request.config.stash[_SCRATCH] = tmp_path_factory.getbasetemp().resolve()
     os.environ["MEDSTREAM_CACHE"] = str(tmp_path_factory.mktemp("medstream-cache"))
     yield
 
@@ -286,28 +297,26 @@ _SPAWNS_FULL_TIER = re.compile(r"(^|/)(haproxy|chromium|chromium-browser|medstre
 """Programs a fast-tier test may not start (servers, HAProxy, browsers, training runs)."""
 
 
-@pytest.fixture(autouse=True)
-def _fast_tier_guard(request: pytest.FixtureRequest,
-                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Fails a fast-tier test that loads a CTranslate2 model from outside the session's temporary
-    folder (a packaged, shipped, cached or downloaded model: tiny ones built in ``tmp_path`` are
-    fine), starts a uvicorn server or Ray, or spawns a server, HAProxy, a browser or a training
-    run: such a test belongs in the full tier. It only watches; the test runs unchanged."""
-    if request.node.get_closest_marker(FULL_TIER_MARKER) is not None:
-        yield
-        return
+_WATCH = pytest.StashKey[tuple[pytest.MonkeyPatch, list[str]]]()
+
+
+def _watch(config: pytest.Config) -> tuple[pytest.MonkeyPatch, list[str]]:
+    """Patches that record, without changing what happens, a CTranslate2 model loaded from
+    outside the session's temporary folder (a packaged, shipped, cached or downloaded model;
+    tiny ones built in ``tmp_path`` are fine), a uvicorn server or Ray started, and a server,
+    HAProxy, a browser or a training run spawned."""
     import subprocess as spawning
     import sys
 
     import ctranslate2
     import uvicorn
 
-    scratch = tmp_path_factory.getbasetemp().resolve()
-    seen: list[str] = []
+    patch, seen = pytest.MonkeyPatch(), []
 
     def loader(factory: Any) -> Any:
         def load(model_path: Any, *args: Any, **kwargs: Any) -> Any:
-            if not Path(str(model_path)).resolve().is_relative_to(scratch):
+            scratch = config.stash.get(_SCRATCH, None)
+            if scratch is None or not Path(str(model_path)).resolve().is_relative_to(scratch):
                 seen.append(f"loads the model {model_path}")
             return factory(model_path, *args, **kwargs)
         return load
@@ -321,25 +330,43 @@ def _fast_tier_guard(request: pytest.FixtureRequest,
     popen = spawning.Popen.__init__
 
     def spawn(self: Any, args: Any, *rest: Any, **kwargs: Any) -> None:
-        argv = [str(args)] if isinstance(args, (str, bytes, os.PathLike)) else list(args)
+        argv = [args] if isinstance(args, (str, bytes, os.PathLike)) else list(args)
         if any(_SPAWNS_FULL_TIER.search(str(arg)) for arg in argv):
             seen.append(f"starts {' '.join(map(str, argv))}")
         popen(self, args, *rest, **kwargs)
 
-    with pytest.MonkeyPatch.context() as patch:
-        for owner, name in ((ctranslate2, "Encoder"), (ctranslate2, "Translator"),
-                            (ctranslate2, "Generator"), (ctranslate2.models, "Whisper")):
-            patch.setattr(owner, name, loader(getattr(owner, name)))
-        patch.setattr(uvicorn.Server, "__init__", watch(uvicorn.Server.__init__,
-                                                        "starts a server"))
-        patch.setattr(spawning.Popen, "__init__", spawn)
-        if "ray" in sys.modules:
-            patch.setattr(sys.modules["ray"], "init", watch(sys.modules["ray"].init,
-                                                            "starts Ray"))
-        yield
-    if seen:
-        pytest.fail(f"{request.node.nodeid} is in the fast tier but {'; '.join(seen)}: list "
-                    "it in FULL_TIER_TESTS in tests/conftest.py", pytrace=False)
+    for owner, name in ((ctranslate2, "Encoder"), (ctranslate2, "Translator"),
+                        (ctranslate2, "Generator"), (ctranslate2.models, "Whisper")):
+        patch.setattr(owner, name, loader(getattr(owner, name)))
+    patch.setattr(uvicorn.Server, "__init__", watch(uvicorn.Server.__init__, "starts a server"))
+    patch.setattr(spawning.Popen, "__init__", spawn)
+    if "ray" in sys.modules:
+        patch.setattr(sys.modules["ray"], "init", watch(sys.modules["ray"].init, "starts Ray"))
+    return patch, seen
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """Watches a fast-tier test from the setup of its fixtures (of any scope) to their
+    teardown: if it does what only the full tier may (:func:`_watch`), it fails, saying what."""
+    if item.get_closest_marker(FULL_TIER_MARKER) is None:
+        item.stash[_WATCH] = _watch(item.config)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    watched = item.stash.get(_WATCH, None)
+    try:
+        result = yield
+    finally:
+        if watched is not None:
+            watched[0].undo()
+            del item.stash[_WATCH]
+    if watched is not None and watched[1]:
+        pytest.fail(f"{item.nodeid} is in the fast tier but {'; '.join(watched[1])}: list it in "
+                    "FULL_TIER_TESTS in tests/conftest.py", pytrace=False)
+    return result
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
