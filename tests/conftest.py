@@ -236,6 +236,7 @@ def cached_model(name: str, build: Callable[[Path], None], *, config: Mapping[st
             build(folder)
             (folder / "key.json").write_text(text + "\n", encoding="utf-8")
             (folder / COMPLETE).write_text("", encoding="utf-8")
+            folder.chmod(0o755)  # mkdtemp made it private
             folder.rename(entry)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
