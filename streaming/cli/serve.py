@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -135,30 +136,9 @@ def stream_command(
         audio = load_audio(recording)
     except MedstreamError as exc:
         raise fail(str(exc)) from None
-    start: dict[str, Any] = {"entities": entities}
-    if languages:
-        start["languages"] = [x.strip() for x in languages.split(",") if x.strip()]
-    if language:
-        start["language"] = language
-    if translate_to:
-        start["translate_to"] = translate_to
-    if glossary:
-        start["glossary"] = glossary
-
-    def show(event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        if kind == "partial" and partials and sys.stdout.isatty():
-            sys.stdout.write(f"\r\x1b[2K… {event['text'][-150:]}")
-            sys.stdout.flush()
-        elif kind == "final":
-            if sys.stdout.isatty():
-                sys.stdout.write("\r\x1b[2K")
-            print(f"[{event['start']:7.2f}-{event['end']:7.2f}] {event['text']}")
-            if event.get("translation"):
-                print(f"{'':19}→ {event['translation']['text']}")
-        elif kind in ("error", "status"):
-            stderr.print(json.dumps({k: v for k, v in event.items() if k != "received"}))
-
+    start = _start_message(entities=entities, languages=languages, language=language,
+                           translate_to=translate_to, glossary=glossary)
+    show = _printer(partials)
     try:
         result = asyncio.run(stream_audio(url, audio, start, speed=speed,
                                           token=token or os.environ.get("MEDSTREAM_TOKEN"),
@@ -175,3 +155,39 @@ def stream_command(
     if result.close_code not in (1000, None) or not result.of_type("end"):
         raise fail(f"the stream ended without `end` (close code {result.close_code}: "
                    f"{result.close_reason})")
+
+
+def _start_message(*, entities: bool, languages: str | None, language: str | None,
+                   translate_to: str | None, glossary: str | None) -> dict[str, Any]:
+    """The session's ``start`` message from the command's options (the ones given)."""
+    start: dict[str, Any] = {"entities": entities}
+    if languages:
+        start["languages"] = [x.strip() for x in languages.split(",") if x.strip()]
+    if language:
+        start["language"] = language
+    if translate_to:
+        start["translate_to"] = translate_to
+    if glossary:
+        start["glossary"] = glossary
+    return start
+
+
+def _printer(partials: bool) -> Callable[[dict[str, Any]], None]:
+    """How server events reach the terminal: partials redrawn in place (on a terminal, when
+    asked for), finals with their translation on stdout, errors and statuses on stderr."""
+
+    def show(event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "partial" and partials and sys.stdout.isatty():
+            sys.stdout.write(f"\r\x1b[2K… {event['text'][-150:]}")
+            sys.stdout.flush()
+        elif kind == "final":
+            if sys.stdout.isatty():
+                sys.stdout.write("\r\x1b[2K")
+            print(f"[{event['start']:7.2f}-{event['end']:7.2f}] {event['text']}")
+            if event.get("translation"):
+                print(f"{'':19}→ {event['translation']['text']}")
+        elif kind in ("error", "status"):
+            stderr.print(json.dumps({k: v for k, v in event.items() if k != "received"}))
+
+    return show
