@@ -180,14 +180,6 @@ def source_files(module: str) -> list[Path]:
     return sorted({path, *(_module_file(name) for name in imported)})
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _shown(path: Path) -> str:
     """``path`` as a key names it: from the checkout or its ``../shared/data``, so that the key
     does not depend on where the checkout is."""
@@ -210,11 +202,13 @@ def cached_model(name: str, build: Callable[[Path], None], *, config: Mapping[st
     leaves an entry that looks usable. A lock per entry makes a concurrent session wait for
     the build instead of repeating it.
     """
+    from speech.checksums import file_sha256  # after the hub is switched off (above)
+
     parts = {
         "name": name,
         "config": dict(config),
-        "sources": {_shown(path): _sha256(path) for path in sources},
-        "data": {_shown(path): {"size": path.stat().st_size, "sha256": _sha256(path)}
+        "sources": {_shown(path): file_sha256(path) for path in sources},
+        "data": {_shown(path): {"size": path.stat().st_size, "sha256": file_sha256(path)}
                  for path in data},
         "packages": {package: importlib.metadata.version(package) for package in packages},
     }
