@@ -44,6 +44,10 @@ class Entity:
     ``score`` is the recognizer's confidence (0..1; 1 for an exact lexicon match), ``code`` a
     concept id from a term list (ICD-10, RxNorm-like), ``negated`` the NEGATION trait and
     ``attributes`` the dosage, strength, … linked to a MEDICATION.
+
+    In a conversation (:mod:`ner.dialogue`), ``asked`` marks an entity the clinician said in a
+    question ("Any chest pain?"): asked about, not a finding. ``negated_by`` is the id of the
+    turn (segment or live final) whose answer ("No") negated it; it implies ``negated``.
     """
 
     start: int
@@ -55,17 +59,26 @@ class Entity:
     code: str | None = None
     negated: bool = False
     attributes: tuple[Attribute, ...] = ()
+    asked: bool = False
+    negated_by: int | str | None = None
 
     def __post_init__(self) -> None:
         _check_span("entity", self.start, self.end, self.text, self.score)
+        if self.negated_by is not None and (isinstance(self.negated_by, bool)
+                                            or not isinstance(self.negated_by, int | str)):
+            raise TypeError(f"entity negated_by must be a turn id (int or str), not "
+                            f"{self.negated_by!r}")
+        if self.negated_by is not None and not self.negated:
+            raise ValueError(f"entity {self.text!r} has negated_by={self.negated_by!r} "
+                             f"but is not negated")
         if self.source not in ENTITY_SOURCES:
             raise ValueError(f"entity source {self.source!r} is not one of {ENTITY_SOURCES}")
         if self.attributes and self.type is not EntityType.MEDICATION:
             raise ValueError(f"only a MEDICATION has attributes, not a {self.type.value}")
 
     def to_dict(self) -> dict[str, Any]:
-        """The entity as JSON: offsets, text, type, score and source; code, negation and
-        attributes only where present."""
+        """The entity as JSON: offsets, text, type, score and source; code, negation,
+        attributes, ``asked`` and ``negated_by`` only where present."""
         record: dict[str, Any] = {"start": self.start, "end": self.end, "text": self.text,
                                   "type": self.type.value, "score": round(self.score, 4),
                                   "source": self.source}
@@ -76,6 +89,10 @@ class Entity:
         if self.attributes:
             record["attributes"] = [{"type": a.type.value, "start": a.start, "end": a.end,
                                      "text": a.text} for a in self.attributes]
+        if self.asked:
+            record["asked"] = True
+        if self.negated_by is not None:
+            record["negated_by"] = self.negated_by
         return record
 
     @classmethod
@@ -87,4 +104,5 @@ class Entity:
         return cls(start=record["start"], end=record["end"], text=record["text"],
                    type=EntityType(record["type"]), score=record["score"],
                    source=record["source"], code=record.get("code"),
-                   negated=record.get("negated", False), attributes=attributes)
+                   negated=record.get("negated", False), attributes=attributes,
+                   asked=record.get("asked", False), negated_by=record.get("negated_by"))
