@@ -1,0 +1,237 @@
+"""Entities in a conversation: what the clinician asked about, and what the patient denied.
+
+"Any chest pain?" said by the clinician does not mean the patient has chest pain: the entity is
+*asked* (``Entity.asked``). A patient's "No" right after it negates it (``negated=True`` and
+``negated_by`` = the id of the answering turn). The rules are simple, English, and work on the
+entities a recognizer already found in each turn's text; nothing is re-recognised.
+
+**Questions.** A clinician turn is cut into sentences (at ``.``, ``!``, ``?`` followed by a space
+or the end, and at line breaks). A sentence is a question when it ends with ``?`` or, since ASR
+punctuation can be missing, when it starts (after "okay", "so", "and", "um" …) with an
+interrogative: "any", "ever", an auxiliary and its subject ("do you", "have you", "is there",
+"did it" …) or a wh-word ("how", "what", "when" …). A tag that asks for agreement with a plan
+("…, okay?", "…, sound good?") does not make a question; one that checks a fact ("…, right?")
+does. Only entities of question sentences are asked; a statement in the same turn ("Your x-ray
+was normal.") keeps its entities as findings. Only clinician turns ask.
+
+**Answers.** The clinician's *open questions* are the yes/no questions at the end of what the
+clinician said since the patient last spoke: a run of them ("Any fever? Chills?"), across
+several clinician turns (a question cut into two live finals), broken by a statement or by a
+wh-question ("When did it start?" is not answered "No"; "what about …" and "how about …" are
+yes/no questions). Turns that hold only fillers ("Okay.", "Mm-hmm.") neither open nor break a
+run. The next patient turn answers them: when it starts (after "um", "well" …) with a negative
+("no", "nope", "nah", "never", "none", "not really", "not that I know of", "I don't", "I
+haven't", "I'm not" …, but not "I don't know" or "I'm not sure"), every open question's asked
+entity is negated by it, except one the answer names itself ("Any fever or cough?" — "No, just
+the cough": the cough stands). What follows the "No" is the patient's own text: "No, but I have
+a headache" keeps the headache a finding (and its own NegEx negation, if any). "Yes" changes
+nothing. Any turn of another role (a relative, someone unknown) closes the open questions
+unanswered.
+
+:func:`mark_dialogue` marks a whole conversation; :class:`DialogueMarker` does the same online,
+one turn (live final) at a time, and reports the earlier turns an answer changes so a live
+server can send an update for them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from ner.types import Entity
+
+TurnId = int | str
+"""A turn's id: a transcript segment's index or a live final's id."""
+
+CLINICIAN = "clinician"
+PATIENT = "patient"
+
+_SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)|\n")
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
+_OPENING_FILLERS = re.compile(
+    r"^(?:(?:okay|ok|alright|all right|right|so|and|but|also|then|now|well|um+|uh+|uhm|er"
+    r"|hmm+|mm+|mhm|mm-hmm|uh-huh|ah+|oh|great|good|perfect|sure|yes|yeah|yep|gotcha|cool"
+    r"|fine|i see|got it|thank you|thanks)\b[\s,.!-]*)+")
+"""Words that open a sentence without saying what kind it is ("Okay, so any fever?")."""
+_WH = frozenset(["how", "what", "what's", "whats", "when", "where", "which", "who", "whom",
+                 "whose", "why"])
+_AUXILIARIES = frozenset(["do", "does", "did", "have", "has", "are", "is", "was", "were", "can",
+                          "could", "would", "will"])
+_SUBJECTS = frozenset(["you", "your", "you're", "there", "it", "its", "it's", "he", "she", "they",
+                       "that", "this", "the", "any", "anyone", "anybody", "anything", "someone",
+                       "somebody", "something", "we", "i"])
+_POLAR_OPENERS = frozenset(["any", "anything", "ever"])
+_AGREEMENT_TAGS = ("okay", "ok", "alright", "all right", "sound good", "sounds good",
+                   "does that sound good", "does that sound okay", "is that okay",
+                   "is that ok", "is that alright", "fair enough", "deal")
+"""Tags that ask the patient to agree with a plan ("We'll get an x-ray, okay?"): no question."""
+_NEGATIVE = re.compile(
+    r"(?:no|nope|nah|never|none|nothing|negative|not really|not at all|not that"
+    r"|not lately|not recently|not any|neither|nobody|no one"
+    r"|i don't|i do not|i haven't|i have not|i didn't|i did not|i'm not|i am not"
+    r"|i wasn't|i was not|i've never|i have never|i never|i can't say i have)\b")
+_UNCERTAIN = re.compile(
+    r"(?:i don't know|i do not know|i'm not sure|i am not sure|not sure|i don't remember"
+    r"|i do not remember|i don't recall|i do not recall|i can't remember|i cannot remember"
+    r"|i'm not certain|i don't think i know)\b")
+_ANSWER_FILLERS = re.compile(r"^(?:(?:um+|uh+|uhm|er|hmm+|mm+|ah+|oh|well|so|honestly|actually"
+                             r"|i mean|i think)\b[\s,.!?-]*)+")
+
+
+@dataclass(frozen=True)
+class DialogueTurn:
+    """One turn of a conversation: a transcript segment or a live final, with its entities.
+
+    ``role`` is "clinician", "patient", "other" or None (unknown); ``entities`` are character
+    spans of ``text`` as a recognizer returns them.
+    """
+
+    id: TurnId
+    role: str | None
+    text: str
+    entities: tuple[Entity, ...] = ()
+
+    def __post_init__(self) -> None:
+        for entity in self.entities:
+            if self.text[entity.start:entity.end] != entity.text:
+                raise ValueError(f"turn {self.id!r}: entity {entity.text!r} at "
+                                 f"{entity.start}:{entity.end} is not in its text "
+                                 f"{self.text[:80]!r}")
+
+
+@dataclass(frozen=True)
+class DialogueStep:
+    """What one turn fed to :class:`DialogueMarker` gives.
+
+    ``entities``: the new turn's entities with the asked ones marked; ``updates``: for each
+    earlier turn whose entities this turn negated, in turn order, its id and all its entities
+    as they now stand.
+    """
+
+    entities: tuple[Entity, ...]
+    updates: tuple[tuple[TurnId, tuple[Entity, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    start: int
+    end: int
+    kind: str  # "polar", "wh", "statement" or "filler"
+
+
+class DialogueMarker:
+    """Marks asked and denied entities online, one turn at a time (module docstring).
+
+    Keeps only the clinician turns with open questions since the patient last spoke. Turn ids
+    must be unique within a conversation.
+    """
+
+    def __init__(self) -> None:
+        self._turns: dict[TurnId, tuple[Entity, ...]] = {}
+        self._open: list[tuple[TurnId, int]] = []
+        self._in_run = False
+
+    def feed(self, turn: DialogueTurn) -> DialogueStep:
+        """Mark ``turn``'s entities and apply its answer to the open questions."""
+        if turn.role == CLINICIAN:
+            return DialogueStep(self._ask(turn))
+        updates = self._answer(turn) if turn.role == PATIENT else ()
+        self._turns.clear()
+        self._open.clear()
+        self._in_run = False
+        return DialogueStep(turn.entities, updates)
+
+    def _ask(self, turn: DialogueTurn) -> tuple[Entity, ...]:
+        entities = list(turn.entities)
+        for sentence in sentences(turn.text):
+            inside = [index for index, entity in enumerate(entities)
+                      if sentence.start <= entity.start < sentence.end]
+            if sentence.kind in ("polar", "wh"):
+                for index in inside:
+                    entities[index] = replace(entities[index], asked=True)
+            if sentence.kind == "filler":
+                continue
+            if sentence.kind != "polar" or not self._in_run:
+                self._open.clear()
+            self._in_run = sentence.kind == "polar"
+            if self._in_run:
+                self._open.extend((turn.id, index) for index in inside)
+        marked = tuple(entities)
+        self._turns[turn.id] = marked
+        return marked
+
+    def _answer(self, turn: DialogueTurn) -> tuple[tuple[TurnId, tuple[Entity, ...]], ...]:
+        if not self._open or not is_negative_answer(turn.text):
+            return ()
+        named = _normalise(turn.text)
+        changed: dict[TurnId, list[Entity]] = {}
+        for turn_id, index in self._open:
+            entities = changed.setdefault(turn_id, list(self._turns[turn_id]))
+            entity = entities[index]
+            if re.search(rf"\b{re.escape(_normalise(entity.text))}\b", named):
+                continue
+            entities[index] = replace(entity, negated=True, negated_by=turn.id)
+        return tuple((turn_id, tuple(entities)) for turn_id, entities in changed.items()
+                     if tuple(entities) != self._turns[turn_id])
+
+
+def mark_dialogue(turns: Sequence[DialogueTurn]) -> list[tuple[Entity, ...]]:
+    """The entities of every turn of a whole conversation, asked and denied ones marked."""
+    marker = DialogueMarker()
+    position: dict[TurnId, int] = {}
+    result: list[tuple[Entity, ...]] = []
+    for turn in turns:
+        if turn.id in position:
+            raise ValueError(f"turn id {turn.id!r} appears twice in the conversation")
+        position[turn.id] = len(result)
+        step = marker.feed(turn)
+        result.append(step.entities)
+        for turn_id, entities in step.updates:
+            result[position[turn_id]] = entities
+    return result
+
+
+def sentences(text: str) -> list[_Sentence]:
+    """The sentences of a clinician turn, each classified as a yes/no question ("polar"), a
+    wh-question ("wh"), a "statement" or a "filler" (only words like "okay")."""
+    found = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        found.append(_Sentence(start, match.end(), _kind(text[start:match.end()])))
+        start = match.end()
+    if text[start:].strip():
+        found.append(_Sentence(start, len(text), _kind(text[start:])))
+    return [sentence for sentence in found if text[sentence.start:sentence.end].strip()]
+
+
+def _kind(sentence: str) -> str:
+    opening = _WORD.findall(_OPENING_FILLERS.sub("", _normalise(sentence).strip()))
+    if not opening:
+        return "filler"
+    first, second = opening[0], opening[1] if len(opening) > 1 else ""
+    if first in _WH:
+        return "polar" if second == "about" and first in ("what", "how") else "wh"
+    if first in _POLAR_OPENERS or (first in _AUXILIARIES and second in _SUBJECTS):
+        return "polar"
+    stripped = sentence.rstrip()
+    if not stripped.endswith("?"):
+        return "statement"
+    tail = _normalise(stripped.rstrip("?").rsplit(",", 1)[-1]).strip(" .")
+    return "statement" if "," in stripped and tail in _AGREEMENT_TAGS else "polar"
+
+
+def is_negative_answer(text: str) -> bool:
+    """True when an answer starts with a negative ("No, …", "Um, not really", "I don't")."""
+    opening = _ANSWER_FILLERS.sub("", _normalise(text).lstrip(" ,.-"))
+    return bool(_NEGATIVE.match(opening)) and not _UNCERTAIN.match(opening)
+
+
+def _normalise(text: str) -> str:
+    """Lower case, curly apostrophes straight, tokenised contractions joined ("do n't",
+    "i ' m" in ACI-Bench), spaces collapsed."""
+    lowered = text.lower().replace("\u2019", "'").replace("\u2018", "'")
+    lowered = re.sub(r"\s+n't\b", "n't", lowered)
+    lowered = re.sub(r"\s*'\s*(m|s|re|ve|ll|d)\b", r"'\1", lowered)
+    return re.sub(r"\s+", " ", lowered)
+
