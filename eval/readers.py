@@ -34,10 +34,11 @@ from speech.errors import DataFileError
 # --------------------------------------------------------------------------- shared helpers
 
 
-class _Fields:
+class JsonFields:
     """Typed access to one JSON object's keys, with errors that name the file and line."""
 
-    def __init__(self, obj: dict[str, Any], path: Path, line: int, what: str = "") -> None:
+    def __init__(self, obj: dict[str, Any], path: Path, line: int | None,
+                 what: str = "") -> None:
         self.obj, self.path, self.line = obj, path, line
         self.what = f" in {what}" if what else ""
 
@@ -170,7 +171,7 @@ def read_manifest(path: str | Path) -> list[ManifestEntry]:
     file = Path(path)
     entries = []
     for number, obj in json_lines(file):
-        fields = _Fields(obj, file, number)
+        fields = JsonFields(obj, file, number)
         audio_text = fields.string("audio_filepath")
         if not audio_text.strip():
             raise fields.error("'audio_filepath' is empty")
@@ -190,7 +191,7 @@ def read_manifest(path: str | Path) -> list[ManifestEntry]:
     return entries
 
 
-def _manifest_translation(fields: _Fields, extra: dict[str, Any]) -> dict[str, str]:
+def _manifest_translation(fields: JsonFields, extra: dict[str, Any]) -> dict[str, str]:
     value = fields.obj.get("translation")
     if value is None:
         return {}
@@ -215,7 +216,7 @@ def _manifest_entity(item: object, index: int, text: str, path: Path, line: int)
     if not isinstance(item, dict):
         raise DataFileError(path, line, f"entity {index} must be an object "
                                           f"{{start, end, type}}, not {type_name(item)}")
-    fields = _Fields(item, path, line, f"entity {index}")
+    fields = JsonFields(item, path, line, f"entity {index}")
     unknown = sorted(item.keys() - _ENTITY_KEYS)
     if unknown:
         raise fields.error(f"unexpected key(s) {', '.join(unknown)} "
@@ -379,7 +380,7 @@ def read_terminology_jsonl(path: str | Path) -> list[TermSegment]:
     segments = []
     seen: dict[str, int] = {}
     for number, obj in json_lines(file):
-        fields = _Fields(obj, file, number)
+        fields = JsonFields(obj, file, number)
         ident, src_lang, tgt_lang = (fields.string(k) for k in ("id", "src_lang", "tgt_lang"))
         if ident in seen:
             raise fields.error(f"id {ident!r} was already used on line {seen[ident]}")
@@ -401,7 +402,7 @@ def _term_pair(item: object, what: str, src_lang: str, tgt_lang: str, path: Path
     if not isinstance(item, dict):
         raise DataFileError(path, line, f"{what} must be an object {{language: term}}, "
                                           f"not {type_name(item)}")
-    fields = _Fields(item, path, line, what)
+    fields = JsonFields(item, path, line, what)
     pair = TermPair(fields.string(src_lang), fields.string(tgt_lang))
     if not pair.source.strip() or not pair.target.strip():
         raise fields.error("empty term")
