@@ -1,5 +1,5 @@
 """A transcribed recording as it is written to disk: source, decisions, settings and segments,
-with the entities and the translation of each segment when those stages ran."""
+with the speakers, the entities and the translation of each segment when those stages ran."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ner.types import Entity
 from speech.types import Segment, TranscriptionInfo
@@ -63,6 +63,43 @@ class TranslationAnnotations:
     """None for a segment already in the target language."""
 
 
+SpeakerCount = Literal["auto"] | int
+"""``transcribe --speakers``: found by the diarizer, or at most this many."""
+
+
+@dataclass(frozen=True)
+class SpeakerInfo:
+    """One speaker of a recording: ``S1``, ``S2``, … in order of first appearance."""
+
+    id: str
+    role: str | None
+    """``clinician``, ``patient`` or ``other``; None when no role was decided."""
+    confidence: float | None
+    """The role classifier's confidence in ``role`` (0–1)."""
+    talk_time: float
+    """Seconds of the recording the diarizer gave this speaker."""
+
+
+@dataclass(frozen=True)
+class SpeakerAnnotations:
+    """Who spoke: the diarizer and role classifier that decided it, and the speakers table.
+
+    Each segment's ``speaker`` (:class:`speech.types.Segment`) names a row of ``speakers``;
+    the segments were split where the speaker changes, so every segment has one speaker.
+    """
+
+    model: str
+    """The diarizer and the role classifier as reported (names with their weights' sha256)."""
+    fingerprint: str
+    """A digest of the weights, the settings and ``requested``: see ``streaming.speakers``."""
+    requested: SpeakerCount
+    speakers: tuple[SpeakerInfo, ...]
+
+    def role_of(self, speaker: str | None) -> str | None:
+        """The role of ``speaker`` (None for an unknown speaker or one without a role)."""
+        return next((s.role for s in self.speakers if s.id == speaker), None)
+
+
 @dataclass(frozen=True)
 class TranscriptDocument:
     """Everything the json output carries; txt/srt/vtt are renderings of it."""
@@ -76,8 +113,15 @@ class TranscriptDocument:
     """Present when the transcript was run through NER (``transcribe --entities``)."""
     translations: TranslationAnnotations | None = None
     """Present when the segments were translated (``transcribe --translate-to``)."""
+    speakers: SpeakerAnnotations | None = None
+    """Present when the recording was diarized (``transcribe --speakers``)."""
 
     def __post_init__(self) -> None:
+        if self.speakers is not None:
+            known = {s.id for s in self.speakers.speakers}
+            strays = sorted({s.speaker for s in self.segments if s.speaker is not None} - known)
+            if strays:
+                raise ValueError(f"segment speakers {strays} are not in the speakers table")
         if self.entities is not None and len(self.entities.per_segment) != len(self.segments):
             raise ValueError(f"{len(self.entities.per_segment)} entity lists for "
                              f"{len(self.segments)} segments")
@@ -111,6 +155,13 @@ class TranscriptDocument:
                            "fingerprint": self.entities.fingerprint}
             for segment, found in zip(data["segments"], self.entities.per_segment, strict=True):
                 segment["entities"] = [entity.to_dict() for entity in found]
+        if self.speakers is not None:
+            data["diarization"] = {"model": self.speakers.model,
+                                   "fingerprint": self.speakers.fingerprint,
+                                   "speakers": self.speakers.requested}
+            data["speakers"] = [asdict(s) for s in self.speakers.speakers]
+            for segment in data["segments"]:
+                segment["role"] = self.speakers.role_of(segment["speaker"])
         if self.translations is not None:
             meta = self.translations
             data["translation"] = {"language": meta.language, "method": meta.method,
@@ -136,6 +187,8 @@ class TranscriptDocument:
             settings=data["settings"],
         )
         segments = [dict(s) for s in data["segments"]]
+        for segment in segments:
+            segment.pop("role", None)  # the speakers table holds it
         found = [tuple(Entity.from_dict(e) for e in s.pop("entities", ())) for s in segments]
         translated = [s.pop("translation", None) for s in segments]
         translations = None
@@ -157,7 +210,21 @@ class TranscriptDocument:
             fingerprint=data["fingerprint"],
             entities=entities,
             translations=translations,
+            speakers=_speakers_from(data),
         )
+
+
+def _speakers_from(data: dict[str, Any]) -> SpeakerAnnotations | None:
+    if "diarization" not in data:
+        return None
+    meta = data["diarization"]
+    requested = meta["speakers"]
+    if requested != "auto" and (isinstance(requested, bool) or not isinstance(requested, int)):
+        raise ValueError(f"diarization speakers must be 'auto' or a number, not {requested!r}")
+    return SpeakerAnnotations(
+        model=meta["model"], fingerprint=meta["fingerprint"],
+        requested=cast(SpeakerCount, requested),
+        speakers=tuple(SpeakerInfo(**row) for row in data["speakers"]))
 
 
 def settings_fingerprint(model_identifier: str, settings: dict[str, Any]) -> str:

@@ -1,6 +1,6 @@
-"""What a batch job loads, written down as data: the recogniser, the entity recognizer and the
-translation stage. The local mode builds them once in this process; ``--ray`` sends the spec to
-each actor, which builds its own (one model per actor).
+"""What a batch job loads, written down as data: the recogniser, the speaker stage, the entity
+recognizer and the translation stage. The local mode builds them once in this process;
+``--ray`` sends the spec to each actor, which builds its own (one model per actor).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from speech.errors import InvalidOptionError
 from speech.loader import load_asr
 from speech.options import Device, ModelOptions, TranscribeOptions
 from streaming.annotate import EntityAnnotator
+from streaming.speakers import SpeakerSpec, SpeakerStage
 from streaming.enrich import SegmentTranslator, TranslationTarget
 from streaming.translation import SpeechTranslation, TextTranslation, glossary_digest
 from translate.catalog import load_mt
@@ -61,6 +62,7 @@ class PipelineSpec:
     entities: RecognizerSpec | None = None
     translation: TranslationSpec | None = None
     allow_download: bool = True
+    speakers: SpeakerSpec | None = None
 
     @property
     def device(self) -> str:
@@ -88,6 +90,10 @@ class PipelineSpec:
         """Every model of the batch: recogniser, entity recognizer, translation stage."""
         backend = self.load_backend()
         return backend, self.load_annotator(), self.load_translator(backend)
+
+    def load_speakers(self) -> SpeakerStage | None:
+        """The diarizer and role classifier (``--speakers``), or None."""
+        return self.speakers.build() if self.speakers is not None else None
 
     def load_translator(self, backend: ASRBackend | None) -> SegmentTranslator | None:
         if self.translation is None:

@@ -5,10 +5,10 @@ thread: decoding (PyAV) and inference (CTranslate2) release the GIL, so one file
 overlaps with another's recognition, and on a small CPU two single-threaded transcriptions use
 the cores better than one two-threaded transcription.
 
-The work on one file is a chain of stages (:class:`FileStages`: prepare, recognise, annotate,
-translate, finish) that pass a :class:`FileWork` along. Here one thread runs the whole chain;
-:mod:`streaming.batch.ray_job` runs the same stages in Ray tasks and actors, which is why both modes
-write the same outputs and resume the same way.
+The work on one file is a chain of stages (:class:`FileStages`: prepare, recognise, diarize,
+annotate, translate, finish) that pass a :class:`FileWork` along. Here one thread runs the whole
+chain; :mod:`streaming.batch.ray_job` runs the same stages in Ray tasks and actors, which is why
+both modes write the same outputs and resume the same way.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from speech.chunking import Span
 from speech.errors import MedstreamError
 from speech.options import TranscribeOptions
 from speech.types import Segment
+from streaming.speakers import mark_dialogue_turns
 from streaming.batch.writers import FORMATS, RENDERERS, write_outputs
 from streaming.document import (
     SourceFile,
@@ -43,6 +44,7 @@ from streaming.enrich import SegmentEnrichment
 
 if TYPE_CHECKING:  # at run time, prepare tasks on Ray workers do not need it (nor torch)
     from streaming.annotate import EntityAnnotator
+    from streaming.speakers import SpeakerStage
     from streaming.enrich import SegmentTranslator
 
 logger = logging.getLogger(__name__)
@@ -191,17 +193,34 @@ class Fingerprints:
     """The translation stage's, or None when translations are not wanted."""
     translation_method: TranslationMethod | None = None
     """``speech`` needs the audio (and the recogniser); ``text`` uses the entities."""
+    speakers: str | None = None
+    """The speaker stage's (diarizer and role weights, settings, requested count), or None
+    when speakers are not wanted."""
 
     @classmethod
     def of(cls, backend: ASRBackend, options: TranscribeOptions,
            annotator: EntityAnnotator | None = None,
-           translator: SegmentTranslator | None = None) -> Fingerprints:
+           translator: SegmentTranslator | None = None,
+           speakers: SpeakerStage | None = None) -> Fingerprints:
         return cls(
             # The device is left out: a transcript made on a GPU is not redone on a CPU.
             settings_fingerprint(backend.reproducibility_key, options.to_dict()),
             annotator.fingerprint if annotator is not None else None,
             translator.fingerprint if translator is not None else None,
-            translator.method if translator is not None else None)
+            translator.method if translator is not None else None,
+            speakers.fingerprint if speakers is not None else None)
+
+    def speakers_current(self, doc: TranscriptDocument) -> bool:
+        if self.speakers is None:
+            return doc.speakers is None
+        return doc.speakers is not None and doc.speakers.fingerprint == self.speakers
+
+    def speakers_reusable(self, doc: TranscriptDocument) -> bool:
+        """Whether ``doc``'s segments can be kept: they were not split by speaker, or split by
+        this run's speaker stage. Segments split by another stage (or when this run wants no
+        speakers) cannot be joined back as the recogniser cut them: the audio is recognised
+        again."""
+        return doc.speakers is None or self.speakers_current(doc)
 
     def entities_current(self, doc: TranscriptDocument) -> bool:
         if self.entities is None:
@@ -215,8 +234,8 @@ class Fingerprints:
 
     def needs_audio(self, done: TranscriptDocument | None) -> bool:
         """Whether a file whose previous transcript is ``done`` must be decoded again."""
-        return done is None or (self.translation_method == "speech"
-                                and not self.translations_current(done))
+        return done is None or not self.speakers_current(done) or (
+            self.translation_method == "speech" and not self.translations_current(done))
 
 
 @dataclass(frozen=True)
@@ -228,15 +247,19 @@ class PipelineInfo:
     entities: str | None = None
     translation: str | None = None
     """``language: model``"""
+    speakers: str | None = None
+    """The diarizer and role classifier, and the requested count."""
 
     @classmethod
     def of(cls, backend: ASRBackend, options: TranscribeOptions,
            annotator: EntityAnnotator | None = None,
-           translator: SegmentTranslator | None = None) -> PipelineInfo:
-        return cls(Fingerprints.of(backend, options, annotator, translator), backend.identifier,
-                   annotator.model if annotator is not None else None,
+           translator: SegmentTranslator | None = None,
+           speakers: SpeakerStage | None = None) -> PipelineInfo:
+        return cls(Fingerprints.of(backend, options, annotator, translator, speakers),
+                   backend.identifier, annotator.model if annotator is not None else None,
                    f"{translator.target}: {translator.model}" if translator is not None
-                   else None)
+                   else None,
+                   f"{speakers.model} ({speakers.count})" if speakers is not None else None)
 
 
 @dataclass(frozen=True)
@@ -269,19 +292,21 @@ class FileStages:
 
     A stage that fails records the error in the :class:`FileWork` and the later stages pass it
     on untouched: one bad file never stops the others. Only the stages whose model is given
-    may run (``backend`` for :meth:`recognise`, ``annotator`` and ``translator`` for the
-    enrichment stage that :meth:`annotate` and :meth:`translate` run, as the live server does
-    on its finals).
+    may run (``backend`` for :meth:`recognise`, ``speakers`` for :meth:`diarize`,
+    ``annotator`` and ``translator`` for the enrichment stage that :meth:`annotate` and
+    :meth:`translate` run, as the live server does on its finals).
     """
 
     def __init__(self, job: BatchJob, prints: Fingerprints, *,
                  backend: ASRBackend | None = None, annotator: EntityAnnotator | None = None,
                  translator: SegmentTranslator | None = None,
+                 speakers: SpeakerStage | None = None,
                  listener: ProgressListener | None = None,
                  stop: threading.Event | None = None) -> None:
         self.job = job
         self.prints = prints
         self.backend = backend
+        self.speakers = speakers
         self.enrichment = SegmentEnrichment(annotator, translator)
         self.listener = listener or ProgressListener()
         self.stop = stop or threading.Event()
@@ -302,12 +327,16 @@ class FileStages:
         if doc.fingerprint != self.prints.transcript:
             logger.info("%s was transcribed with other settings: transcribing again", item.path)
             return None
+        if not self.prints.speakers_reusable(doc):
+            logger.info("%s was split by speaker with other settings: transcribing again",
+                        item.path)
+            return None
         return doc
 
     def process(self, item: InputFile) -> FileOutcome:
         """Every stage, in this thread."""
         work = self.prepare(item)
-        for stage in (self.recognise, self.annotate, self.translate):
+        for stage in (self.recognise, self.diarize, self.annotate, self.translate):
             work = stage(work)
         return self.finish(work)
 
@@ -316,14 +345,16 @@ class FileStages:
         stage needs it; ``find_speech`` also runs the VAD (see :meth:`ASRBackend.transcribe`).
 
         A previous run's transcript is kept when the audio and the recognition settings are
-        the same; its entities and translations are then added, redone or removed to match
-        this run's settings without recognising the audio again.
+        the same; its speakers (when it has none yet), entities and translations are then
+        added, redone or removed to match this run's settings without recognising the audio
+        again (diarization decodes it).
         """
         def step(work: FileWork) -> FileWork:
             source = SourceFile.of(item.path)
             done = None if self.job.overwrite else self.existing(item, source)
             if done is not None and self.prints.entities_current(done) \
-                    and self.prints.translations_current(done):
+                    and self.prints.translations_current(done) \
+                    and self.prints.speakers_current(done):
                 return replace(work, source=source, doc=done, complete=True)
             audio = load_audio(item.path) if self.prints.needs_audio(done) else None
             speech = None
@@ -343,12 +374,25 @@ class FileStages:
 
         return work if work.doc is not None else self._guarded(work, step)
 
+    def diarize(self, work: FileWork) -> FileWork:
+        """The speakers and their roles, when they are wanted and missing: the segments are
+        split by speaker (their entities and translations are then made again)."""
+        def step(work: FileWork) -> FileWork:
+            assert self.speakers is not None and work.doc is not None \
+                and work.audio is not None, "diarize() needs the speaker stage and the audio"
+            return replace(work, doc=self.speakers.annotate(work.doc, work.audio))
+
+        if work.doc is None or self.prints.speakers_current(work.doc):
+            return work
+        return self._guarded(work, step)
+
     def annotate(self, work: FileWork) -> FileWork:
-        """The entities, when they are missing or come from another recognizer."""
+        """The entities, when they are missing or come from another recognizer; in a
+        transcript with speakers, marked as asked or negated by the dialogue."""
         def step(work: FileWork) -> FileWork:
             assert work.doc is not None
-            return replace(work, doc=self.enrichment.annotate_document(work.doc),
-                           entities_changed=True)
+            doc = mark_dialogue_turns(self.enrichment.annotate_document(work.doc))
+            return replace(work, doc=doc, entities_changed=True)
 
         if work.doc is None or self.prints.entities_current(work.doc):
             return work
@@ -430,6 +474,12 @@ class FileStages:
                                   fingerprint=self.prints.transcript)
 
 
+def check_speaker_options(options: TranscribeOptions, speakers: SpeakerStage | None) -> None:
+    """Refuse speakers without word timestamps: words are given to speakers one by one."""
+    if speakers is not None and not options.word_timestamps:
+        raise ValueError("speakers need word timestamps: transcribe with word_timestamps on")
+
+
 def _message(item: InputFile, exc: BaseException) -> str:
     return str(exc) if str(item.path) in str(exc) else f"{item.path}: {exc}"
 
@@ -440,17 +490,21 @@ class BatchTranscriber:
     def __init__(self, backend: ASRBackend, job: BatchJob,
                  listener: ProgressListener | None = None, workers: int = 1,
                  annotator: EntityAnnotator | None = None,
-                 translator: SegmentTranslator | None = None) -> None:
+                 translator: SegmentTranslator | None = None,
+                 speakers: SpeakerStage | None = None) -> None:
         """``annotator``: tag each transcript's segments with medical entities;
-        ``translator``: translate each segment (after the entities, which it may use)."""
+        ``translator``: translate each segment (after the entities, which it may use);
+        ``speakers``: split each transcript by speaker and name their roles (before the
+        entities, which are then marked by the dialogue; needs word timestamps)."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
+        check_speaker_options(job.options, speakers)
         self.job = job
         self.workers = workers
-        self.info = PipelineInfo.of(backend, job.options, annotator, translator)
+        self.info = PipelineInfo.of(backend, job.options, annotator, translator, speakers)
         self.prints = self.info.prints
         self.stages = FileStages(job, self.prints, backend=backend, annotator=annotator,
-                                 translator=translator, listener=listener)
+                                 translator=translator, speakers=speakers, listener=listener)
 
     @property
     def listener(self) -> ProgressListener:

@@ -6,7 +6,9 @@ The file list becomes a Ray Dataset that streams through the stages of
 1. *prepare*, Ray tasks on CPU workers: hash the file, look for a previous run's transcript,
    decode the audio and find the speech with the VAD (Silero);
 2. *recognise*, a pool of actors, each holding one recogniser (a GPU each when the cluster has
-   GPUs); Whisper's speech translation runs here too, as it needs the recogniser;
+   GPUs); Whisper's speech translation runs here too, as it needs the recogniser, and so does
+   diarization (``--speakers``, its own models in each actor), as it needs the decoded audio
+   and comes before the entities and translations of the segments it splits;
 3. *annotate* and *translate* (text MT), the enrichment stage (:mod:`streaming.enrich`, which
    the live server's finals go through too), one actor pool each, when ``--entities`` and
    ``--mt-model`` ask for them;
@@ -98,7 +100,7 @@ class ActorPlan:
 def _describe(spec: PipelineSpec) -> PipelineInfo:
     """Load every model as an actor will, and report what they are (run as a Ray task)."""
     backend, annotator, translator = spec.load()
-    return PipelineInfo.of(backend, spec.options, annotator, translator)
+    return PipelineInfo.of(backend, spec.options, annotator, translator, spec.load_speakers())
 
 
 def _describe_remotely(ray: Any, spec: PipelineSpec, plan: ActorPlan) -> PipelineInfo:
@@ -151,7 +153,8 @@ class _StageActor:
 
 
 class RecogniseActor(_StageActor):
-    """One recogniser, and Whisper's speech translation, which needs it.
+    """One recogniser, and Whisper's speech translation, which needs it; the diarizer, which
+    needs the audio.
 
     It also runs the stages that need no model of their own: taking entities or translations
     a previous run wrote out of the transcript when this run asks for none.
@@ -161,8 +164,9 @@ class RecogniseActor(_StageActor):
         backend = spec.load_backend()
         speech = prints.translation_method == "speech"
         stages = FileStages(job, prints, backend=backend,
-                            translator=spec.load_translator(backend) if speech else None)
-        steps = [stages.recognise]
+                            translator=spec.load_translator(backend) if speech else None,
+                            speakers=spec.load_speakers())
+        steps = [stages.recognise, stages.diarize]
         if prints.entities is None:
             steps.append(stages.annotate)
         if prints.translation_method != "text":

@@ -1,5 +1,5 @@
-"""Render a transcript as txt, srt, vtt or json (entities highlighted), and write files
-atomically."""
+"""Render a transcript as txt, srt, vtt or json (entities highlighted, speakers named), and
+write files atomically."""
 
 from __future__ import annotations
 
@@ -118,41 +118,78 @@ def _translations(doc: TranscriptDocument) -> list[str | None]:
     return [t.text if t is not None else None for t in doc.translations.per_segment]
 
 
+def speaker_labels(doc: TranscriptDocument) -> dict[str, str]:
+    """How each speaker is named in txt, srt and vtt: its role (``Clinician``), the role and
+    the id when several speakers share it (``Other (S3)``), the id when it has no role."""
+    if doc.speakers is None:
+        return {}
+    rows = doc.speakers.speakers
+    shared = {r.role for r in rows if r.role is not None
+              and sum(1 for other in rows if other.role == r.role) > 1}
+    return {r.id: r.id if r.role is None else
+            f"{r.role.capitalize()} ({r.id})" if r.role in shared else r.role.capitalize()
+            for r in rows}
+
+
+def _labels(doc: TranscriptDocument) -> list[str | None]:
+    """Each segment's speaker label (None without speakers)."""
+    if doc.speakers is None:
+        return [None] * len(doc.segments)
+    names = speaker_labels(doc)
+    return [names.get(s.speaker) if s.speaker is not None else None for s in doc.segments]
+
+
 def render_txt(doc: TranscriptDocument, highlight: bool = True) -> str:
-    """One line per segment; with entities, each is written ``[text|TYPE]``; a translation
-    follows its segment on a line of its own, ``  [en] …``."""
+    """One line per segment, or with speakers one line per turn (``Clinician: …``, the turn's
+    segments joined); with entities, each is written ``[text|TYPE]``; a translation follows
+    its segment (its turn) on a line of its own, ``  [en] …``."""
     language = doc.translations.language if doc.translations is not None else ""
-    lines = []
-    for text, translated in zip(_segment_texts(doc, highlight, str, _txt_mark),
-                                _translations(doc), strict=True):
-        lines.append(f"{text}\n")
+    lines: list[tuple[str | None, list[str], list[str]]] = []
+    for text, translated, label in zip(_segment_texts(doc, highlight, str, _txt_mark),
+                                       _translations(doc), _labels(doc), strict=True):
+        if label is not None and lines and lines[-1][0] == label:
+            lines[-1][1].append(text)
+        else:
+            lines.append((label, [text], []))
         if translated is not None:
-            lines.append(f"  [{language}] {translated}\n")
-    return "".join(lines)
+            lines[-1][2].append(translated)
+    out = []
+    for label, texts, translations in lines:
+        out.append(f"{label}: " if label is not None else "")
+        out.append(" ".join(t.strip() for t in texts) if label is not None else texts[0])
+        out.append("\n")
+        if translations:
+            out.append(f"  [{language}] {' '.join(t.strip() for t in translations)}\n")
+    return "".join(out)
 
 
 def render_srt(doc: TranscriptDocument, highlight: bool = True) -> str:
-    """SubRip cues; entities coloured by type with ``<font color>``, negated ones in italics;
-    a translation as a second line in italics."""
+    """SubRip cues, each prefixed with its speaker (``Clinician: ``) when there are speakers;
+    entities coloured by type with ``<font color>``, negated ones in italics; a translation
+    as a second line in italics."""
     texts = _segment_texts(doc, highlight, _cue_text, _srt_mark)
     cues = []
-    for number, (seg, text, translated) in enumerate(
-            zip(doc.segments, texts, _translations(doc), strict=True), start=1):
+    for number, (seg, text, translated, label) in enumerate(
+            zip(doc.segments, texts, _translations(doc), _labels(doc), strict=True), start=1):
         span = f"{_timestamp(seg.start, ',')} --> {_timestamp(seg.end, ',')}"
         below = f"\n<i>{_cue_text(translated)}</i>" if translated else ""
-        cues.append(f"{number}\n{span}\n{text}{below}\n")
+        prefix = f"{label}: " if label is not None else ""
+        cues.append(f"{number}\n{span}\n{prefix}{text.strip() if label else text}{below}\n")
     return "\n".join(cues)
 
 
 def render_vtt(doc: TranscriptDocument, highlight: bool = True) -> str:
-    """WebVTT cues; entities as ``<c.medication>`` class spans, styled in a STYLE block; a
-    translation as a second line in italics."""
+    """WebVTT cues, in a voice span (``<v Clinician>``) when there are speakers; entities as
+    ``<c.medication>`` class spans, styled in a STYLE block; a translation as a second line in
+    italics."""
     texts = _segment_texts(doc, highlight, lambda t: _vtt_text(_cue_text(t)), _vtt_mark)
     cues = []
-    for seg, text, translated in zip(doc.segments, texts, _translations(doc), strict=True):
+    for seg, text, translated, label in zip(doc.segments, texts, _translations(doc),
+                                            _labels(doc), strict=True):
         below = f"\n<i>{_vtt_text(_cue_text(translated))}</i>" if translated else ""
+        voice = f"<v {_vtt_text(label)}>{text.strip()}</v>" if label is not None else text
         cues.append(f"{_timestamp(seg.start, '.')} --> {_timestamp(seg.end, '.')}\n"
-                    f"{text}{below}\n")
+                    f"{voice}{below}\n")
     style = _vtt_style() if highlight and doc.entities is not None else ""
     return "WEBVTT\n\n" + style + "\n".join(cues)
 

@@ -29,6 +29,7 @@ from streaming.batch.job import (
     probe_durations,
 )
 from streaming.batch.ray_job import RayBatch
+from streaming.speakers import SpeakerSpec, parse_speaker_count
 from streaming.batch.writers import FORMATS
 from streaming.cli.console import fail, stderr
 from streaming.cli.progress import RichProgress, summary_table
@@ -100,6 +101,11 @@ def transcribe(
     = None,
     term_mode: Annotated[str, typer.Option("--terms", help="How --mt-model honours the "
                                            "glossary: hard, soft or none.")] = "hard",
+    speakers: Annotated[str | None, typer.Option(
+        "--speakers", metavar="auto|N", help="Say who spoke: diarize each recording (auto: "
+        "find how many speakers; N: at most N, e.g. 2 for a consultation), split segments "
+        "where the speaker changes and name each speaker's role (clinician, patient, "
+        "other).")] = None,
     vad: Annotated[bool, typer.Option(help="Skip non-speech with Silero VAD.")] = True,
     print_text: Annotated[bool, typer.Option("--print", help="Print each transcript to stdout "
                                              "as it completes.")] = False,
@@ -115,6 +121,7 @@ def transcribe(
     _setup_logging(verbose)
     _check_combinations(task, term_mode, entities=entities, lexicon=bool(lexicon),
                         translate_to=translate_to, mt_model=mt_model, glossary=bool(glossary))
+    speaker_spec = _speaker_spec(speakers)
     items, missing = discover_inputs(inputs)
     try:
         terms = load_vocabulary(vocabulary) if vocabulary is not None else ()
@@ -122,7 +129,8 @@ def transcribe(
         options = TranscribeOptions(
             language=None if language == "auto" else language,
             task=_task(task), beam_size=beam_size, batch_size=batch_size or auto_batch,
-            vad_filter=vad, vocabulary=terms, initial_prompt=initial_prompt)
+            vad_filter=vad, vocabulary=terms, initial_prompt=initial_prompt,
+            word_timestamps=True)  # --speakers gives words to speakers
         job = BatchJob(out_dir=out, options=options,
                        formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
                        overwrite=overwrite, highlight=highlight)
@@ -134,12 +142,13 @@ def transcribe(
                                     tuple(lexicon or ())) if entities else None,
             translation=TranslationSpec(translate_to, mt_model, tuple(glossary or ()),
                                         _term_mode(term_mode)) if translate_to else None,
-            allow_download=not offline)
+            allow_download=not offline, speakers=speaker_spec)
         runner: BatchTranscriber | RayBatch | None = None
         if ray is None:
             backend, annotator, translator = spec.load()
             runner = BatchTranscriber(backend, job, workers=workers or auto_workers,
-                                      annotator=annotator, translator=translator)
+                                      annotator=annotator, translator=translator,
+                                      speakers=spec.load_speakers())
         elif items:
             runner = RayBatch.connect(ray, spec, job, workers, auto_batch=not batch_size,
                                       verbose=verbose)
@@ -176,9 +185,21 @@ def _check_combinations(task: str, term_mode: str, *, entities: bool, lexicon: b
         raise fail(f"--terms must be one of {', '.join(TERM_MODES)}, not {term_mode!r}")
 
 
+def _speaker_spec(value: str | None) -> SpeakerSpec | None:
+    """``--speakers`` as a spec (exit 2 when it is neither ``auto`` nor a count)."""
+    if value is None:
+        return None
+    try:
+        return SpeakerSpec(parse_speaker_count(value))
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
 def _announce(runner: BatchTranscriber | RayBatch, info: PipelineInfo) -> None:
     """Say on stderr which models the batch runs (and, on Ray, on how many actors)."""
     stderr.print(f"model: {info.asr}", highlight=False)
+    if info.speakers is not None:
+        stderr.print(f"speakers: {info.speakers}", highlight=False)
     if info.entities is not None:
         stderr.print(f"entities: {info.entities}", highlight=False)
     if info.translation is not None:
