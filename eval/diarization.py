@@ -205,7 +205,8 @@ class AttributedWER(Metric):
     def signature(self) -> str:
         tool = (f"meeteval:{_version('meeteval')}" if self.kind == "cpwer"
                 else f"jiwer:{_version('jiwer')}")
-        return (f"{self.kind}|lang:{self.words.language}|norm:{self.words.normalize.__name__}"
+        kind = "role-wer" if self.kind == "role" else self.kind
+        return (f"{kind}|lang:{self.words.language}|norm:{self.words.normalize.__name__}"
                 f"|per-turn|{tool}")
 
     def counts(self, reference: Conversation, hypothesis: Conversation) -> tuple[Alignment, int]:
@@ -363,8 +364,10 @@ class RoleAccuracy(Metric):
             raise ValueError("nothing to score: no speaker, word or time pairs the hypothesis "
                              "with the reference")
         unit = {"speaker": "speakers", "word": "words", "time": "seconds"}[self.kind]
-        return self._score(100 * right / scored, right=round(right, 3),
-                           **{unit: round(scored, 3)}, recordings=len(references))
+        shown: tuple[float, float] = ((round(right, 3), round(scored, 3)) if self.kind == "time"
+                                      else (int(right), int(scored)))
+        return self._score(100 * right / scored, right=shown[0], **{unit: shown[1]},
+                           recordings=len(references))
 
 
 def has_roles(conversation: Conversation) -> bool:

@@ -104,7 +104,7 @@ def diarization_section(pairs: Sequence[Pair], problems: dict[str, str] | None =
     for metric, need in diarization_metrics(collar, language):
         eligible, reason = _NEEDS[need]
         chosen = [p for p in pairs if eligible(p)]
-        label = _label(metric)
+        label = metric.name
         if not chosen:
             section.skipped[label] = reason
             continue
@@ -128,10 +128,12 @@ def diarization_section(pairs: Sequence[Pair], problems: dict[str, str] | None =
             found = speaker_roles(pair.reference, pair.hypothesis)
             items[pair.id]["speakers"] = role_table(found)
             items[pair.id]["roles_right"] = bool(found) and all(s.right for s in found)
+        items[pair.id]["speaker_count"] = {"reference": _count(pair.reference),
+                                           "hypothesis": _count(pair.hypothesis)}
         items[pair.id]["sources"] = [*pair.reference.sources, *pair.hypothesis.sources]
     section.items = list(items.values())
     for key, message in (problems or {}).items():
-        section.skipped[f"recording {key}"] = message
+        section.skipped[key] = message
     section.notes.append(
         f"DER and JER leave {collar:g} s on each side of every reference boundary unscored "
         f"(NIST md-eval convention; pyannote collar={2 * collar:g}); DER (no collar) scores "
@@ -140,5 +142,7 @@ def diarization_section(pairs: Sequence[Pair], problems: dict[str, str] | None =
     return section
 
 
-def _label(metric: Metric) -> str:
-    return metric.name
+def _count(conversation: Conversation) -> int:
+    """The number of distinct speakers (from the timeline, else the transcript)."""
+    turns = conversation.timeline or conversation.transcript or ()
+    return len({turn.speaker for turn in turns})

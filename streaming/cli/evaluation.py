@@ -1,4 +1,5 @@
-"""``medstream eval``: score a stage (asr, mt, ner, terms) or the pipeline; compare two reports.
+"""``medstream eval``: score a stage (asr, mt, ner, terms, diarization) or the pipeline; compare
+two reports.
 
 Every command writes a report folder (``report.json``, ``report.md``, PNG plots) and prints
 the markdown summary. Input problems (a missing file, a hypothesis file of the wrong length, a
@@ -14,6 +15,9 @@ from typing import Annotated
 
 import typer
 
+from eval.conversations import HYPOTHESIS_KINDS, read_conversations
+from eval.diarization import DEFAULT_COLLAR
+from eval.diarization_run import diarization_section, pair_conversations
 from eval.output import write_report
 from eval.readers import ParallelSegment, read_parallel_tsv, read_terminology_jsonl
 from eval.report import (
@@ -223,6 +227,45 @@ def eval_terms(
                 {"data": str(data), "system": system, "segments": str(len(segments))})
 
     _build("Terminology evaluation", out, build)
+
+
+@eval_app.command("diarization")
+def eval_diarization(
+    out: OutOption,
+    hyp: Annotated[list[Path], typer.Option(help="System output: medstream json transcripts "
+                                            "(with speakers and roles) or RTTM files; files "
+                                            "or folders (repeat).")],
+    ref: Annotated[list[Path], typer.Option(help="References: RTTM, D:/P: transcripts (.txt), "
+                                            "dialogue turns (.jsonl), or dataset folders whose "
+                                            "manifest.jsonl names them (repeat).")],
+    collar: Annotated[float, typer.Option(min=0, help="Seconds not scored on EACH side of a "
+                                          "reference boundary for DER/JER (NIST convention).")]
+    = DEFAULT_COLLAR,
+    language: Annotated[str, typer.Option(help="Language of the transcripts (normaliser).")]
+    = "en",
+) -> None:
+    """DER and JER, WER, cpWER, role-attributed WER and role accuracy, per recording and
+    overall. A file that cannot be read, or a recording without a hypothesis, is reported and
+    the others are still scored (exit status 1 then)."""
+    problems: dict[str, str] = {}
+
+    def build() -> tuple[list[Section], dict[str, str]]:
+        references = read_conversations(ref)
+        hypotheses = read_conversations(hyp, HYPOTHESIS_KINDS)
+        pairs, found = pair_conversations(references, hypotheses)
+        problems.update(found)
+        if not pairs:
+            details = "; ".join(found.values()) or "no recording in the references"
+            raise UsageError(f"no recording could be scored: {details}")
+        return ([diarization_section(pairs, found, collar, language)],
+                {"data": ", ".join(map(str, ref)), "system": ", ".join(map(str, hyp)),
+                 "recordings": str(len(pairs))})
+
+    _build("Diarization and role evaluation", out, build)
+    if problems:
+        for message in problems.values():
+            stderr.print(f"[bold yellow]not scored:[/] {message}", highlight=False)
+        raise typer.Exit(1)
 
 
 @eval_app.command("compare")
