@@ -340,33 +340,38 @@ class RoleAccuracy(Metric):
         return f"role-accuracy|{self.kind}|{extra}"
 
     def agreement(self, reference: Conversation, hypothesis: Conversation
-                  ) -> tuple[float, float]:
-        """(right, scored) of one recording: speakers, words or seconds."""
+                  ) -> tuple[float, float, int]:
+        """(right, scored, unmapped hypothesis speakers) of one recording; right and scored
+        count speakers, aligned words or seconds."""
         if self.kind == "speaker":
             found = speaker_roles(reference, hypothesis)
             mapped = [s for s in found if s.maps_to is not None]
-            return float(sum(s.right for s in mapped)), float(len(mapped))
+            return float(sum(s.right for s in mapped)), float(len(mapped)), \
+                len(found) - len(mapped)
         if self.kind == "word":
             streams = WordStreams.of(reference, hypothesis, self.words)
             agree, total = word_role_agreement(streams.reference, streams.hypothesis)
-            return float(agree), float(total)
+            return float(agree), float(total), 0
         assert reference.timeline is not None and hypothesis.timeline is not None
-        return time_role_agreement(reference.timeline, hypothesis.timeline)
+        return (*time_role_agreement(reference.timeline, hypothesis.timeline), 0)
 
     def corpus_score(self, hypotheses: Sequence[Conversation],
                      references: Sequence[Conversation]) -> Score:
         check_lengths(hypotheses, references)
         right = scored = 0.0
+        unmapped = 0
         for hypothesis, reference in zip(hypotheses, references, strict=True):
-            a, b = self.agreement(reference, hypothesis)
-            right, scored = right + a, scored + b
+            a, b, c = self.agreement(reference, hypothesis)
+            right, scored, unmapped = right + a, scored + b, unmapped + c
         if scored == 0:
             raise ValueError("nothing to score: no speaker, word or time pairs the hypothesis "
                              "with the reference")
-        unit = {"speaker": "speakers", "word": "words", "time": "seconds"}[self.kind]
-        shown: tuple[float, float] = ((round(right, 3), round(scored, 3)) if self.kind == "time"
-                                      else (int(right), int(scored)))
-        return self._score(100 * right / scored, right=shown[0], **{unit: shown[1]},
+        if self.kind == "time":
+            return self._score(100 * right / scored, right=round(right, 3),
+                               seconds=round(scored, 3), recordings=len(references))
+        extra = {"unmapped_speakers": unmapped} if self.kind == "speaker" else {}
+        return self._score(100 * right / scored, right=int(right),
+                           **{f"{self.kind}s": int(scored)}, **extra,
                            recordings=len(references))
 
 

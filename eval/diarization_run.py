@@ -128,6 +128,11 @@ def diarization_section(pairs: Sequence[Pair], problems: dict[str, str] | None =
             found = speaker_roles(pair.reference, pair.hypothesis)
             items[pair.id]["speakers"] = role_table(found)
             items[pair.id]["roles_right"] = bool(found) and all(s.right for s in found)
+            section.notes.append(f"Roles of {pair.id}: " + "; ".join(
+                f"{s.speaker} {s.role or 'no role'} → "
+                + (f"{s.maps_to} ({s.reference_role or 'no role'}) "
+                   f"{'right' if s.right else 'WRONG'}" if s.maps_to else "no reference speaker")
+                for s in found) + ".")
         items[pair.id]["speaker_count"] = {"reference": _count(pair.reference),
                                            "hypothesis": _count(pair.hypothesis)}
         items[pair.id]["sources"] = [*pair.reference.sources, *pair.hypothesis.sources]
