@@ -287,6 +287,10 @@ class ConversationSet:
     """A file or recording id -> why it could not be read."""
 
     def add(self, conversation: Conversation) -> None:
+        """Add a recording, or the other view of one already read. A recording two files
+        give the same view of is ambiguous: it is dropped and its error recorded."""
+        if conversation.id in self.errors:
+            return
         known = self.conversations.get(conversation.id)
         if known is None:
             self.conversations[conversation.id] = conversation
@@ -294,6 +298,7 @@ class ConversationSet:
         try:
             self.conversations[conversation.id] = known.merged(conversation)
         except ValueError as error:
+            del self.conversations[conversation.id]
             self.errors[conversation.id] = str(error)
 
 
