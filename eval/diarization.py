@@ -49,6 +49,7 @@ from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
 
 from eval.conversations import Conversation, Role, TextTurn, TimedTurn
 from eval.metric import Metric, Score, check_lengths
+from eval.normalize import CHARACTER_LANGUAGES
 from eval.wer import Alignment, ErrorRate
 
 DEFAULT_COLLAR = 0.25
@@ -106,14 +107,16 @@ class DiarizationError(Metric):
             key.replace(" ", "_"): round(value, 3) for key, value in totals.items()})
 
 
-def speaker_mapping(reference: Conversation, hypothesis: Conversation) -> dict[str, str]:
+def speaker_mapping(reference: Conversation, hypothesis: Conversation,
+                    language: str = "en") -> dict[str, str]:
     """Hypothesis speaker -> reference speaker: DER's optimal (Hungarian) mapping when both
-    sides have a timeline, else cpWER's assignment on the words."""
+    sides have a timeline, else cpWER's assignment on the words (normalised for
+    ``language``)."""
     if reference.timeline is not None and hypothesis.timeline is not None:
         mapping = DiarizationErrorRate().optimal_mapping(annotation(reference),
                                                          annotation(hypothesis))
         return {str(h): str(r) for h, r in mapping.items()}
-    words = WordStreams.of(reference, hypothesis, ErrorRate())
+    words = WordStreams.of(reference, hypothesis, ErrorRate(language, "wer"))
     result = _cpwer(words.reference, words.hypothesis)
     return {str(h): str(r) for r, h in result.assignment if r is not None and h is not None}
 
@@ -146,6 +149,9 @@ class WordStreams:
     def of(cls, reference: Conversation, hypothesis: Conversation,
            prepare: ErrorRate) -> WordStreams:
         assert reference.transcript is not None and hypothesis.transcript is not None
+        if prepare.language in CHARACTER_LANGUAGES:
+            raise ValueError(f"these metrics count words, and {prepare.language!r} is written "
+                             "without spaces between words")
         return cls(words_of(reference.transcript, prepare),
                    words_of(hypothesis.transcript, prepare))
 
@@ -277,9 +283,10 @@ def majority_roles(conversation: Conversation) -> dict[str, Role | None]:
             for speaker, counts in weights.items()}
 
 
-def speaker_roles(reference: Conversation, hypothesis: Conversation) -> list[SpeakerRole]:
+def speaker_roles(reference: Conversation, hypothesis: Conversation,
+                  language: str = "en") -> list[SpeakerRole]:
     """Every hypothesis speaker with its role, its reference speaker and that one's role."""
-    mapping = speaker_mapping(reference, hypothesis)
+    mapping = speaker_mapping(reference, hypothesis, language)
     reference_roles = majority_roles(reference)
     return [SpeakerRole(speaker, role, mapping.get(speaker),
                         reference_roles.get(mapping[speaker]) if speaker in mapping else None)
@@ -344,7 +351,7 @@ class RoleAccuracy(Metric):
         """(right, scored, unmapped hypothesis speakers) of one recording; right and scored
         count speakers, aligned words or seconds."""
         if self.kind == "speaker":
-            found = speaker_roles(reference, hypothesis)
+            found = speaker_roles(reference, hypothesis, self.words.language)
             mapped = [s for s in found if s.maps_to is not None]
             return float(sum(s.right for s in mapped)), float(len(mapped)), \
                 len(found) - len(mapped)

@@ -19,6 +19,7 @@ from eval.diarization import (
     AttributedWER,
     DiarizationError,
     RoleAccuracy,
+    SpeakerRole,
     has_roles,
     role_table,
     speaker_roles,
@@ -113,6 +114,7 @@ def diarization_section(pairs: Sequence[Pair], problems: dict[str, str] | None =
                                                    [p.reference for p in chosen]))
         except ValueError as error:
             section.skipped[label] = str(error)
+            continue
         for pair in chosen:
             try:
                 score = metric.corpus_score([pair.hypothesis], [pair.reference])
@@ -124,15 +126,12 @@ def diarization_section(pairs: Sequence[Pair], problems: dict[str, str] | None =
         if len(chosen) < len(pairs):
             section.notes.append(f"{label}: {len(chosen)} of {len(pairs)} recordings ({reason}).")
     for pair in pairs:
-        if pair.roled and (pair.timed or pair.worded):
-            found = speaker_roles(pair.reference, pair.hypothesis)
+        found = _speaker_roles(pair, language)
+        if found:
             items[pair.id]["speakers"] = role_table(found)
-            items[pair.id]["roles_right"] = bool(found) and all(s.right for s in found)
-            section.notes.append(f"Roles of {pair.id}: " + "; ".join(
-                f"{s.speaker} {s.role or 'no role'} → "
-                + (f"{s.maps_to} ({s.reference_role or 'no role'}) "
-                   f"{'right' if s.right else 'WRONG'}" if s.maps_to else "no reference speaker")
-                for s in found) + ".")
+            items[pair.id]["roles_right"] = all(s.right for s in found)
+            section.notes.append(f"Roles of {pair.id}: "
+                                 + "; ".join(map(_describe, found)) + ".")
         items[pair.id]["speaker_count"] = {"reference": _count(pair.reference),
                                            "hypothesis": _count(pair.hypothesis)}
         items[pair.id]["sources"] = [*pair.reference.sources, *pair.hypothesis.sources]
@@ -145,6 +144,26 @@ def diarization_section(pairs: Sequence[Pair], problems: dict[str, str] | None =
         "everything. Overlapping speech is scored. Each turn is normalised on its own before "
         "the WERs; role-attributed WER pairs words by role without permutation.")
     return section
+
+
+def _speaker_roles(pair: Pair, language: str) -> list[SpeakerRole]:
+    """The pair's hypothesis speakers with their roles and mapping; none when the pair has no
+    roles or cannot be mapped (the role-accuracy rows then say why)."""
+    if not pair.roled or not (pair.timed or pair.worded):
+        return []
+    try:
+        return speaker_roles(pair.reference, pair.hypothesis, language)
+    except ValueError:
+        return []
+
+
+def _describe(found: SpeakerRole) -> str:
+    role = found.role or "no role"
+    if found.maps_to is None:
+        return f"{found.speaker} {role} → no reference speaker"
+    verdict = "right" if found.right else "WRONG"
+    return (f"{found.speaker} {role} → {found.maps_to} "
+            f"({found.reference_role or 'no role'}) {verdict}")
 
 
 def _count(conversation: Conversation) -> int:

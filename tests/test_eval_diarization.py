@@ -32,7 +32,7 @@ from eval.diarization import (
     speaker_roles,
     time_role_agreement,
 )
-from eval.diarization_run import diarization_section, pair_conversations
+from eval.diarization_run import Pair, diarization_section, pair_conversations
 from speech.errors import DataFileError
 from streaming.cli.app import app
 from tests.conftest import SPEECH
@@ -356,3 +356,14 @@ def test_the_cli_stops_when_nothing_can_be_scored(tmp_path: Path) -> None:
                                       "--out", str(tmp_path / "r")], env={"COLUMNS": "300"})
     assert result.exit_code == 2
     assert "no recording could be scored" in result.output
+
+
+def test_unspaced_languages_get_the_timeline_metrics_and_a_reason_for_the_rest() -> None:
+    reference = Conversation("rec", REFERENCE.timeline, (TextTurn("A", "你好", "clinician"),))
+    hypothesis = Conversation("rec", (TimedTurn(0, 20, "S1", "clinician"),),
+                              (TextTurn("S1", "你好", "clinician"),))
+    section = diarization_section([Pair("rec", reference, hypothesis)], language="zh")
+    metrics = {row.score.metric for row in section.rows}
+    assert {"DER ±0.25s", "JER ±0.25s", "role-acc/speaker", "role-acc/time"} <= metrics
+    assert "written without spaces" in section.skipped["cpWER"]
+    assert not any(key.startswith("cpWER [") for key in section.skipped)
