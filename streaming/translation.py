@@ -4,7 +4,8 @@ Two ways, one interface:
 
 * :class:`TextTranslation`, the cascade: each segment's text through an MT model, from the
   segment's language to its target, with the session's glossaries honoured in the chosen mode
-  and the segment's entities (when NER ran) feeding the constraints;
+  and the segment's entities (when NER ran) feeding the constraints; a segment the model fails
+  on gets an error note instead of a translation, and the others are translated all the same;
 * :class:`SpeechTranslation`: Whisper's own speech translation (``task="translate"``, to
   English only) of each segment's audio, cut at the segment's times so translations line up
   with the transcript one to one. Whisper cannot be constrained, so glossary terms are only
@@ -24,12 +25,15 @@ import threading
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 
+import numpy as np
+
 from speech.audio import SAMPLE_RATE
 from speech.backends.base import ASRBackend
 from speech.options import TranscribeOptions
 from streaming.document import TranslationMethod
 from streaming.enrich import AudioSource, SegmentToTranslate, TranslationTarget
 from translate.constraints import TermChecker
+from translate.failures import each_or_failure, failure_message
 from translate.translator import Terminology, Translator
 from translate.types import TermUse, TranslateOptions, Translation
 
@@ -60,18 +64,25 @@ class TextTranslation:
 
     def translate(self, segments: Sequence[SegmentToTranslate],
                   audio: AudioSource | None) -> list[Translation]:
-        """Segments of one language and target go to the model together, in order."""
+        """Segments of one language and target go to the model together, in order. A segment
+        the model fails on gets :meth:`Translation.failed` (an error note, no text) and the
+        others are still translated (:func:`translate.failures.each_or_failure`)."""
         results: dict[int, Translation] = {}
         groups: dict[tuple[str, str], list[int]] = {}
         for index, request in enumerate(segments):
             groups.setdefault((request.language, request.target), []).append(index)
         with self._lock:
             for (language, target), indices in groups.items():
-                found = self.translator.translate(
-                    [segments[i].segment.text for i in indices], language, target,
-                    self.options, entities=[segments[i].entities for i in indices])
-                for index, translation in zip(indices, found, strict=True):
-                    results[index] = translation
+                def run(batch: Sequence[int], language: str = language,
+                        target: str = target) -> list[Translation]:
+                    return self.translator.translate(
+                        [segments[i].segment.text for i in batch], language, target,
+                        self.options, entities=[segments[i].entities for i in batch])
+
+                for index, found in zip(indices, each_or_failure(indices, run), strict=True):
+                    results[index] = found if not isinstance(found, Exception) else \
+                        Translation.failed(segments[index].segment.text, language, target,
+                                           self.options.terms, failure_message(found))
         return [results[index] for index in range(len(segments))]
 
 
@@ -96,7 +107,8 @@ class SpeechTranslation:
 
     def translate(self, segments: Sequence[SegmentToTranslate],
                   audio: AudioSource | None) -> list[Translation]:
-        """Each segment's audio, cut from the recording at its times, in its own call."""
+        """Each segment's audio, cut from the recording at its times, in its own call (one
+        that fails leaves an error note, :meth:`Translation.failed`)."""
         if not segments:
             return []
         if audio is None:
@@ -104,15 +116,20 @@ class SpeechTranslation:
         samples = audio()
         results: list[Translation] = []
         for request in segments:
-            segment, language = request.segment, request.language
-            clip = samples[int(segment.start * SAMPLE_RATE):int(segment.end * SAMPLE_RATE)]
-            options = replace(self.options, language=language)
-            pieces, _ = self.backend.transcribe(clip, options)
-            text = " ".join(p.text.strip() for p in pieces if p.text.strip())
-            results.append(Translation(text, segment.text, language, request.target,
-                                       self._terms(segment.text, text, language,
-                                                   request.target), "none"))
+            (found,) = each_or_failure([request], lambda batch: [self._one(batch[0], samples)])
+            results.append(found if not isinstance(found, Exception) else Translation.failed(
+                request.segment.text, request.language, request.target, "none",
+                failure_message(found)))
         return results
+
+    def _one(self, request: SegmentToTranslate, samples: np.ndarray) -> Translation:
+        segment, language = request.segment, request.language
+        clip = samples[int(segment.start * SAMPLE_RATE):int(segment.end * SAMPLE_RATE)]
+        options = replace(self.options, language=language)
+        pieces, _ = self.backend.transcribe(clip, options)
+        text = " ".join(p.text.strip() for p in pieces if p.text.strip())
+        return Translation(text, segment.text, language, request.target,
+                           self._terms(segment.text, text, language, request.target), "none")
 
     def _terms(self, source: str, output: str, language: str,
                target: str) -> tuple[TermUse, ...]:

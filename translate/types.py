@@ -102,14 +102,26 @@ class Translation:
     mode: TermMode = "none"
     score: float | None = None
     """The model's log-probability of ``text`` (length-normalised), when it reports one."""
+    error: str | None = None
+    """Why the text could not be translated (``text`` is then empty): the engine failed on
+    it (:mod:`translate.failures`). None for a translation."""
+
+    @classmethod
+    def failed(cls, source_text: str, source_language: str, target_language: str,
+               mode: TermMode, error: str) -> Translation:
+        """The note left where a text could not be translated."""
+        return cls("", source_text, source_language, target_language, (), mode, None, error)
 
     @property
     def all_terms_satisfied(self) -> bool:
         return all(term.satisfied for term in self.terms)
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field, ``error`` only where there is one."""
         data = asdict(self)
         data["terms"] = [asdict(t) for t in self.terms]
+        if self.error is None:
+            del data["error"]
         return data
 
     @classmethod

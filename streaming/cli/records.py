@@ -3,7 +3,8 @@
 An input file holds one text per line, or (``.jsonl``/``.ndjson``) one JSON object per line
 with a string ``text`` field and whatever else the command reads; output is JSONL, one line per
 input line, in order. A line that cannot be read becomes ``{"line": N, "error": …}`` in the
-output, the rest is still processed, and the command exits with status 1.
+output (one the command fails on gets an ``error`` field), the rest is still processed, and the
+command exits with status 1.
 """
 
 from __future__ import annotations
@@ -47,18 +48,20 @@ def text_records(lines: Iterable[str], jsonl: bool,
 def write_in_batches(records: Iterable[dict[str, Any]], sink: TextIO, batch: int,
                      annotate: Callable[[list[dict[str, Any]]], None]) -> int:
     """Write ``records`` as JSONL in input order, ``batch`` at a time; ``annotate`` adds its
-    fields to the readable records of each batch (in place). Returns the error count."""
+    fields to the readable records of each batch (in place; an ``error`` field where it could
+    not process one). Returns the error count."""
     failed = 0
     pending: list[dict[str, Any]] = []
 
     def flush() -> None:
+        nonlocal failed
         annotate([r for r in pending if "error" not in r])
         for record in pending:
+            failed += "error" in record
             sink.write(json.dumps(record, ensure_ascii=False) + "\n")
         pending.clear()
 
     for record in records:
-        failed += "error" in record
         pending.append(record)
         if len(pending) >= batch:
             flush()
@@ -82,6 +85,6 @@ def run_file(input_file: Path, output: Path | None,
             with output.open("w", encoding="utf-8") as sink:
                 failed = process(source, sink, jsonl)
     if failed:
-        stderr.print(f"[yellow]{failed} line(s) could not be read; their output lines carry "
-                     "an 'error' field.[/]", highlight=False)
+        stderr.print(f"[yellow]{failed} line(s) could not be read or processed; their output "
+                     "lines carry an 'error' field.[/]", highlight=False)
         raise typer.Exit(EXIT_LINES_FAILED)

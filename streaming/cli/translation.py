@@ -5,13 +5,15 @@ Input files hold one text per line, or JSONL objects with a ``text`` field and o
 ``{"source": …, "target": …}`` pairs this text must honour beyond the glossary; any other
 fields are carried over). Output is JSONL, one line per input line, in order, with
 ``translation``, ``mode`` and ``terms`` (each constraint with ``satisfied``, ``lenient``,
-``forced``, ``origin``). A line that cannot be read gets an ``error`` field instead, the rest
-is still translated, and the exit status is then 1.
+``forced``, ``origin``). A line that cannot be read, or that the engine fails on, gets an
+``error`` field instead, the rest is still translated, and the exit status is then 1. A line
+longer than the model reads is translated in pieces (:mod:`translate.pieces`), joined.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -24,6 +26,7 @@ from streaming.cli.console import fail
 from streaming.cli.records import run_file, text_records, write_in_batches
 from translate.catalog import BACKENDS, BackendName, load_mt
 from translate.constraints import pair_constraints
+from translate.failures import each_or_failure, failure_message
 from translate.glossary import read_glossary
 from translate.translator import Terminology, Translator
 from translate.types import (
@@ -51,19 +54,26 @@ def _problem(record: dict[str, Any]) -> str | None:
 
 def translate_file(translator: Translator, source: TextIO, sink: TextIO, jsonl: bool,
                    src_lang: str, tgt_lang: str, options: TranslateOptions) -> int:
-    """Translate every line of ``source`` into ``sink``; return how many lines had an error."""
+    """Translate every line of ``source`` into ``sink``; return how many lines had an error
+    (could not be read, or the engine failed on them: :func:`translate.failures.
+    each_or_failure` keeps such a line from costing the others their translation)."""
     def annotate(records: list[dict[str, Any]]) -> None:
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for record in records:
             key = (record.get("src_lang", src_lang), record.get("tgt_lang", tgt_lang))
             groups.setdefault(key, []).append(record)
         for (src, tgt), group in groups.items():
-            terms = [pair_constraints(r["text"], [(t["source"], t["target"])
-                                                  for t in r.get("terms", [])], src)
-                     for r in group]
-            found = translator.translate([r["text"] for r in group], src, tgt, options, terms)
-            for record, result in zip(group, found, strict=True):
-                record.update(_output(result))
+            def run(batch: Sequence[dict[str, Any]], src: str = src,
+                    tgt: str = tgt) -> list[Translation]:
+                terms = [pair_constraints(r["text"], [(t["source"], t["target"])
+                                                      for t in r.get("terms", [])], src)
+                         for r in batch]
+                return translator.translate([r["text"] for r in batch], src, tgt, options,
+                                            terms)
+
+            for record, result in zip(group, each_or_failure(group, run), strict=True):
+                record.update({"error": f"translation failed: {failure_message(result)}"}
+                              if isinstance(result, Exception) else _output(result))
 
     return write_in_batches(text_records(source, jsonl, _problem), sink, BATCH_LINES, annotate)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from translate.annotation import TermAnnotation
 from translate.tokenization import ModelTokenizer
@@ -49,8 +50,25 @@ class MTBackend(ABC):
     tokenizer: ModelTokenizer
     annotation: TermAnnotation | None = None
     """How the model reads inline term annotations, when it was trained to."""
+    max_source_tokens: int | None = None
+    """The most source tokens (special tokens included) the model reads, as the model itself
+    says (its position embeddings, its tokenizer's stated maximum); None when unknown. The
+    :class:`~translate.translator.Translator` cuts longer texts into pieces that fit."""
 
     @abstractmethod
     def generate(self, requests: Sequence[DecodeRequest],
                  settings: DecodeSettings) -> list[list[Hypothesis]]:
         """The ``settings.num_hypotheses`` best outputs of each request, best first."""
+
+
+def tokenizer_limit(tokenizer: Any) -> int | None:
+    """The tokenizer's ``model_max_length`` when it states one (transformers puts a huge
+    number there when the tokenizer files say nothing)."""
+    limit = int(getattr(tokenizer, "model_max_length", 0) or 0)
+    return limit if 0 < limit < 100_000 else None
+
+
+def smallest_limit(*limits: int | None) -> int | None:
+    """The smallest of the limits that are known."""
+    known = [limit for limit in limits if limit is not None and limit > 0]
+    return min(known) if known else None

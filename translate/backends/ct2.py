@@ -1,13 +1,27 @@
-"""The default MT backend: a CTranslate2 ``Translator`` (int8 on CPU, float16 on GPU)."""
+"""The default MT backend: a CTranslate2 ``Translator`` (int8 on CPU, float16 on GPU).
+
+The longest sequence the model reads is read from the model itself: the rows of its position
+table in ``model.bin`` (CTranslate2 keeps no copy of the transformers ``config.json``, and its
+Python API does not expose the table), and the tokenizer's ``model_max_length`` when it states a
+sane one; the smaller wins.
+"""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from translate.annotation import read_annotation
-from translate.backends.base import DecodeRequest, DecodeSettings, Hypothesis, MTBackend
+from translate.backends.base import (
+    DecodeRequest,
+    DecodeSettings,
+    Hypothesis,
+    MTBackend,
+    smallest_limit,
+    tokenizer_limit,
+)
 from translate.tokenization import ModelTokenizer
 
 
@@ -25,9 +39,8 @@ class CTranslate2Backend(MTBackend):
                                                  intra_threads=threads)
         self.tokenizer = ModelTokenizer.from_directory(path)
         self.annotation = read_annotation(path, self.tokenizer.tokenizer.get_vocab)
-        limit = int(getattr(self.tokenizer.tokenizer, "model_max_length", 0) or 0)
-        self.max_positions = limit if 0 < limit < 100_000 else None
-        """The model's longest sequence (position embeddings), when the tokenizer says."""
+        self.max_source_tokens = smallest_limit(position_limit(path / "model.bin"),
+                                                tokenizer_limit(self.tokenizer.tokenizer))
         self.identifier = f"{identifier} [{device}, {compute_type}]"
 
     def generate(self, requests: Sequence[DecodeRequest],
@@ -48,13 +61,12 @@ class CTranslate2Backend(MTBackend):
         )
         return [_hypotheses(result, settings.attention) for result in results]
 
-
     def _decoding_length(self, requests: Sequence[DecodeRequest],
                          settings: DecodeSettings) -> int:
         # A forced prefix counts towards the decoding length: leave room after it, within
         # what the model's position embeddings allow.
         wanted = settings.max_length + max(len(r.target_prefix) for r in requests)
-        return min(wanted, self.max_positions) if self.max_positions else wanted
+        return min(wanted, self.max_source_tokens) if self.max_source_tokens else wanted
 
 
 def _hypotheses(result: Any, attention: bool) -> list[Hypothesis]:
@@ -65,3 +77,50 @@ def _hypotheses(result: Any, attention: bool) -> list[Hypothesis]:
             weights = tuple(tuple(row) for row in result.attention[index])
         found.append(Hypothesis(tuple(tokens), float(result.scores[index]), weights))
     return found
+
+
+SUPPORTED_BINARY_VERSIONS = frozenset({5, 6})
+"""``model.bin`` layouts :func:`position_limit` reads (CTranslate2 3.x and 4.x write 6)."""
+
+
+def position_limit(model_file: Path) -> int | None:
+    """The rows of the smallest position table (``…/position_encodings/encodings``) of a
+    CTranslate2 ``model.bin``: the longest sequence the model can read. None when the model
+    has no such table (positions computed on the fly) or the file is not a layout known here.
+
+    Only the variable headers are read; their values are skipped.
+    """
+    try:
+        with model_file.open("rb") as handle:
+            if _unpack(handle, "<I") not in SUPPORTED_BINARY_VERSIONS:
+                return None
+            _string(handle)
+            _unpack(handle, "<I")
+            rows: list[int] = []
+            for _ in range(_unpack(handle, "<I")):
+                name = _string(handle)
+                shape = [_unpack(handle, "<I") for _ in range(_unpack(handle, "<B"))]
+                _unpack(handle, "<B")
+                handle.seek(_unpack(handle, "<I"), 1)
+                if name.endswith("position_encodings/encodings") and len(shape) == 2:
+                    rows.append(shape[0])
+    except (OSError, struct.error, UnicodeDecodeError):
+        return None
+    return min(rows) if rows else None
+
+
+def _unpack(handle: BinaryIO, layout: str) -> int:
+    size = struct.calcsize(layout)
+    data = handle.read(size)
+    if len(data) != size:
+        raise struct.error("model.bin ends early")
+    return int(struct.unpack(layout, data)[0])
+
+
+def _string(handle: BinaryIO) -> str:
+    """A length-prefixed, NUL-terminated string."""
+    length = _unpack(handle, "<H")
+    data = handle.read(length)
+    if len(data) != length:
+        raise struct.error("model.bin ends early")
+    return data[:-1].decode("utf-8")

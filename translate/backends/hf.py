@@ -16,7 +16,14 @@ from typing import Any
 import torch
 
 from translate.annotation import read_annotation
-from translate.backends.base import DecodeRequest, DecodeSettings, Hypothesis, MTBackend
+from translate.backends.base import (
+    DecodeRequest,
+    DecodeSettings,
+    Hypothesis,
+    MTBackend,
+    smallest_limit,
+    tokenizer_limit,
+)
 from translate.tokenization import ModelTokenizer
 
 
@@ -31,6 +38,10 @@ class TransformersBackend(MTBackend):
         self.model.eval()
         self.tokenizer = ModelTokenizer.from_directory(path)
         self.annotation = read_annotation(path, self.tokenizer.tokenizer.get_vocab)
+        positions = getattr(self.model.config, "max_position_embeddings", None)
+        self.max_source_tokens = smallest_limit(
+            int(positions) if isinstance(positions, int) else None,
+            tokenizer_limit(self.tokenizer.tokenizer))
         self.identifier = f"{identifier} [transformers, {device}]"
 
     def _ids(self, tokens: Sequence[str]) -> list[int]:
@@ -71,7 +82,8 @@ class TransformersBackend(MTBackend):
         out = self.model.generate(
             input_ids=input_ids, attention_mask=mask, decoder_input_ids=prefix,
             num_beams=beams, num_return_sequences=settings.num_hypotheses,
-            max_new_tokens=settings.max_length, length_penalty=settings.length_penalty,
+            max_new_tokens=self._new_tokens(settings, prefix.shape[1]),
+            length_penalty=settings.length_penalty,
             output_scores=True, return_dict_in_generate=True, do_sample=False)
         sequences = out.sequences
         scores = (out.sequences_scores if beams > 1 and out.sequences_scores is not None
@@ -96,6 +108,13 @@ class TransformersBackend(MTBackend):
                 hypotheses.append(Hypothesis(tokens, float(scores[flat]), weights))
             results.append(hypotheses)
         return results
+
+    def _new_tokens(self, settings: DecodeSettings, prefix_length: int) -> int:
+        """``settings.max_length``, within what the decoder's positions leave after the
+        forced prefix (at least one token)."""
+        if self.max_source_tokens is None:
+            return settings.max_length
+        return max(1, min(settings.max_length, self.max_source_tokens - prefix_length))
 
     def _attention(self, input_ids: torch.Tensor, mask: torch.Tensor, sequences: torch.Tensor,
                    copies: int) -> torch.Tensor:
