@@ -4,7 +4,9 @@ real role-labelled references."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from eval.diarization import (
     AttributedWER,
     DiarizationError,
     RoleAccuracy,
+    edit_counts,
     speaker_mapping,
     speaker_roles,
     time_role_agreement,
@@ -367,3 +370,30 @@ def test_unspaced_languages_get_the_timeline_metrics_and_a_reason_for_the_rest()
     assert {"DER ±0.25s", "JER ±0.25s", "role-acc/speaker", "role-acc/time"} <= metrics
     assert "written without spaces" in section.skipped["cpWER"]
     assert not any(key.startswith("cpWER [") for key in section.skipped)
+
+
+def test_cpwer_is_the_best_speaker_pairing_and_at_most_the_role_wer() -> None:
+    # One role per speaker on both sides: the role pairing is one of the permutations cpWER
+    # minimises over.
+    rng = random.Random(5)
+    vocabulary = ["pain", "chest", "left", "arm", "since", "monday", "no", "fever", "cough"]
+    for _ in range(20):
+        reference = _said(*((f"R{i}", role,
+                             " ".join(rng.choices(vocabulary, k=rng.randint(1, 6))))
+                            for i, role in enumerate(("clinician", "patient", "other"))))
+        shuffled = [(f"S{rng.randint(1, 3)}",
+                     " ".join(rng.choices(vocabulary, k=rng.randint(0, 5)))) for _ in range(4)]
+        roles = dict(zip(("S1", "S2", "S3"), rng.sample(["clinician", "patient", "other"], 3),
+                         strict=True))
+        hypothesis = _said(*((speaker, roles[speaker], text) for speaker, text in shuffled))
+        words = {side: {} for side in ("ref", "hyp")}  # type: dict[str, dict[str, list[str]]]
+        for side, conversation in (("ref", reference), ("hyp", hypothesis)):
+            for turn in conversation.transcript or ():
+                words[side].setdefault(turn.speaker, []).extend(turn.text.split())
+        best = min(sum(edit_counts(words["ref"].get(r, []), words["hyp"].get(h, [])).errors
+                       for r, h in zip(["R0", "R1", "R2"], order, strict=True))
+                   for order in itertools.permutations(["S1", "S2", "S3"]))
+        cpwer = AttributedWER("cpwer").corpus_score([hypothesis], [reference])
+        length = cpwer.details["reference_length"]
+        assert cpwer.score == pytest.approx(100 * best / length)
+        assert cpwer.score <= _score(AttributedWER("role"), reference, hypothesis) + 1e-9
