@@ -39,7 +39,7 @@ import logging
 import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import jiwer
@@ -66,11 +66,31 @@ def _version(package: str) -> str:
 # --------------------------------------------------------------------------- timelines
 
 
+def merge_overlaps(turns: Sequence[TimedTurn]) -> list[TimedTurn]:
+    """The turns with each speaker's overlapping turns of one role joined, in time order.
+
+    A speaker overlapping themself (transcript segments whose times overlap by a few
+    milliseconds) would otherwise count as two voices: pyannote scores the extra one as false
+    alarm, and the overlap would be counted twice in the time-weighted role accuracy."""
+    merged: list[TimedTurn] = []
+    last: dict[tuple[str, Role | None], int] = {}
+    for turn in sorted(turns, key=lambda t: (t.start, t.end)):
+        key = (turn.speaker, turn.role)
+        index = last.get(key)
+        if index is not None and turn.start <= merged[index].end:
+            merged[index] = replace(merged[index], end=max(merged[index].end, turn.end))
+            continue
+        last[key] = len(merged)
+        merged.append(turn)
+    return merged
+
+
 def annotation(conversation: Conversation) -> Annotation:
-    """A conversation's timeline as a pyannote annotation (empty turns left out)."""
+    """A conversation's timeline as a pyannote annotation (self-overlaps merged, empty turns
+    left out)."""
     assert conversation.timeline is not None
     result = Annotation(uri=conversation.id)
-    for index, turn in enumerate(conversation.timeline):
+    for index, turn in enumerate(merge_overlaps(conversation.timeline)):
         if turn.end > turn.start:
             result[Segment(turn.start, turn.end), index] = turn.speaker
     return result
@@ -317,8 +337,8 @@ def time_role_agreement(reference: Sequence[TimedTurn], hypothesis: Sequence[Tim
     """(seconds where overlapping reference and hypothesis turns agree on the role, seconds
     of overlap between reference and hypothesis turns)."""
     agree = total = 0.0
-    hyp = sorted(hypothesis, key=lambda t: t.start)
-    for ref in reference:
+    hyp = merge_overlaps(hypothesis)
+    for ref in merge_overlaps(reference):
         for turn in hyp:
             if turn.start >= ref.end:
                 break

@@ -99,6 +99,15 @@ def test_der_counts_missed_speech_and_false_alarm() -> None:
     assert score.score == pytest.approx(100 * 10 / 20)
 
 
+def test_a_speaker_overlapping_themself_is_one_voice() -> None:
+    # Transcript segments of one speaker that overlap by a second are not two speakers.
+    hypothesis = _timed((0, 6, "S1", "clinician"), (5, 10, "S1", "clinician"),
+                        (10, 20, "S2", "patient"))
+    assert _score(DiarizationError(0.0), REFERENCE, hypothesis) == 0.0
+    assert _score(RoleAccuracy("time"), REFERENCE, hypothesis) == 100.0
+    assert RoleAccuracy("time").corpus_score([hypothesis], [REFERENCE]).details["seconds"] == 20
+
+
 def test_jer_weights_every_reference_speaker_equally() -> None:
     # Speaker B is never found: its JER is 1, A's is 0; the mean is 0.5.
     hypothesis = _timed((0, 10, "S1", None))
