@@ -137,8 +137,8 @@ def speaker_mapping(reference: Conversation, hypothesis: Conversation,
                                                          annotation(hypothesis))
         return {str(h): str(r) for h, r in mapping.items()}
     words = WordStreams.of(reference, hypothesis, ErrorRate(language, "wer"))
-    result = _cpwer(words.reference, words.hypothesis)
-    return {str(h): str(r) for r, h in result.assignment if r is not None and h is not None}
+    _, pairs = _cpwer(words.reference, words.hypothesis)
+    return {h: r for r, h in pairs if r is not None and h is not None}
 
 
 # --------------------------------------------------------------------------- words
@@ -191,13 +191,26 @@ def _by_key(words: Sequence[Word], key: Literal["speaker", "role"]) -> dict[str,
     return dict(streams)
 
 
-def _cpwer(reference: Sequence[Word], hypothesis: Sequence[Word]):  # type: ignore[no-untyped-def]
-    """meeteval's cpWER of two word streams grouped by speaker (words already in order)."""
+def _cpwer(reference: Sequence[Word], hypothesis: Sequence[Word]
+           ) -> tuple[Alignment, list[tuple[str | None, str | None]]]:
+    """meeteval's cpWER edit counts of two word streams grouped by speaker (the words are
+    already in spoken order), and its (reference, hypothesis) speaker pairs."""
     logging.getLogger("meeteval").setLevel(logging.ERROR)
-    return cp_word_error_rate(
+    result = cp_word_error_rate(
         {k: " ".join(v) for k, v in _by_key(reference, "speaker").items()},
         {k: " ".join(v) for k, v in _by_key(hypothesis, "speaker").items()},
         reference_sort=False, hypothesis_sort=False)
+    substitutions, deletions = int(result.substitutions), int(result.deletions)
+    counts = Alignment(int(result.length) - substitutions - deletions, substitutions,
+                       deletions, int(result.insertions))
+    if counts.errors != int(result.errors):
+        raise AssertionError(f"meeteval's counts do not add up: {result}")
+    return counts, [(r, h) for r, h in result.assignment]
+
+
+def _add(a: Alignment, b: Alignment) -> Alignment:
+    return Alignment(a.hits + b.hits, a.substitutions + b.substitutions,
+                     a.deletions + b.deletions, a.insertions + b.insertions)
 
 
 def role_counts(reference: Sequence[Word], hypothesis: Sequence[Word]) -> Alignment:
@@ -205,11 +218,7 @@ def role_counts(reference: Sequence[Word], hypothesis: Sequence[Word]) -> Alignm
     ref, hyp = _by_key(reference, "role"), _by_key(hypothesis, "role")
     total = Alignment(0, 0, 0, 0)
     for role in sorted(ref.keys() | hyp.keys()):
-        counts = edit_counts(ref.get(role, []), hyp.get(role, []))
-        total = Alignment(*(a + b for a, b in zip(
-            (total.hits, total.substitutions, total.deletions, total.insertions),
-            (counts.hits, counts.substitutions, counts.deletions, counts.insertions),
-            strict=True)))
+        total = _add(total, edit_counts(ref.get(role, []), hyp.get(role, [])))
     return total
 
 
@@ -235,33 +244,22 @@ class AttributedWER(Metric):
         return (f"{kind}|lang:{self.words.language}|norm:{self.words.normalize.__name__}"
                 f"|per-turn|{tool}")
 
-    def counts(self, reference: Conversation, hypothesis: Conversation) -> tuple[Alignment, int]:
-        """Edit counts of one recording, and the reference length."""
+    def counts(self, reference: Conversation, hypothesis: Conversation) -> Alignment:
+        """Edit counts of one recording."""
         streams = WordStreams.of(reference, hypothesis, self.words)
         if self.kind == "wer":
-            counts = edit_counts([w.text for w in streams.reference],
-                                 [w.text for w in streams.hypothesis])
-        elif self.kind == "role":
-            counts = role_counts(streams.reference, streams.hypothesis)
-        else:
-            result = _cpwer(streams.reference, streams.hypothesis)
-            errors = int(result.errors)
-            counts = Alignment(int(result.length) - int(result.substitutions)
-                               - int(result.deletions), int(result.substitutions),
-                               int(result.deletions), int(result.insertions))
-            assert counts.errors == errors
-        return counts, len(streams.reference)
+            return edit_counts([w.text for w in streams.reference],
+                               [w.text for w in streams.hypothesis])
+        if self.kind == "role":
+            return role_counts(streams.reference, streams.hypothesis)
+        return _cpwer(streams.reference, streams.hypothesis)[0]
 
     def corpus_score(self, hypotheses: Sequence[Conversation],
                      references: Sequence[Conversation]) -> Score:
         check_lengths(hypotheses, references)
         total = Alignment(0, 0, 0, 0)
         for hypothesis, reference in zip(hypotheses, references, strict=True):
-            counts, _ = self.counts(reference, hypothesis)
-            total = Alignment(total.hits + counts.hits,
-                              total.substitutions + counts.substitutions,
-                              total.deletions + counts.deletions,
-                              total.insertions + counts.insertions)
+            total = _add(total, self.counts(reference, hypothesis))
         if total.reference_length == 0:
             raise ValueError("every reference transcript is empty after normalisation")
         return self._score(self.words.rate(total), hits=total.hits,
