@@ -1,0 +1,1 @@
+"""The roles recipe: speaker-role classifier (see its README.md)."""

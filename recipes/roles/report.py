@@ -1,0 +1,43 @@
+"""The roles recipe's report: ``report.json`` (everything) and ``report.md`` (the tables)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+COLUMNS = (("dialogues", "dialogues"), ("speakers", "speakers"),
+           ("speaker_accuracy", "speaker acc."), ("dialogue_accuracy", "all speakers right"),
+           ("pair_accuracy", "main pair acc."), ("pair_confidence", "mean confidence"),
+           ("pair_log_loss", "pair log-loss"), ("turns", "turns"),
+           ("turn_accuracy", "turn acc. (3 roles)"), ("turn_accuracy_cp", "turn acc. (C/P)"))
+
+
+def write_reports(output: Path, report: dict[str, Any]) -> None:
+    """Write ``report.json`` and a Markdown rendering of its results as ``report.md``."""
+    (output / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (output / "report.md").write_text(markdown(report), encoding="utf-8")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The results as one table (a row per data set and text form), then the settings."""
+    lines = ["# Speaker roles: held-out results", "",
+             "| data | form | " + " | ".join(title for _, title in COLUMNS) + " | extra right |",
+             "|---|---|" + "---:|" * (len(COLUMNS) + 1)]
+    for name, forms in report["results"].items():
+        for form in ("written", "spoken"):
+            scores = forms[form]
+            cells = [_cell(scores[key]) for key, _ in COLUMNS]
+            extra = f"{scores['extra_correct']}/{scores['extra_speakers']}"
+            lines.append(f"| {name} | {form} | " + " | ".join(cells) + f" | {extra} |")
+    settings = report["settings"]
+    lines += ["", f"C = {report['C']}, temperature = {settings['temperature']}, "
+                  f"min_words = {settings['min_words']}", ""]
+    return "\n".join(lines)
+
+
+def _cell(value: float | int) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "–" if math.isnan(value) else f"{value:.4f}"
