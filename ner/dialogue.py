@@ -6,27 +6,32 @@
 entities a recognizer already found in each turn's text; nothing is re-recognised.
 
 **Questions.** A clinician turn is cut into sentences (at ``.``, ``!``, ``?`` followed by a space
-or the end, and at line breaks). A sentence is a question when it ends with ``?`` or, since ASR
-punctuation can be missing, when it starts (after "okay", "so", "and", "um" …) with an
-interrogative: "any", "ever", an auxiliary and its subject ("do you", "have you", "is there",
-"did it" …) or a wh-word ("how", "what", "when" …). A tag that asks for agreement with a plan
-("…, okay?", "…, sound good?") does not make a question; one that checks a fact ("…, right?")
-does. Only entities of question sentences are asked; a statement in the same turn ("Your x-ray
-was normal.") keeps its entities as findings. Only clinician turns ask.
+or the end, and at line breaks). A sentence is a yes/no question when it starts (after "okay",
+"so", "and", "um" …) with "any", "ever", "what about", "how about" or an auxiliary and its
+subject ("do you", "have you", "is there", "did it" …), which still works when ASR left the
+punctuation out, or when it ends with ``?`` and does not start with a wh-word. A wh-question
+("How is your pain?", "When did the cough start?") presupposes its entities: they are not asked.
+A tag that asks for agreement with a plan ("We'll get an x-ray, okay?") does not make a
+question; one that checks a fact ("…, right?") does.
+
+An entity is *asked* when it lies in a yes/no question of a clinician turn, is a condition,
+medication, test or procedure (anatomy says where, personal data who: neither is asked), and is
+not made known by the word before it ("Is *the* pain sharp?", "Has *your* Naprosyn helped?":
+the clinician asks about something already reported). Statements in the same turn ("Your x-ray
+was normal.") keep their entities as they are.
 
 **Answers.** The clinician's *open questions* are the yes/no questions at the end of what the
-clinician said since the patient last spoke: a run of them ("Any fever? Chills?"), across
-several clinician turns (a question cut into two live finals), broken by a statement or by a
-wh-question ("When did it start?" is not answered "No"; "what about …" and "how about …" are
-yes/no questions). Turns that hold only fillers ("Okay.", "Mm-hmm.") neither open nor break a
-run. The next patient turn answers them: when it starts (after "um", "well" …) with a negative
+clinician said since someone else last spoke: a run of them ("Any fever? Chills?"), across
+several clinician turns (a question cut into two live finals), broken by a statement or a
+wh-question. Sentences of fillers only ("Okay.", "Mm-hmm.") neither open nor break a run. The
+next turn answers them; if it is the patient's and starts (after "um", "well" …) with a negative
 ("no", "nope", "nah", "never", "none", "not really", "not that I know of", "I don't", "I
-haven't", "I'm not" …, but not "I don't know" or "I'm not sure"), every open question's asked
-entity is negated by it, except one the answer names itself ("Any fever or cough?" — "No, just
-the cough": the cough stands). What follows the "No" is the patient's own text: "No, but I have
-a headache" keeps the headache a finding (and its own NegEx negation, if any). "Yes" changes
-nothing. Any turn of another role (a relative, someone unknown) closes the open questions
-unanswered.
+haven't", "I'm not" …, but not "I don't know" or "I'm not sure"), every asked entity of the open
+questions is negated by it, except one the answer names without negating it ("Any fever or
+cough?" — "No, just the cough": the cough stands; "No fever." denies it). What follows the "No"
+is the patient's own text: "No, but I have a headache" keeps the headache a finding (with its
+own NegEx negation, if any). "Yes" changes nothing; an answer by another role (a relative,
+someone unknown) closes the open questions unanswered.
 
 :func:`mark_dialogue` marks a whole conversation; :class:`DialogueMarker` does the same online,
 one turn (live final) at a time, and reports the earlier turns an answer changes so a live
@@ -39,6 +44,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from ner.schema import EntityType
 from ner.types import Entity
 
 TurnId = int | str
@@ -62,18 +68,25 @@ _SUBJECTS = frozenset(["you", "your", "you're", "there", "it", "its", "it's", "h
                        "that", "this", "the", "any", "anyone", "anybody", "anything", "someone",
                        "somebody", "something", "we", "i"])
 _POLAR_OPENERS = frozenset(["any", "anything", "ever"])
+_DEFINITE = frozenset(["the", "your", "this", "that", "these", "those", "his", "her", "their",
+                       "my", "its", "our"])
+"""Words that make the entity after them known already ("is the pain sharp?"): not asked."""
+_ASKABLE = frozenset([EntityType.MEDICAL_CONDITION, EntityType.MEDICATION,
+                      EntityType.TEST_TREATMENT_PROCEDURE])
 _AGREEMENT_TAGS = ("okay", "ok", "alright", "all right", "sound good", "sounds good",
                    "does that sound good", "does that sound okay", "is that okay",
                    "is that ok", "is that alright", "fair enough", "deal")
 """Tags that ask the patient to agree with a plan ("We'll get an x-ray, okay?"): no question."""
 _NEGATIVE = re.compile(
     r"(?:no|nope|nah|never|none|nothing|negative|not really|not at all|not that"
-    r"|not lately|not recently|not any|neither|nobody|no one"
+    r"|not lately|not recently|not any|not at this time|not currently|not right now|not today"
+    r"|neither|nobody|no one"
     r"|i don't|i do not|i haven't|i have not|i didn't|i did not|i'm not|i am not"
     r"|i wasn't|i was not|i've never|i have never|i never|i can't say i have)\b")
 _UNCERTAIN = re.compile(
-    r"(?:i don't know|i do not know|i'm not sure|i am not sure|not sure|i don't remember"
-    r"|i do not remember|i don't recall|i do not recall|i can't remember|i cannot remember"
+    r"(?:no\W+)?(?:i don't know(?! of)|i do not know(?! of)|i'm not sure|i am not sure"
+    r"|not sure|i don't remember|i do not remember|i don't recall|i do not recall"
+    r"|i can't remember|i cannot remember"
     r"|i'm not certain|i don't think i know)\b")
 _ANSWER_FILLERS = re.compile(r"^(?:(?:um+|uh+|uhm|er|hmm+|mm+|ah+|oh|well|so|honestly|actually"
                              r"|i mean|i think)\b[\s,.!?-]*)+")
@@ -145,18 +158,18 @@ class DialogueMarker:
     def _ask(self, turn: DialogueTurn) -> tuple[Entity, ...]:
         entities = list(turn.entities)
         for sentence in sentences(turn.text):
-            inside = [index for index, entity in enumerate(entities)
-                      if sentence.start <= entity.start < sentence.end]
-            if sentence.kind in ("polar", "wh"):
-                for index in inside:
-                    entities[index] = replace(entities[index], asked=True)
             if sentence.kind == "filler":
                 continue
             if sentence.kind != "polar" or not self._in_run:
                 self._open.clear()
             self._in_run = sentence.kind == "polar"
-            if self._in_run:
-                self._open.extend((turn.id, index) for index in inside)
+            if not self._in_run:
+                continue
+            for index, entity in enumerate(entities):
+                if sentence.start <= entity.start < sentence.end and _askable(
+                        turn.text[sentence.start:entity.start], entity):
+                    entities[index] = replace(entity, asked=True)
+                    self._open.append((turn.id, index))
         marked = tuple(entities)
         self._turns[turn.id] = marked
         return marked
@@ -164,16 +177,33 @@ class DialogueMarker:
     def _answer(self, turn: DialogueTurn) -> tuple[tuple[TurnId, tuple[Entity, ...]], ...]:
         if not self._open or not is_negative_answer(turn.text):
             return ()
-        named = _normalise(turn.text)
         changed: dict[TurnId, list[Entity]] = {}
         for turn_id, index in self._open:
             entities = changed.setdefault(turn_id, list(self._turns[turn_id]))
-            entity = entities[index]
-            if re.search(rf"\b{re.escape(_normalise(entity.text))}\b", named):
-                continue
-            entities[index] = replace(entity, negated=True, negated_by=turn.id)
+            if not _affirmed(entities[index], turn):
+                entities[index] = replace(entities[index], negated=True, negated_by=turn.id)
         return tuple((turn_id, tuple(entities)) for turn_id, entities in changed.items()
                      if tuple(entities) != self._turns[turn_id])
+
+
+def _askable(before: str, entity: Entity) -> bool:
+    """Whether an entity of a yes/no question is asked about: a condition, medication, test or
+    procedure not already presupposed by a definite word before it ("the pain", "your
+    Naprosyn"). Anatomy and personal data are never asked (where, and who, not what)."""
+    if entity.type not in _ASKABLE:
+        return False
+    previous = _WORD.findall(_normalise(before)[-40:])
+    return not previous or previous[-1] not in _DEFINITE
+
+
+def _affirmed(entity: Entity, answer: DialogueTurn) -> bool:
+    """Whether a negative answer still names ``entity`` as present ("No, just the cough"): its
+    text appears in the answer other than as an entity the answer itself negates ("No rashes")."""
+    name = _normalise(entity.text)
+    if not re.search(rf"\b{re.escape(name)}\b", _normalise(answer.text)):
+        return False
+    return not any(_normalise(found.text) == name and found.negated
+                   for found in answer.entities)
 
 
 def mark_dialogue(turns: Sequence[DialogueTurn]) -> list[tuple[Entity, ...]]:
