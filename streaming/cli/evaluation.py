@@ -18,6 +18,12 @@ import typer
 from eval.conversations import HYPOTHESIS_KINDS, read_conversations
 from eval.diarization import DEFAULT_COLLAR
 from eval.diarization_run import diarization_section, pair_conversations
+from eval.mt_run import (
+    glossary_terms_section,
+    reversed_entries,
+    reversed_segments,
+    translate_segments,
+)
 from eval.output import write_report
 from eval.readers import ParallelSegment, read_parallel_tsv, read_terminology_jsonl
 from eval.report import (
@@ -46,6 +52,8 @@ from ner.conll import read_conll
 from speech.errors import MedstreamError
 from streaming.cli.console import fail, stderr
 from streaming.document import TranscriptFolder
+from translate.glossary import read_glossary
+from translate.types import TERM_MODES
 
 eval_app = typer.Typer(help="Measure a stage or the whole pipeline; compare two reports.",
                        no_args_is_help=True)
@@ -119,28 +127,82 @@ def eval_pipeline(
 @eval_app.command("mt")
 def eval_mt(
     data: Annotated[Path, typer.Argument(help="Parallel TSV (id, src_lang, tgt_lang, src, ref).")],
-    hyp: Annotated[Path, typer.Option(help="System output, one line per segment.")],
     out: OutOption,
+    hyp: Annotated[Path | None, typer.Option(help="System output, one line per segment.")]
+    = None,
+    model: Annotated[str | None, typer.Option(help="Translate the segments here with this MT "
+                                              "model instead (directory or catalog name, "
+                                              "e.g. bergamot-en-pt).")] = None,
+    glossary: Annotated[list[Path] | None, typer.Option(help="With --model: glossary honoured "
+                                                        "(repeatable); its term success is "
+                                                        "reported.")] = None,
+    terms: Annotated[str, typer.Option(help="With --model: hard, soft or none.")] = "hard",
+    reverse: Annotated[bool, typer.Option(help="Read the test set (and glossary) the other "
+                                          "way round: references → sources.")] = False,
+    first: Annotated[int | None, typer.Option(min=1, help="Only the first N segments.")] = None,
+    last: Annotated[int | None, typer.Option(min=1, help="Only the last N segments.")] = None,
+    device: Annotated[str, typer.Option(help="With --model: cpu or cuda.")] = "cpu",
     baseline: Annotated[Path | None, typer.Option(help="A second system to test against "
                                                   "(paired bootstrap).")] = None,
     comet_model: Annotated[str | None, typer.Option(help="COMET checkpoint, folder or cached "
                                                     "Hub id.")] = None,
     n_bootstrap: Annotated[int, typer.Option(min=1)] = 1000,
 ) -> None:
-    """BLEU, chrF, chrF++, TER (and COMET when available) with confidence intervals."""
+    """BLEU, chrF, chrF++, TER (and COMET when available) with confidence intervals; with
+    --model, the translation is made here and glossary term success is reported too."""
     def build() -> tuple[list[Section], dict[str, str]]:
+        if (hyp is None) == (model is None):
+            raise UsageError("give --hyp (system output) or --model (translate here)")
+        if glossary and model is None:
+            raise UsageError("--glossary needs --model")
         corpus = read_parallel_tsv(data)
+        chosen = _rows(len(corpus.segments), first, last)
         segments = list(corpus.segments)
-        hypotheses = read_outputs(hyp, len(segments), "hypothesis file")
+        segments = reversed_segments(segments) if reverse else segments
         base = read_outputs(baseline, len(segments), "baseline file") if baseline else None
-        section = mt_section(segments, hypotheses, base, comet_model, n_bootstrap)
+        sections: list[Section] = []
+        if model is not None:
+            hypotheses, system, term_section = _translate_here(
+                segments[chosen], model, glossary or [], terms, reverse, device, out)
+            sections.append(term_section)
+        else:
+            assert hyp is not None
+            hypotheses = read_outputs(hyp, len(segments), "hypothesis file")[chosen]
+            system = str(hyp)
+        section = mt_section(segments[chosen], hypotheses, base[chosen] if base else None,
+                             comet_model, n_bootstrap)
         if corpus.skipped:
             section.notes.append(f"{len(corpus.skipped)} rows with an empty source or "
                                  "reference were left out of the test set (the hypothesis "
                                  "file must not have lines for them).")
-        return [section], {"data": str(data), "system": str(hyp)}
+        part = f" [{chosen.start or 0}:{chosen.stop or len(segments)}]" if first or last else ""
+        return [section, *sections], {"data": f"{data}{part}{' reversed' if reverse else ''}",
+                                      "system": system}
 
     _build("Translation evaluation", out, build)
+
+
+def _rows(count: int, first: int | None, last: int | None) -> slice:
+    """The segments --first/--last choose (both: the last N of the first M)."""
+    stop = min(first, count) if first is not None else count
+    return slice(max(stop - last, 0) if last is not None else 0, stop)
+
+
+def _translate_here(segments: list[ParallelSegment], model: str, glossaries: list[Path],
+                    terms: str, reverse: bool, device: str, out: Path
+                    ) -> tuple[list[str], str, Section]:
+    """Translate with ``model`` under the glossaries; write hypotheses.txt into ``out``."""
+    mode = next((m for m in TERM_MODES if m == terms), None)
+    if mode is None:
+        raise UsageError(f"--terms must be one of {', '.join(TERM_MODES)}, not {terms!r}")
+    entries = [e for path in glossaries for e in read_glossary(path)]
+    translations, system = translate_segments(
+        segments, model, reversed_entries(entries) if reverse else entries, mode, device)
+    hypotheses = [t.text for t in translations]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "hypotheses.txt").write_text("".join(f"{h}\n" for h in hypotheses),
+                                        encoding="utf-8")
+    return hypotheses, f"{system}, terms {mode}", glossary_terms_section(translations, mode)
 
 
 @eval_app.command("ner")
