@@ -13,6 +13,7 @@ from rich.table import Table
 from ner.catalog import resolve_ner_model
 from ner.encoder import resolve_encoder
 from ner.export import MANIFEST as NER_MANIFEST
+from ner.roles import RoleClassifier
 from speech.catalog import HUB_IDS, convert_to_ctranslate2, resolve_asr_model
 from speech.errors import MedstreamError, ModelIntegrityError
 from speech.packaged import KIND_NAMES, KINDS, Kind, PinnedModel, find_pinned, pinned_models
@@ -119,6 +120,8 @@ def _resolve(kind: Kind, name: str, allow_download: bool) -> str:
     if kind == "mt":
         mt = resolve_mt_model(name, allow_download=allow_download)
         return f"{mt.identifier} ({mt.format} model in {mt.path})"
+    if kind == "roles":
+        return RoleClassifier.load(name).identifier
     folder = resolve_ner_model(name) if kind == "ner" else resolve_encoder(name)
     return f"{folder.identifier} (in {folder.path})"
 
