@@ -41,6 +41,8 @@ class Segment:
     is_final: bool = True
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
+    speaker: str | None = None
+    """Who said it (``S1``, ``S2`` …) when the audio was diarized; None otherwise."""
 
     def __post_init__(self) -> None:
         if self.end < self.start:

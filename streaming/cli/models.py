@@ -15,8 +15,17 @@ from ner.encoder import resolve_encoder
 from ner.export import MANIFEST as NER_MANIFEST
 from ner.roles import RoleClassifier
 from speech.catalog import HUB_IDS, convert_to_ctranslate2, resolve_asr_model
+from speech.diarization import PINNED as _DIARIZER  # noqa: F401  (registers the diarizer)
 from speech.errors import MedstreamError, ModelIntegrityError
-from speech.packaged import KIND_NAMES, KINDS, Kind, PinnedModel, find_pinned, pinned_models
+from speech.packaged import (
+    KIND_NAMES,
+    KINDS,
+    Kind,
+    PinnedModel,
+    find_pinned,
+    pinned_models,
+    resolve_pinned,
+)
 from streaming.cli.console import fail
 from translate.catalog import (
     MT_HUB_IDS,
@@ -122,6 +131,9 @@ def _resolve(kind: Kind, name: str, allow_download: bool) -> str:
         return f"{mt.identifier} ({mt.format} model in {mt.path})"
     if kind == "roles":
         return RoleClassifier.load(name).identifier
+    if kind == "diarization":
+        verified = resolve_pinned(pinned_models(kind)[name])
+        return f"{verified.identifier} (in {verified.path})"
     folder = resolve_ner_model(name) if kind == "ner" else resolve_encoder(name)
     return f"{folder.identifier} (in {folder.path})"
 

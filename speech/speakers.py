@@ -1,0 +1,144 @@
+"""Words to speakers: recognised segments against a diarization, and speakers of live utterances.
+
+:func:`assign_speakers` gives every recognised word the speaker whose turn covers it (word
+timestamps against the diarization's timeline) and splits a segment where the speaker changes
+inside it, so that every segment has exactly one speaker.
+
+:class:`OnlineSpeakers` decides the speaker of each utterance of a live session as it comes:
+its embedding against the running mean embedding of each speaker so far, a new speaker when
+none is close enough.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Protocol
+
+import numpy as np
+
+from speech.diarization import SpeakerTurn
+from speech.types import Segment, Word
+
+
+def assign_speakers(segments: Sequence[Segment], turns: Sequence[SpeakerTurn]) -> list[Segment]:
+    """``segments`` with a speaker each, split where the speaker changes inside one.
+
+    A word gets the speaker of the turn that overlaps it most, or of the nearest turn when none
+    overlaps it; a segment without words gets the speaker that overlaps it most (or the
+    nearest). A split segment's pieces keep their words, their text is their words' text joined
+    (Whisper's words carry their leading space), the first piece starts where the segment did
+    and the last ends where it did; pieces meet at the first word of the next piece. Speaker
+    ids are the turns' ids; segment ids are renumbered 0, 1, … in order.
+    Raises ValueError when there are no turns: nobody to assign.
+    """
+    if not turns:
+        raise ValueError("no speaker turns to assign segments to")
+    ordered = sorted(turns, key=lambda turn: (turn.start, turn.end))
+    pieces: list[Segment] = []
+    for segment in segments:
+        if not segment.words:
+            pieces.append(replace(segment, speaker=_speaker_of(segment.start, segment.end,
+                                                                ordered)))
+            continue
+        pieces.extend(_split(segment, ordered))
+    return [replace(piece, id=index) for index, piece in enumerate(pieces)]
+
+
+def _split(segment: Segment, turns: Sequence[SpeakerTurn]) -> list[Segment]:
+    """The segment cut into runs of words of one speaker."""
+    runs: list[tuple[str, list[Word]]] = []
+    for word in segment.words:
+        speaker = _speaker_of(word.start, word.end, turns)
+        if runs and runs[-1][0] == speaker:
+            runs[-1][1].append(word)
+        else:
+            runs.append((speaker, [word]))
+    if len(runs) == 1:
+        return [replace(segment, speaker=runs[0][0])]
+    pieces = []
+    for index, (speaker, words) in enumerate(runs):
+        start = segment.start if index == 0 else words[0].start
+        end = segment.end if index == len(runs) - 1 else runs[index + 1][1][0].start
+        pieces.append(replace(segment, start=start, end=max(start, end), speaker=speaker,
+                              text="".join(word.text for word in words).strip(),
+                              words=tuple(words)))
+    return pieces
+
+
+def _speaker_of(start: float, end: float, turns: Sequence[SpeakerTurn]) -> str:
+    """The speaker of the turn overlapping [start, end] most; the nearest turn when none does
+    (an instant, a zero-length word, counts as overlapping the turns it lies in)."""
+    best: tuple[float, float] | None = None
+    speaker = turns[0].speaker
+    for turn in turns:
+        overlap = min(end, turn.end) - max(start, turn.start)
+        gap = max(turn.start - end, start - turn.end, 0.0)
+        # Larger overlap first, then smaller gap (an overlap of 0 with gap 0 is "touching").
+        key = (max(overlap, 0.0), -gap)
+        if best is None or key > best:
+            best, speaker = key, turn.speaker
+    return speaker
+
+
+class Embedder(Protocol):
+    """What gives a stretch of audio a speaker embedding (:class:`speech.diarization.Diarizer`)."""
+
+    def embed(self, audio: np.ndarray) -> np.ndarray:
+        """One L2-normalised speaker embedding of ``audio`` (16 kHz mono float32)."""
+        ...
+
+
+DEFAULT_THRESHOLD = 0.5
+"""Cosine similarity to a speaker's mean embedding above which an utterance is theirs."""
+
+
+class OnlineSpeakers:
+    """The speakers of one live session, decided utterance by utterance.
+
+    Each utterance's embedding is compared (cosine) with every speaker's running mean
+    embedding; the closest speaker gets it when at least ``threshold`` close, otherwise a new
+    speaker ``S<k>`` appears, unless ``max_speakers`` are there already (then the closest gets
+    it). Not thread-safe: one session, one caller at a time.
+    """
+
+    def __init__(self, embedder: Embedder, *, threshold: float = DEFAULT_THRESHOLD,
+                 max_speakers: int | None = None) -> None:
+        if max_speakers is not None and max_speakers < 1:
+            raise ValueError(f"max_speakers must be at least 1, not {max_speakers}")
+        if not -1.0 <= threshold <= 1.0:
+            raise ValueError(f"the threshold is a cosine similarity in [-1, 1], not {threshold}")
+        self.embedder = embedder
+        self.threshold = threshold
+        self.max_speakers = max_speakers
+        self._sums: list[np.ndarray] = []
+        self._counts: list[int] = []
+
+    @property
+    def speakers(self) -> list[str]:
+        """The session's speakers so far, in order of appearance."""
+        return [f"S{index + 1}" for index in range(len(self._sums))]
+
+    def assign(self, audio: np.ndarray) -> tuple[str, float]:
+        """The speaker of an utterance, and the cosine similarity of its embedding to that
+        speaker's mean before it was added (1.0 for a speaker it creates)."""
+        return self.assign_embedding(self.embedder.embed(audio))
+
+    def assign_embedding(self, embedding: np.ndarray) -> tuple[str, float]:
+        """:meth:`assign` for an utterance already embedded (L2-normalised)."""
+        vector = np.asarray(embedding, dtype=np.float64).reshape(-1)
+        norm = float(np.linalg.norm(vector))
+        if norm == 0.0 or not np.isfinite(norm):
+            raise ValueError("the utterance's embedding is zero or not finite")
+        vector = vector / norm
+        similarities = [float(vector @ total) / max(float(np.linalg.norm(total)), 1e-12)
+                        for total in self._sums]
+        best = int(np.argmax(similarities)) if similarities else -1
+        full = self.max_speakers is not None and len(self._sums) >= self.max_speakers
+        if best >= 0 and (similarities[best] >= self.threshold or full):
+            self._sums[best] = self._sums[best] + vector
+            self._counts[best] += 1
+            return f"S{best + 1}", similarities[best]
+        self._sums.append(vector)
+        self._counts.append(1)
+        return f"S{len(self._sums)}", 1.0
