@@ -21,6 +21,7 @@ from eval.diarization import (
     RoleAccuracy,
     SpeakerRole,
     has_roles,
+    majority_roles,
     role_table,
     speaker_roles,
 )
@@ -99,7 +100,10 @@ def diarization_metrics(collar: float = DEFAULT_COLLAR, language: str = "en"
 def diarization_section(pairs: Sequence[Pair], problems: dict[str, str] | None = None,
                         collar: float = DEFAULT_COLLAR, language: str = "en") -> Section:
     """Every metric overall (subset ``all``) and per recording, one item per recording with
-    its figures and its speakers' roles; ``problems`` are listed as skipped recordings."""
+    its figures and its speakers' roles; ``problems`` are listed as skipped recordings.
+
+    An item's ``roles_right`` holds when every hypothesis speaker has its reference speaker's
+    role and every reference speaker has a hypothesis speaker."""
     section = Section("diarization", "Speakers and roles")
     items: dict[str, dict[str, Any]] = {p.id: {"id": p.id} for p in pairs}
     for metric, need in diarization_metrics(collar, language):
@@ -128,10 +132,13 @@ def diarization_section(pairs: Sequence[Pair], problems: dict[str, str] | None =
     for pair in pairs:
         found = _speaker_roles(pair, language)
         if found:
+            missed = sorted(set(majority_roles(pair.reference)) - {s.maps_to for s in found})
             items[pair.id]["speakers"] = role_table(found)
-            items[pair.id]["roles_right"] = all(s.right for s in found)
-            section.notes.append(f"Roles of {pair.id}: "
-                                 + "; ".join(map(_describe, found)) + ".")
+            items[pair.id]["reference_speakers_missed"] = missed
+            items[pair.id]["roles_right"] = all(s.right for s in found) and not missed
+            section.notes.append(f"Roles of {pair.id}: " + "; ".join(
+                [*map(_describe, found), *(f"{r} has no hypothesis speaker" for r in missed)])
+                + ".")
         items[pair.id]["speaker_count"] = {"reference": _count(pair.reference),
                                            "hypothesis": _count(pair.hypothesis)}
         items[pair.id]["sources"] = [*pair.reference.sources, *pair.hypothesis.sources]

@@ -331,6 +331,16 @@ def test_metrics_that_need_times_are_skipped_for_text_only_references() -> None:
     assert section.items[0]["roles_right"] is False
 
 
+def test_roles_are_not_right_when_a_reference_speaker_has_no_hypothesis_speaker() -> None:
+    hypothesis = Conversation("rec", (TimedTurn(0, 20, "S1", "clinician"),))
+    section = diarization_section([Pair("rec", REFERENCE, hypothesis)])
+    item = section.items[0]
+    assert item["speakers"]["S1"]["right"] is True
+    assert item["reference_speakers_missed"] == ["B"]
+    assert item["roles_right"] is False
+    assert any("B has no hypothesis speaker" in note for note in section.notes)
+
+
 def test_the_cli_scores_what_it_can_and_fails_for_the_rest(tmp_path: Path) -> None:
     references = tmp_path / "ref"
     references.mkdir()
