@@ -71,6 +71,11 @@ _POLAR_OPENERS = frozenset(["any", "anything", "ever"])
 _DEFINITE = frozenset(["the", "your", "this", "that", "these", "those", "his", "her", "their",
                        "my", "its", "our"])
 """Words that make the entity after them known already ("is the pain sharp?"): not asked."""
+_GENERAL = frozenset(["pain", "pains", "problem", "problems", "issue", "issues", "symptom",
+                      "symptoms", "disease", "diseases", "disorder", "disorders", "trouble",
+                      "sensation", "sensations", "feeling", "feelings", "change", "changes"])
+"""Last words too general to say that an answer names an asked entity ("No, just heel pain"
+does not name "joint pain")."""
 _ASKABLE = frozenset([EntityType.MEDICAL_CONDITION, EntityType.MEDICATION,
                       EntityType.TEST_TREATMENT_PROCEDURE])
 _AGREEMENT_TAGS = ("okay", "ok", "alright", "all right", "sound good", "sounds good",
@@ -197,13 +202,25 @@ def _askable(before: str, entity: Entity) -> bool:
 
 
 def _affirmed(entity: Entity, answer: DialogueTurn) -> bool:
-    """Whether a negative answer still names ``entity`` as present ("No, just the cough"): its
-    text appears in the answer other than as an entity the answer itself negates ("No rashes")."""
-    name = _normalise(entity.text)
-    if not re.search(rf"\b{re.escape(name)}\b", _normalise(answer.text)):
-        return False
-    return not any(_normalise(found.text) == name and found.negated
-                   for found in answer.entities)
+    """Whether a negative answer still names ``entity`` as present ("No, just the cough"): the
+    entity's text, or a word sharing the first five letters of its last word ("nauseated" for
+    "nausea", "rash" for "rashes"; not for words as general as "pain" or "problems"), appears
+    in the answer other than inside an entity the answer itself negates ("No rashes")."""
+    mentions = [match.start() for match in re.finditer(
+        rf"\b{re.escape(entity.text)}\b", answer.text, re.IGNORECASE)]
+    words = re.findall(r"[^\W\d_]+", entity.text.lower())
+    if words and len(words[-1]) >= 4 and words[-1] not in _GENERAL:
+        mentions += [match.start() for match in re.finditer(r"[^\W\d_]+", answer.text)
+                     if _same_stem(match.group().lower(), words[-1])]
+    return any(not any(found.negated and found.start <= start < found.end
+                       for found in answer.entities)
+               for start in mentions)
+
+
+def _same_stem(word: str, key: str) -> bool:
+    """Words of four letters or more that agree in their first five (or are equal)."""
+    length = min(5, len(word), len(key))
+    return word == key or (length >= 4 and word[:length] == key[:length])
 
 
 def mark_dialogue(turns: Sequence[DialogueTurn]) -> list[tuple[Entity, ...]]:
@@ -224,18 +241,42 @@ def mark_dialogue(turns: Sequence[DialogueTurn]) -> list[tuple[Entity, ...]]:
 
 def sentences(text: str) -> list[_Sentence]:
     """The sentences of a clinician turn, each classified as a yes/no question ("polar"), a
-    wh-question ("wh"), a "statement" or a "filler" (only words like "okay")."""
-    found = []
+    wh-question ("wh"), a "statement" or a "filler" (only words like "okay").
+
+    A question mark ends the sentence "I see you have asthma, have you had any medication for
+    this?": the clause before the comma that opens the question is a statement of its own.
+    """
+    found: list[_Sentence] = []
     start = 0
-    for match in _SENTENCE_END.finditer(text):
-        found.append(_Sentence(start, match.end(), _kind(text[start:match.end()])))
-        start = match.end()
-    if text[start:].strip():
-        found.append(_Sentence(start, len(text), _kind(text[start:])))
-    return [sentence for sentence in found if text[sentence.start:sentence.end].strip()]
+    ends = [match.end() for match in _SENTENCE_END.finditer(text)]
+    if not ends or ends[-1] < len(text):
+        ends.append(len(text))
+    for end in ends:
+        if text[start:end].strip():
+            found.extend(_classified(text, start, end))
+        start = end
+    return found
 
 
-def _kind(sentence: str) -> str:
+def _classified(text: str, start: int, end: int) -> list[_Sentence]:
+    sentence = text[start:end]
+    kind = _opening_kind(sentence)
+    if kind is not None:
+        return [_Sentence(start, end, kind)]
+    stripped = sentence.rstrip()
+    if not stripped.endswith("?"):
+        return [_Sentence(start, end, "statement")]
+    for comma in re.finditer(",", sentence):
+        if _opening_kind(sentence[comma.end():]) == "polar":
+            return [_Sentence(start, start + comma.end(), "statement"),
+                    _Sentence(start + comma.end(), end, "polar")]
+    tail = _normalise(stripped.rstrip("?").rsplit(",", 1)[-1]).strip(" .")
+    return [_Sentence(start, end, "statement" if "," in stripped and tail in _AGREEMENT_TAGS
+                      else "polar")]
+
+
+def _opening_kind(sentence: str) -> str | None:
+    """"filler", "wh" or "polar" as the sentence's first words say; None when they do not."""
     opening = _WORD.findall(_OPENING_FILLERS.sub("", _normalise(sentence).strip()))
     if not opening:
         return "filler"
@@ -244,11 +285,7 @@ def _kind(sentence: str) -> str:
         return "polar" if second == "about" and first in ("what", "how") else "wh"
     if first in _POLAR_OPENERS or (first in _AUXILIARIES and second in _SUBJECTS):
         return "polar"
-    stripped = sentence.rstrip()
-    if not stripped.endswith("?"):
-        return "statement"
-    tail = _normalise(stripped.rstrip("?").rsplit(",", 1)[-1]).strip(" .")
-    return "statement" if "," in stripped and tail in _AGREEMENT_TAGS else "polar"
+    return None
 
 
 def is_negative_answer(text: str) -> bool:
