@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -55,6 +55,12 @@ def main_pair(dialogue: Dialogue) -> list[str]:
         words[turn.speaker] = words.get(turn.speaker, 0) + word_count(turn.text)
     order = list(words)
     return sorted(order, key=lambda s: (-words[s], order.index(s)))[:2]
+
+
+def first_turns(dialogues: Sequence[Dialogue], count: int) -> list[Dialogue]:
+    """The dialogues longer than ``count`` turns, cut to their first ``count`` (a live
+    session's roles are decided as it goes)."""
+    return [replace(d, turns=d.turns[:count]) for d in dialogues if len(d.turns) > count]
 
 
 def score(classifier: RoleClassifier, dialogues: Sequence[Dialogue],

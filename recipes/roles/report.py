@@ -31,9 +31,20 @@ def markdown(report: dict[str, Any]) -> str:
             cells = [_cell(scores[key]) for key, _ in COLUMNS]
             extra = f"{scores['extra_correct']}/{scores['extra_speakers']}"
             lines.append(f"| {name} | {form} | " + " | ".join(cells) + f" | {extra} |")
+    lines += ["", "First turns of each dialogue (as written): how roles and their confidence "
+                  "hold as a conversation starts.", "",
+              "| data | first turns | dialogues | speaker acc. | main pair acc. | "
+              "mean confidence | pair log-loss |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, forms in report["results"].items():
+        for count, scores in forms.get("first_turns", {}).items():
+            cells = [_cell(scores[key]) for key in (
+                "dialogues", "speaker_accuracy", "pair_accuracy", "pair_confidence",
+                "pair_log_loss")]
+            lines.append(f"| {name} | {count} | " + " | ".join(cells) + " |")
     settings = report["settings"]
     lines += ["", f"C = {report['C']}, temperature = {settings['temperature']}, "
-                  f"min_words = {settings['min_words']}", ""]
+                  f"min_words = {settings['min_words']}, "
+                  f"other_margin = {settings['other_margin']}", ""]
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from ner.roles import FORMAT, MODEL_FILE, ROLES, RoleClassifier, RoleSettings
 from recipes.config import repo_path
 from recipes.config import start as start_recipe
 from recipes.roles.data import Dialogue, load_dialogues, read_osce
-from recipes.roles.evaluate import RoleScores, score
+from recipes.roles.evaluate import RoleScores, first_turns, score
 from recipes.roles.report import write_reports
 
 logger = logging.getLogger("recipes.roles.train")
@@ -222,8 +222,7 @@ def choose_settings(config: TrainConfig, classifier: RoleClassifier, tune: Seque
     """On the tuning dialogues as written: the temperature of least main-pair log-loss (over
     the whole dialogues and their prefixes), then the ``other_margin`` and the ``min_words``
     that get the most speakers right (ties: the first listed, then the smallest)."""
-    prefixes = [*tune, *(replace(d, turns=d.turns[:n]) for n in config.prefix_turns
-                         for d in tune if len(d.turns) > n)]
+    prefixes = [*tune, *(d for n in config.prefix_turns for d in first_turns(tune, n))]
     losses: dict[str, float] = {}
     for temperature in config.temperatures:
         scores = score(classifier.with_settings(RoleSettings(temperature, 0)), prefixes)
@@ -250,7 +249,7 @@ def choose_settings(config: TrainConfig, classifier: RoleClassifier, tune: Seque
 def evaluate(classifier: RoleClassifier, valid: Sequence[Dialogue], config: TrainConfig
              ) -> dict[str, dict[str, Any]]:
     """Scores per corpus (ACI-Bench also per subset) and on the OSCE interviews, as written
-    and in spoken style."""
+    and in spoken style; per corpus also on the first turns of each dialogue, as written."""
     sets: dict[str, list[Dialogue]] = {}
     for dialogue in valid:
         sets.setdefault(dialogue.corpus, []).append(dialogue)
@@ -266,6 +265,10 @@ def evaluate(classifier: RoleClassifier, valid: Sequence[Dialogue], config: Trai
         results[name] = {form: scores.to_dict() for form, scores in forms.items()}
         if name == "osce":
             results[name]["interviews"] = _interviews(classifier, dialogues)
+        if "/" not in name:
+            results[name]["first_turns"] = {
+                str(n): score(classifier, first_turns(dialogues, n)).to_dict()
+                for n in config.prefix_turns}
         logger.info("%s: %s", name, {form: round(s.speaker_accuracy, 4)
                                      for form, s in forms.items()})
     return results
