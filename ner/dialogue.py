@@ -43,6 +43,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from itertools import pairwise
 
 from ner.schema import EntityType
 from ner.types import Entity
@@ -68,6 +69,7 @@ _SUBJECTS = frozenset(["you", "your", "you're", "there", "it", "its", "it's", "h
                        "that", "this", "the", "any", "anyone", "anybody", "anything", "someone",
                        "somebody", "something", "we", "i"])
 _POLAR_OPENERS = frozenset(["any", "anything", "ever"])
+_PREPOSITIONS = frozenset(["for", "since", "in", "on", "at", "to", "from", "by", "with", "of"])
 _DEFINITE = frozenset(["the", "your", "this", "that", "these", "those", "his", "her", "their",
                        "my", "its", "our"])
 """Words that make the entity after them known already ("is the pain sharp?"): not asked."""
@@ -243,8 +245,10 @@ def sentences(text: str) -> list[_Sentence]:
     """The sentences of a clinician turn, each classified as a yes/no question ("polar"), a
     wh-question ("wh"), a "statement" or a "filler" (only words like "okay").
 
-    A question mark ends the sentence "I see you have asthma, have you had any medication for
-    this?": the clause before the comma that opens the question is a statement of its own.
+    A sentence is also cut after each comma that opens a question: in "I see you have asthma,
+    have you had any medication for this?" the first clause is a statement; in "…, ten being the
+    worst, how would you rate it?" the last is a wh-question; in "Tell me, did you have any
+    fever or chills, any sweating?" both questions are yes/no questions.
     """
     found: list[_Sentence] = []
     start = 0
@@ -260,16 +264,19 @@ def sentences(text: str) -> list[_Sentence]:
 
 def _classified(text: str, start: int, end: int) -> list[_Sentence]:
     sentence = text[start:end]
+    cuts = [comma.end() for comma in re.finditer(",", sentence)
+            if _opening_kind(sentence[comma.end():]) in ("polar", "wh")]
+    if cuts:
+        bounds = [0, *cuts, len(sentence)]
+        return [_Sentence(start + begin, start + finish,
+                          _opening_kind(sentence[begin:finish]) or "statement")
+                for begin, finish in pairwise(bounds)]
     kind = _opening_kind(sentence)
     if kind is not None:
         return [_Sentence(start, end, kind)]
     stripped = sentence.rstrip()
     if not stripped.endswith("?"):
         return [_Sentence(start, end, "statement")]
-    for comma in re.finditer(",", sentence):
-        if _opening_kind(sentence[comma.end():]) == "polar":
-            return [_Sentence(start, start + comma.end(), "statement"),
-                    _Sentence(start + comma.end(), end, "polar")]
     tail = _normalise(stripped.rstrip("?").rsplit(",", 1)[-1]).strip(" .")
     return [_Sentence(start, end, "statement" if "," in stripped and tail in _AGREEMENT_TAGS
                       else "polar")]
@@ -280,7 +287,11 @@ def _opening_kind(sentence: str) -> str | None:
     opening = _WORD.findall(_OPENING_FILLERS.sub("", _normalise(sentence).strip()))
     if not opening:
         return "filler"
+    if len(opening) > 1 and opening[0] in _PREPOSITIONS and opening[1] in _WH:
+        return "wh"  # "for how long …?", "in which …?"
     first, second = opening[0], opening[1] if len(opening) > 1 else ""
+    if first in ("when", "where") and second not in _AUXILIARIES:
+        return None  # "when I touch the knee, …": a clause of time or place, not a question
     if first in _WH:
         return "polar" if second == "about" and first in ("what", "how") else "wh"
     if first in _POLAR_OPENERS or (first in _AUXILIARIES and second in _SUBJECTS):

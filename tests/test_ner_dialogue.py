@@ -113,6 +113,27 @@ def test_wh_questions_and_known_entities_are_not_asked() -> None:
     assert marks(known[0]) == [("pain", False, False, None)]
 
 
+def test_a_sentence_is_cut_where_a_question_opens_after_a_comma() -> None:
+    # MTS-Dialog valid (mts_valid_*) and train: a wh-question after a comma asks nothing,
+    # yes/no questions after one do, and "when I touch …" is not a wh-question
+    text = ("I see. And on the scale of one to ten, ten being severe, how will you rate your lower "
+            "extremity pain?")
+    rated = mark_dialogue([turn(1, "clinician", text, "extremity pain")])
+    assert marks(rated[0]) == [("extremity pain", False, False, None)]
+    text = ("Let me examine you. Tell me, did you have any fever or chills, any sweating or that "
+            "sort of thing?")
+    both = mark_dialogue([turn(1, "clinician", text, "fever", "chills", "sweating"),
+                          turn(2, "patient", "Um no.")])
+    assert [e.negated_by for e in both[0]] == [2, 2, 2]
+    text = ("What about this, when I touch the knee do you feel any abnormal discomfort or pain "
+            "over the rest of the knee?")
+    knee = entity(text, "knee", EntityType.ANATOMY)
+    touched = mark_dialogue([turn(1, "clinician", text, knee, "discomfort", "pain"),
+                             turn(2, "patient", "No, nothing out of the ordinary there.")])
+    assert marks(touched[0]) == [("knee", False, False, None), ("discomfort", True, True, 2),
+                                 ("pain", True, True, 2)]
+
+
 def test_anatomy_is_not_asked() -> None:
     # mts_valid_62
     text = "Any pain in the lower side of your back or in your legs?"
