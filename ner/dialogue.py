@@ -15,10 +15,11 @@ A tag that asks for agreement with a plan ("We'll get an x-ray, okay?") does not
 question; one that checks a fact ("…, right?") does.
 
 An entity is *asked* when it lies in a yes/no question of a clinician turn, is a condition,
-medication, test or procedure (anatomy says where, personal data who: neither is asked), and is
-not made known by the word before it ("Is *the* pain sharp?", "Has *your* Naprosyn helped?":
-the clinician asks about something already reported). Statements in the same turn ("Your x-ray
-was normal.") keep their entities as they are.
+medication, test or procedure (anatomy says where, a time when, personal data who: none is
+asked), and is not made known by the word before it ("Is *the* pain sharp?", "Has *your*
+Naprosyn helped?": the clinician asks about something already reported). Statements in the
+same turn ("Your x-ray was normal.", "I see you have asthma, have you …?") keep their entities
+as they are.
 
 **Answers.** The clinician's *open questions* are the yes/no questions at the end of what the
 clinician said since someone else last spoke: a run of them ("Any fever? Chills?"), across
@@ -196,7 +197,8 @@ class DialogueMarker:
 def _askable(before: str, entity: Entity) -> bool:
     """Whether an entity of a yes/no question is asked about: a condition, medication, test or
     procedure not already presupposed by a definite word before it ("the pain", "your
-    Naprosyn"). Anatomy and personal data are never asked (where, and who, not what)."""
+    Naprosyn"). Anatomy, times and personal data are never asked (where, when and who, not
+    what)."""
     if entity.type not in _ASKABLE:
         return False
     previous = _WORD.findall(_normalise(before)[-40:])
