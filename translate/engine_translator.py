@@ -27,7 +27,7 @@ too: an engine without scores gives no n-best list to pick a term from).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -36,15 +36,18 @@ from translate.backends.text_engine import TextEngine, check_direction
 from translate.constraints import TermChecker
 from translate.term_masking import (
     DEFAULT_PLACEHOLDER,
+    aligned_span,
     insert_term,
     mask,
     replace_rendering,
+    replace_span,
     unmask,
 )
 from translate.translator import Terminology
 from translate.types import TermConstraint, TermUse, TranslateOptions, Translation
 
-Edit = Literal["rendering", "masking"]
+Edit = Literal["rendering", "aligned", "masking"]
+EDITS: tuple[Edit, ...] = ("rendering", "aligned", "masking")
 RENDERING_CACHE = 4096
 """Source terms whose lone translation is remembered, per translator."""
 
@@ -55,15 +58,15 @@ class TermStrategy:
     half of the TICO-19 en→pt dev rows."""
 
     placeholder: str = DEFAULT_PLACEHOLDER
-    hard: tuple[Edit, ...] = ("rendering", "masking")
-    soft: tuple[Edit, ...] = ("rendering", "masking")
+    hard: tuple[Edit, ...] = ("rendering", "aligned")
+    soft: tuple[Edit, ...] = ("rendering", "aligned")
 
     def __post_init__(self) -> None:
         if "{n}" not in self.placeholder:
             raise ValueError(f"a placeholder style needs '{{n}}', not {self.placeholder!r}")
         for edits in (self.hard, self.soft):
-            if not edits or any(e not in ("rendering", "masking") for e in edits):
-                raise ValueError(f"edits must be 'rendering' and/or 'masking', not {edits}")
+            if not edits or any(e not in EDITS for e in edits):
+                raise ValueError(f"edits must be among {', '.join(EDITS)}, not {edits}")
 
 
 @dataclass
@@ -124,13 +127,17 @@ class EngineTranslator:
     def _put_terms(self, items: Sequence[_Item], edits: Sequence[Edit], checker: TermChecker,
                    src_lang: str, tgt_lang: str) -> None:
         """Each item's output after the edits, the one honouring most constraints kept."""
+        masked: dict[str, str] = {}
         for edit in edits:
             pending = [item for item in items if _missing(item, item.text, checker)]
             if not pending:
                 return
-            make = self._rendered if edit == "rendering" else self._masked
-            for item, (text, put) in zip(pending, make(pending, checker, src_lang, tgt_lang),
-                                         strict=True):
+            if edit == "rendering":
+                made = self._rendered(pending, checker, src_lang, tgt_lang)
+            else:
+                made = self._masked(pending, checker, src_lang, tgt_lang, masked,
+                                    aligned=edit == "aligned")
+            for item, (text, put) in zip(pending, made, strict=True):
                 if len(_missing(item, text, checker)) < len(_missing(item, item.text, checker)):
                     # A masked output is a new translation: only its own edits count.
                     item.forced = put if edit == "masking" else item.forced | put
@@ -151,7 +158,8 @@ class EngineTranslator:
             put = set()
             for index in indices:
                 constraint = item.constraints[index]
-                edited = replace_rendering(text, renderings[constraint.source], constraint.target)
+                edited = replace_rendering(text, renderings[constraint.source], constraint.target,
+                                           checker.language)
                 if edited is not None and checker.satisfied(edited, constraint.target):
                     text = edited
                     put.add(index)
@@ -159,16 +167,23 @@ class EngineTranslator:
         return results
 
     def _masked(self, items: Sequence[_Item], checker: TermChecker, src_lang: str,
-                tgt_lang: str) -> list[tuple[str, set[int]]]:
-        """Each item translated again with its missing terms masked, the targets put in for
-        the placeholders, and lost placeholders' terms by their renderings."""
+                tgt_lang: str, done: dict[str, str], aligned: bool
+                ) -> list[tuple[str, set[int]]]:
+        """Each item translated again with its missing terms masked (``done``: masked
+        translations made so far in this call). ``aligned``: the free output with the words
+        the masked one has in place of each placeholder replaced by the target; otherwise the
+        masked output with the targets put in for the placeholders. Terms still missing then
+        go in by their renderings."""
         masks = [mask(item.source, item.constraints, _missing(item, item.text, checker),
                       self.strategy.placeholder) for item in items]
-        outputs = self.engine.translate([m.text for m in masks], src_lang, tgt_lang)
+        new = sorted({m.text for m in masks if m.placeholders} - done.keys())
+        done.update(zip(new, self.engine.translate(new, src_lang, tgt_lang), strict=True))
         restored = []
-        for item, masked, output in zip(items, masks, outputs, strict=True):
+        for item, masked in zip(items, masks, strict=True):
+            output = done.get(masked.text, item.text)
             targets = {i: item.constraints[i].target for i in masked.placeholders}
-            restored.append(unmask(output, masked.placeholders, targets))
+            restored.append(_aligned(item.text, output, masked.placeholders, targets) if aligned
+                            else unmask(output, masked.placeholders, targets))
         rendered = self._rendered(items, checker, src_lang, tgt_lang,
                                   [text for text, _ in restored])
         return [(text, put | more) for (_, put), (text, more)
@@ -185,6 +200,22 @@ class EngineTranslator:
                                          strict=True):
                 self._renderings[keys[source]] = rendering
         return {source: self._renderings[key] for source, key in keys.items()}
+
+
+def _aligned(free: str, output: str, placeholders: Mapping[int, str],
+             targets: Mapping[int, str]) -> tuple[str, set[int]]:
+    """``free`` with each term's aligned rendering (:func:`aligned_span`) replaced, right to
+    left; spans that overlap one already replaced are left."""
+    spans = sorted(((span, index) for index, mark in placeholders.items()
+                    if (span := aligned_span(free, output, mark)) is not None), reverse=True)
+    put: set[int] = set()
+    limit = len(free) + 1
+    for (start, end), index in spans:
+        if end <= limit:
+            free = replace_span(free, start, end, targets[index])
+            put.add(index)
+            limit = start
+    return free, put
 
 
 def _missing(item: _Item, text: str, checker: TermChecker) -> list[int]:

@@ -1,6 +1,6 @@
 """Text edits that put glossary terms into the output of an engine that gives only text.
 
-Two ways, which :class:`translate.engine_translator.EngineTranslator` combines:
+Three ways, which :class:`translate.engine_translator.EngineTranslator` combines:
 
 * **masking**: each term's span in the source is replaced by a placeholder the engine copies
   unchanged (:func:`mask`); after translation the placeholder is replaced by the target term
@@ -9,7 +9,11 @@ Two ways, which :class:`translate.engine_translator.EngineTranslator` combines:
   and ``TERM1`` a little less, ``__T1__`` 91 %; ``<1>``, ``{1}``, ``#1``, ``@@1`` never).
 * **the term's own rendering**: the source term is translated alone; where that rendering
   occurs in the free translation it is replaced by the target term (:func:`replace_rendering`),
-  which leaves the rest of the engine's sentence untouched.
+  which leaves the rest of the engine's sentence untouched; the rendering is also found
+  inflected or with other accents (the target language's folding rules);
+* **alignment**: the words of the free translation that the masked translation has in place
+  of the placeholder (a word-level diff of the two, :func:`aligned_span`) are the term's
+  rendering in context; they are replaced by the target, again leaving the rest untouched.
 
 A target that replaces a capitalised word or opens a sentence is capitalised in turn (the
 checkers ignore case; readers do not).
@@ -20,13 +24,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
+from functools import lru_cache
 
+from ner.phrases import PhraseMatcher
 from translate.types import TermConstraint
 
 DEFAULT_PLACEHOLDER = "X{n}"
 """How the ``n``-th masked term (from 1) is written in the source."""
 
+MAX_ALIGNED_WORDS = 6
+"""Longest rendering (in words) an alignment may replace: a longer one means the two
+translations went different ways, not that the term was rendered differently."""
+
 _SENTENCE_END = re.compile(r"[.!?:;]\s*$")
+_TOKEN = re.compile(r"\w+|[^\w\s]")
 _TRAILING = " \t\n.!?;:,"
 
 
@@ -78,17 +90,45 @@ def unmask(output: str, placeholders: Mapping[int, str],
     return output, restored
 
 
-def replace_rendering(output: str, rendering: str, target: str) -> str | None:
-    """``output`` with the first whole-word occurrence of ``rendering`` (ignoring case)
-    replaced by ``target``; None when it does not occur."""
+def replace_rendering(output: str, rendering: str, target: str,
+                      language: str | None = None) -> str | None:
+    """``output`` with the first whole-word occurrence of ``rendering`` (ignoring case; with
+    ``language``, also inflected or with other accents) replaced by ``target``; None when it
+    does not occur."""
     rendering = rendering.strip(_TRAILING)
     if not rendering:
         return None
     found = re.search(rf"(?<!\w){re.escape(rendering)}(?!\w)", output, re.IGNORECASE)
-    if found is None:
+    if found is not None:
+        return replace_span(output, found.start(), found.end(), target)
+    hits = _lenient(language, rendering).find(output) if language else []
+    return replace_span(output, hits[0].start, hits[0].end, target) if hits else None
+
+
+def replace_span(output: str, start: int, end: int, target: str) -> str:
+    """``output[start:end]`` replaced by ``target``, capitalised where the span was."""
+    return output[:start] + _cased(target, output[start:start + 1].isupper()) + output[end:]
+
+
+def aligned_span(free: str, masked_output: str, mark: str) -> tuple[int, int] | None:
+    """The characters of ``free`` that ``masked_output`` (a translation of the same source
+    with a term masked by ``mark``) has in place of ``mark``: a word-level diff of the two,
+    where ``mark`` alone replaces one to :data:`MAX_ALIGNED_WORDS` words. None otherwise."""
+    free_tokens = list(_TOKEN.finditer(free))
+    masked = [token for piece in _pattern(mark).split(masked_output)
+              for token in (*_TOKEN.findall(piece), None)][:-1]
+    if masked.count(None) != 1:
         return None
-    capital = output[found.start()].isupper()
-    return output[:found.start()] + _cased(target, capital) + output[found.end():]
+    at = masked.index(None)
+    matcher = SequenceMatcher(None, [t.group().casefold() for t in free_tokens],
+                              [t.casefold() if t is not None else "\0" for t in masked],
+                              autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if j1 <= at < j2:
+            if tag != "replace" or j2 - j1 != 1 or not 0 < i2 - i1 <= MAX_ALIGNED_WORDS:
+                return None
+            return free_tokens[i1].start(), free_tokens[i2 - 1].end()
+    return None
 
 
 def insert_term(output: str, target: str) -> str:
@@ -98,6 +138,13 @@ def insert_term(output: str, target: str) -> str:
     if not body:
         return target + tail
     return f"{body} ({target}){tail}"
+
+
+@lru_cache(maxsize=4096)
+def _lenient(language: str, term: str) -> PhraseMatcher[str]:
+    matcher: PhraseMatcher[str] = PhraseMatcher(language, ignore_accents=True)
+    matcher.add(term, term)
+    return matcher
 
 
 def _pattern(mark: str) -> re.Pattern[str]:
