@@ -6,7 +6,11 @@ memory per conversation, applies :func:`ner.dialogue.mark_dialogue`, prints the 
 and writes a random sample of ``asked`` and ``negated_by`` marks (seeded) as Markdown, each with
 the question and the answer, for a person to judge.
 
-    python benchmarks/dialogue_marks.py --split valid --sample sample.md [--per-kind 50]
+    python benchmarks/dialogue_marks.py --split valid --sample sample.md [--per-kind 50] \
+        [--cache entities.json]
+
+Tagging the train split takes minutes on a CPU; ``--cache`` keeps the recognized entities so
+that a change of the rules is measured again in seconds.
 
 Corpora: MTS-Dialog and ACI-Bench (``../shared/data/dialogue/<corpus>/<split>.jsonl``; the
 data's ``role``: clinician, patient, other) and the four OSCE interviews
