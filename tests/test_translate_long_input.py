@@ -23,9 +23,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from speech.types import Segment
+from speech.types import Segment, TranscriptionInfo
+from streaming.batch.writers import FAILED_TRANSLATION, render_json, render_srt, render_txt
 from streaming.cli.app import app
 from streaming.cli.translation import translate_file
+from streaming.document import SourceFile, TranscriptDocument
 from streaming.enrich import SegmentEnrichment, TranslationTarget
 from streaming.live.protocol import Final
 from streaming.translation import TextTranslation
@@ -307,6 +309,25 @@ def test_the_cascade_notes_a_failed_segment_and_goes_on(backend: MTBackend) -> N
     stored = failed.to_dict()
     assert stored["error"] == failed.error and Translation.from_dict(stored) == failed
     assert "error" not in found[0].to_dict()  # type: ignore[union-attr]
+
+
+def test_the_transcript_keeps_the_error_note(backend: MTBackend) -> None:
+    """The batch job's path: the json carries the error on the failed segment's translation
+    and reads it back; txt and srt mark the failed translation."""
+    cascade = TextTranslation(Translator(FailingBackend(backend)), TranslationTarget("en"),
+                              TranslateOptions(terms="none", beam_size=1))
+    segments = tuple(_segments([SENTENCES[0], f"Ein {FAIL_MARK}."]))
+    info = TranscriptionInfo(language="de", language_probability=1.0, duration=2.0,
+                             duration_after_vad=2.0, task="transcribe", model="test")
+    doc = SegmentEnrichment(translator=cascade).translate_document(
+        TranscriptDocument(SourceFile("a.wav", 1, "0" * 64), info, segments, "f" * 16), None)
+    data = json.loads(render_json(doc))
+    ok, failed = (segment["translation"] for segment in data["segments"])
+    assert ok["text"] and "error" not in ok
+    assert failed["text"] == "" and failed["error"].startswith("RuntimeError")
+    assert TranscriptDocument.from_json(render_json(doc)) == doc
+    assert f"[en] {FAILED_TRANSLATION}" in render_txt(doc)
+    assert FAILED_TRANSLATION in render_srt(doc)
 
 
 def test_a_live_final_that_cannot_be_translated_gets_an_error_note(

@@ -112,10 +112,17 @@ def _segment_texts(doc: TranscriptDocument, highlight: bool, plain: Callable[[st
             for s, found in zip(doc.segments, doc.entities.per_segment, strict=True)]
 
 
+FAILED_TRANSLATION = "[translation failed]"
+"""Written where a segment's translation failed (its ``error`` is in the json)."""
+
+
 def _translations(doc: TranscriptDocument) -> list[str | None]:
+    """Each segment's translation (None: not translated; a mark where it failed, the json
+    holding the error)."""
     if doc.translations is None:
         return [None] * len(doc.segments)
-    return [t.text if t is not None else None for t in doc.translations.per_segment]
+    return [None if t is None else FAILED_TRANSLATION if t.error is not None else t.text
+            for t in doc.translations.per_segment]
 
 
 def speaker_labels(doc: TranscriptDocument) -> dict[str, str]:
