@@ -144,7 +144,8 @@ class Final(Message):
                     "when entity recognition is off.")
     translation: dict[str, Any] | None = Field(
         description="Target language, text and the per-term report, as `medstream translate` "
-                    "writes it; null when not translated.")
+                    "writes it; null when not translated. When the translation failed, `text` "
+                    "is empty and `error` says why (the session goes on).")
     audio_time: float
 
 
