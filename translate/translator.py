@@ -90,9 +90,9 @@ class Translator:
         ``terms[i]`` are constraints of text ``i`` beyond the glossary (e.g. a test set's own
         term pairs); ``entities[i]`` its recognised entities. In mode ``none`` the constraints
         are still checked and reported, never enforced. A text longer than the model reads
-        (``backend.max_source_tokens``) is translated in pieces (:func:`translate.pieces.
-        split_text`: its sentences, cut further at word boundaries where one is still too
-        long) whose translations are joined; its term report covers every piece.
+        (``backend.max_source_tokens``) is translated in pieces whose translations are joined
+        (:func:`~translate.pieces.split_text`: its sentences, cut further at word boundaries
+        where one is still too long); its term report covers every piece.
         """
         options = options or TranslateOptions()
         if terms is not None and len(terms) != len(texts):

@@ -54,9 +54,9 @@ def _problem(record: dict[str, Any]) -> str | None:
 
 def translate_file(translator: Translator, source: TextIO, sink: TextIO, jsonl: bool,
                    src_lang: str, tgt_lang: str, options: TranslateOptions) -> int:
-    """Translate every line of ``source`` into ``sink``; return how many lines had an error
-    (could not be read, or the engine failed on them: :func:`translate.failures.
-    each_or_failure` keeps such a line from costing the others their translation)."""
+    """Translate every line of ``source`` into ``sink``; return how many lines had an error:
+    could not be read, or the engine failed on them (such a line costs no other line its
+    translation: :func:`~translate.failures.each_or_failure`)."""
     def annotate(records: list[dict[str, Any]]) -> None:
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for record in records:
