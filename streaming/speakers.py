@@ -15,13 +15,15 @@ patient's answer negated (:mod:`ner.dialogue`).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from ner.dialogue import DialogueTurn, mark_dialogue
+from speech.diarization import SpeakerTurn, load_diarizer
+from speech.speakers import assign_speakers
 from speech.types import Segment
 from streaming.document import (
     SpeakerAnnotations,
@@ -33,7 +35,6 @@ from streaming.document import (
 
 if TYPE_CHECKING:
     from ner.roles import RoleGuess
-    from speech.diarization import SpeakerTurn
 
 
 class Diarizing(Protocol):
@@ -78,17 +79,13 @@ class SpeakerSpec:
     def build(self) -> SpeakerStage:
         """Load the diarizer (once per process) and the role classifier."""
         from ner.roles import RoleClassifier
-        from speech.diarization import load_diarizer
 
         return SpeakerStage(load_diarizer(), RoleClassifier.load(self.roles_model), self.count)
 
 
 class SpeakerStage:
-    """Diarizes transcripts and names their speakers' roles, with one diarizer for the batch.
-
-    Calls are serialised: the diarizer's models are not known to be safe to share between
-    threads, and they use the cores on their own.
-    """
+    """Diarizes transcripts and names their speakers' roles, with one diarizer for the batch
+    (which serialises its calls: its models are not known to be thread-safe)."""
 
     def __init__(self, diarizer: Diarizing, roles: RoleGuessing,
                  count: SpeakerCount = "auto") -> None:
@@ -99,15 +96,11 @@ class SpeakerStage:
         self.fingerprint = settings_fingerprint(self.model, {
             "diarization": diarizer.settings(), "speakers": count})
         """Weights of both models, the diarizer's settings and the requested count."""
-        self._lock = threading.Lock()
 
     def annotate(self, doc: TranscriptDocument, audio: np.ndarray) -> TranscriptDocument:
         """``doc`` split into one-speaker segments, with the speakers table; its entities and
         translations are dropped (they belonged to the segments before the split)."""
-        with self._lock:
-            turns = self.diarizer.diarize(audio, None if self.count == "auto" else self.count)
-        from speech.speakers import assign_speakers
-
+        turns = self.diarizer.diarize(audio, None if self.count == "auto" else self.count)
         # No turn (silence): nobody spoke, and the segments, if any, keep no speaker.
         assigned = assign_speakers(doc.segments, turns) if turns else doc.segments
         segments, turns = _numbered(assigned, turns)
@@ -162,8 +155,6 @@ def mark_dialogue_turns(doc: TranscriptDocument) -> TranscriptDocument:
     or without entities."""
     if doc.speakers is None or doc.entities is None:
         return doc
-    from ner.dialogue import DialogueTurn, mark_dialogue
-
     turns = [DialogueTurn(segment.id, doc.speakers.role_of(segment.speaker), segment.text,
                           tuple(found))
              for segment, found in zip(doc.segments, doc.entities.per_segment, strict=True)]

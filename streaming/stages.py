@@ -16,8 +16,8 @@ from speech.errors import InvalidOptionError
 from speech.loader import load_asr
 from speech.options import Device, ModelOptions, TranscribeOptions
 from streaming.annotate import EntityAnnotator
-from streaming.speakers import SpeakerSpec, SpeakerStage
 from streaming.enrich import SegmentTranslator, TranslationTarget
+from streaming.speakers import SpeakerSpec, SpeakerStage
 from streaming.translation import SpeechTranslation, TextTranslation, glossary_digest
 from translate.catalog import load_mt
 from translate.glossary import read_glossary

@@ -116,3 +116,18 @@ def test_actor_plan_follows_the_cluster() -> None:
     assert ActorPlan.for_cluster({"CPU": 32.0, "GPU": 4.0}, "cpu").device == "cpu"
     with pytest.raises(RayUnavailableError, match="no GPU"):
         ActorPlan.for_cluster({"CPU": 2.0}, "cuda")
+
+
+def test_speakers_on_ray_match_the_local_mode(local_ray: None, tmp_path: Path) -> None:
+    from tests.test_transcribe_speakers_e2e import CONSULTATION, _dialogue
+
+    clip = _dialogue(tmp_path / "consultation.wav", CONSULTATION[:4])
+    common = ["transcribe", str(clip), "--model", "tiny.en", "--language", "en", "--offline",
+              "--speakers", "2", "--format", "json,txt"]
+    local = _invoke([*common, "--out", str(tmp_path / "local")])
+    assert local.exit_code == 0, local.output
+    result = _invoke([*common, "--out", str(tmp_path / "ray"), "--ray", "local"])
+    assert result.exit_code == 0, result.output
+    assert _files(tmp_path / "ray") == _files(tmp_path / "local")
+    lines = (tmp_path / "ray" / "consultation.txt").read_text().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["Clinician", "Patient"] * 2

@@ -32,7 +32,6 @@ from speech.chunking import Span
 from speech.errors import MedstreamError
 from speech.options import TranscribeOptions
 from speech.types import Segment
-from streaming.speakers import mark_dialogue_turns
 from streaming.batch.writers import FORMATS, RENDERERS, write_outputs
 from streaming.document import (
     SourceFile,
@@ -41,11 +40,12 @@ from streaming.document import (
     settings_fingerprint,
 )
 from streaming.enrich import SegmentEnrichment
+from streaming.speakers import mark_dialogue_turns
 
 if TYPE_CHECKING:  # at run time, prepare tasks on Ray workers do not need it (nor torch)
     from streaming.annotate import EntityAnnotator
-    from streaming.speakers import SpeakerStage
     from streaming.enrich import SegmentTranslator
+    from streaming.speakers import SpeakerStage
 
 logger = logging.getLogger(__name__)
 

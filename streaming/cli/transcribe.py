@@ -29,10 +29,10 @@ from streaming.batch.job import (
     probe_durations,
 )
 from streaming.batch.ray_job import RayBatch
-from streaming.speakers import SpeakerSpec, parse_speaker_count
 from streaming.batch.writers import FORMATS
 from streaming.cli.console import fail, stderr
 from streaming.cli.progress import RichProgress, summary_table
+from streaming.speakers import SpeakerSpec, parse_speaker_count
 from streaming.stages import PipelineSpec, TranslationSpec
 from translate.types import TERM_MODES, TermMode
 
