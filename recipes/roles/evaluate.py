@@ -23,7 +23,7 @@ import numpy as np
 
 from ner.role_features import word_count
 from ner.roles import CLINICIAN, PATIENT, ROLES, RoleClassifier
-from recipes.roles.data import Dialogue
+from recipes.roles.data import Dialogue, Turn
 
 TextForm = Callable[[str], str]
 
@@ -61,6 +61,25 @@ def first_turns(dialogues: Sequence[Dialogue], count: int) -> list[Dialogue]:
     """The dialogues longer than ``count`` turns, cut to their first ``count`` (a live
     session's roles are decided as it goes)."""
     return [replace(d, turns=d.turns[:count]) for d in dialogues if len(d.turns) > count]
+
+
+FRAGMENT = "fragment"
+"""The speaker id :func:`with_fragments` gives the split-off turns."""
+
+
+def with_fragments(dialogues: Sequence[Dialogue], max_words: int = 4) -> list[Dialogue]:
+    """The dialogues with their last short turn (1 to ``max_words`` words, e.g. "Okay.") said
+    by a new speaker whose role is ``other``: what a diarizer does when it splits a short
+    utterance off as a speaker of its own. Dialogues without such a turn are left out."""
+    split = []
+    for dialogue in dialogues:
+        short = [i for i, turn in enumerate(dialogue.turns)
+                 if 0 < word_count(turn.text) <= max_words]
+        if short:
+            turns = list(dialogue.turns)
+            turns[short[-1]] = Turn(FRAGMENT, "other", turns[short[-1]].text)
+            split.append(replace(dialogue, turns=tuple(turns)))
+    return split
 
 
 def score(classifier: RoleClassifier, dialogues: Sequence[Dialogue],

@@ -41,6 +41,17 @@ def markdown(report: dict[str, Any]) -> str:
                 "dialogues", "speaker_accuracy", "pair_accuracy", "pair_confidence",
                 "pair_log_loss")]
             lines.append(f"| {name} | {count} | " + " | ".join(cells) + " |")
+    lines += ["", "One short turn (1-4 words) of each dialogue split off as a third speaker, "
+                  "whose role should be other:", "",
+              "| data | dialogues | speaker acc. | main pair acc. | extra right |",
+              "|---|---:|---:|---:|---:|"]
+    for name, forms in report["results"].items():
+        if "fragment" in forms:
+            scores = forms["fragment"]
+            cells = [_cell(scores[key]) for key in ("dialogues", "speaker_accuracy",
+                                                    "pair_accuracy")]
+            lines.append(f"| {name} | " + " | ".join(cells) +
+                         f" | {scores['extra_correct']}/{scores['extra_speakers']} |")
     settings = report["settings"]
     lines += ["", f"C = {report['C']}, temperature = {settings['temperature']}, "
                   f"min_words = {settings['min_words']}, "

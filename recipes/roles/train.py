@@ -38,7 +38,7 @@ from ner.roles import FORMAT, MODEL_FILE, ROLES, RoleClassifier, RoleSettings
 from recipes.config import repo_path
 from recipes.config import start as start_recipe
 from recipes.roles.data import Dialogue, load_dialogues, read_osce
-from recipes.roles.evaluate import RoleScores, first_turns, score
+from recipes.roles.evaluate import RoleScores, first_turns, score, with_fragments
 from recipes.roles.report import write_reports
 
 logger = logging.getLogger("recipes.roles.train")
@@ -249,7 +249,8 @@ def choose_settings(config: TrainConfig, classifier: RoleClassifier, tune: Seque
 def evaluate(classifier: RoleClassifier, valid: Sequence[Dialogue], config: TrainConfig
              ) -> dict[str, dict[str, Any]]:
     """Scores per corpus (ACI-Bench also per subset) and on the OSCE interviews, as written
-    and in spoken style; per corpus also on the first turns of each dialogue, as written."""
+    and in spoken style; per corpus also on the first turns of each dialogue, and with one
+    short turn split off as a speaker of its own (:func:`with_fragments`), as written."""
     sets: dict[str, list[Dialogue]] = {}
     for dialogue in valid:
         sets.setdefault(dialogue.corpus, []).append(dialogue)
@@ -269,6 +270,7 @@ def evaluate(classifier: RoleClassifier, valid: Sequence[Dialogue], config: Trai
             results[name]["first_turns"] = {
                 str(n): score(classifier, first_turns(dialogues, n)).to_dict()
                 for n in config.prefix_turns}
+            results[name]["fragment"] = score(classifier, with_fragments(dialogues)).to_dict()
         logger.info("%s: %s", name, {form: round(s.speaker_accuracy, 4)
                                      for form, s in forms.items()})
     return results
