@@ -142,13 +142,18 @@ class RoleClassifier:
                 f"{FORMAT!r}, {FEATURES_VERSION!r})")
         if tuple(data.get("classes", ())) != ROLES:
             raise ModelIntegrityError(f"{where} has classes {data.get('classes')}, not {ROLES}")
-        return cls(vocabulary=list(data["vocabulary"]),
-                   weights=np.asarray(data["weights"], dtype=np.float64),
-                   bias=np.asarray(data["bias"], dtype=np.float64),
-                   settings=RoleSettings(temperature=float(data["temperature"]),
-                                         min_words=int(data["min_words"]),
-                                         other_margin=_optional_float(data.get("other_margin"))),
-                   identifier=label)
+        try:
+            return cls(vocabulary=[str(name) for name in data["vocabulary"]],
+                       weights=np.asarray(data["weights"], dtype=np.float64),
+                       bias=np.asarray(data["bias"], dtype=np.float64),
+                       settings=RoleSettings(
+                           temperature=float(data["temperature"]),
+                           min_words=int(data["min_words"]),
+                           other_margin=_optional_float(data.get("other_margin"))),
+                       identifier=label)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelIntegrityError(f"{where} is a damaged speaker-role model: "
+                                      f"{type(exc).__name__}: {exc}") from exc
 
     def with_settings(self, settings: RoleSettings) -> RoleClassifier:
         """The same weights deciding speakers with other settings (the recipe tunes them)."""

@@ -46,6 +46,12 @@ def test_an_unknown_name_or_a_foreign_file_is_a_clear_error(tmp_path: Path) -> N
     (tmp_path / "model.json").write_text(json.dumps({"format": "something-else"}))
     with pytest.raises(ModelIntegrityError, match="not a speaker-role model"):
         RoleClassifier.load(str(tmp_path))
+    shipped = json.loads(resolve_pinned(pinned_models("roles")["roles-en"]).weights[0]
+                         .read_text(encoding="utf-8"))
+    truncated = tmp_path / "truncated.json"
+    truncated.write_text(json.dumps({**shipped, "weights": shipped["weights"][:-1]}))
+    with pytest.raises(ModelIntegrityError, match="damaged"):
+        RoleClassifier.load(str(truncated))
 
 
 @pytest.mark.parametrize("form", ["written", "spoken"])
