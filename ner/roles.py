@@ -51,6 +51,8 @@ FORMAT = "medstream-roles/1"
 MODEL_FILE = "model.json"
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_ROLES_MODEL = "roles-en"
+TURN_CACHE = 4096
+"""Turns whose scores a classifier keeps (a long consultation has a few hundred)."""
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -111,6 +113,9 @@ class RoleClassifier:
         self.settings = settings
         self.identifier = identifier
         """How outputs name the model: name, sha256 of its weights."""
+        # A live session asks for the roles of the whole conversation after every final:
+        # each turn is scored once (lru_cache is thread-safe; the arrays are read-only).
+        self._scored = functools.lru_cache(maxsize=TURN_CACHE)(self._score)
 
     @classmethod
     def load(cls, name: str = DEFAULT_ROLES_MODEL) -> RoleClassifier:
@@ -161,14 +166,20 @@ class RoleClassifier:
                               self.identifier)
 
     def turn_log_probs(self, text: str) -> FloatArray:
-        """Log-probabilities of (clinician, patient, other) for one turn's text."""
+        """Log-probabilities of (clinician, patient, other) for one turn's text (a read-only
+        array)."""
+        return self._scored(text)[0]
+
+    def _score(self, text: str) -> tuple[FloatArray, int]:
         columns = known(turn_features(text), self.vocabulary)
         logits = self.bias.copy()
         if columns:
             index = np.fromiter(columns.keys(), dtype=np.int64, count=len(columns))
             values = np.fromiter(columns.values(), dtype=np.float64, count=len(columns))
             logits += values @ self.weights[index]
-        return logits - _logsumexp(logits)
+        log_probs = logits - _logsumexp(logits)
+        log_probs.setflags(write=False)
+        return log_probs, word_count(text)
 
     def turn(self, text: str) -> RoleGuess:
         """The likeliest role of one turn on its own, with its probability."""
@@ -182,7 +193,7 @@ class RoleClassifier:
         tallies: dict[str, _Tally] = {}
         for speaker, text in turns:
             tally = tallies.setdefault(speaker, _Tally(np.zeros(len(ROLES))))
-            tally.add(self.turn_log_probs(text), word_count(text))
+            tally.add(*self._scored(text))
         if not tallies:
             return {}
         order = list(tallies)

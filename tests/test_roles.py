@@ -81,6 +81,8 @@ def test_two_speakers_get_one_clinician_and_one_patient_jointly(
     assert [guesses["S1"].role, guesses["S2"].role] == ["clinician", "patient"]
     # The patient's confidence also weighs that they are not a relative speaking for them.
     assert guesses["S1"].confidence >= guesses["S2"].confidence > 0.5
+    assert classifier.speakers(turns) == guesses, "scores kept between calls change nothing"
+    assert not classifier.turn_log_probs(turns[0][1]).flags.writeable
     swapped = classifier.speakers([("S2" if s == "S1" else "S1", t) for s, t in turns])
     assert [swapped["S2"].role, swapped["S1"].role] == ["clinician", "patient"]
     assert list(swapped) == ["S2", "S1"], "speakers come in order of first appearance"
