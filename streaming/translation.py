@@ -34,7 +34,8 @@ from streaming.document import TranslationMethod
 from streaming.enrich import AudioSource, SegmentToTranslate, TranslationTarget
 from translate.constraints import TermChecker
 from translate.failures import each_or_failure, failure_message
-from translate.translator import Terminology, Translator
+from translate.protocol import TextTranslator
+from translate.translator import Terminology
 from translate.types import TermUse, TranslateOptions, Translation
 
 
@@ -48,7 +49,7 @@ class TextTranslation:
 
     method: TranslationMethod = "text"
 
-    def __init__(self, translator: Translator, target: TranslationTarget,
+    def __init__(self, translator: TextTranslator, target: TranslationTarget,
                  options: TranslateOptions | None = None, glossary_digest: str = "") -> None:
         """``glossary_digest``: a digest of the glossary files' content (for the fingerprint)."""
         self.translator = translator

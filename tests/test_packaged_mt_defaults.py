@@ -1,0 +1,92 @@
+"""The packaged en↔pt pair is what medstream translates with when no MT model is named: the
+choice of the default (fast tier), and end to end through ``medstream transcribe`` on
+espeak-ng speech (full tier: loads Whisper base)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from speech.errors import InvalidOptionError
+from streaming.cli.app import app
+from streaming.stages import TranslationSpec
+from tests.conftest import speak
+from translate.catalog import load_mt_model
+from translate.defaults import (
+    PACKAGED_NAME,
+    load_packaged,
+    packaged_directions,
+    packaged_directions_into,
+)
+
+
+def test_the_default_is_the_packaged_pair_where_it_translates_what_is_spoken() -> None:
+    assert TranslationSpec("pt").packaged_default(None) == "bergamot-en-pt"
+    assert TranslationSpec("pt-BR").packaged_default("en") == "bergamot-en-pt"
+    assert TranslationSpec("en").packaged_default("pt-BR") == "bergamot-pt-en"
+    # Spoken Portuguese into Portuguese: nothing to translate with (the batch leaves a segment
+    # already in the target language untranslated; other segments need --mt-model).
+    assert TranslationSpec("pt").packaged_default("pt") is None
+    # Auto-detected speech, or a language the pair does not read: Whisper's speech translation.
+    assert TranslationSpec("en").packaged_default(None) is None
+    assert TranslationSpec("en").packaged_default("de") is None
+    # Nothing packaged translates into German.
+    assert TranslationSpec("de").packaged_default("en") is None
+
+
+def test_packaged_directions_between_and_into_languages() -> None:
+    assert packaged_directions(["en", "pt-BR"]) == [("en", "pt"), ("pt", "en")]
+    assert packaged_directions(["en", "de"]) == []
+    assert packaged_directions_into("pt") == [("en", "pt")]
+    assert packaged_directions_into("fr") == []
+
+
+def test_one_engine_holds_both_directions_and_names_both_pinned_models() -> None:
+    engine = load_packaged()
+    assert engine.directions == {("en", "pt"), ("pt", "en")}
+    assert "bergamot-en-pt" in engine.identifier and "bergamot-pt-en" in engine.identifier
+    assert load_mt_model(PACKAGED_NAME).identifier == engine.identifier
+    only = load_packaged([("pt", "en")])
+    assert only.directions == {("pt", "en")} and "bergamot-en-pt" not in only.identifier
+    with pytest.raises(ValueError, match="en→de"):
+        load_packaged([("en", "de")])
+    with pytest.raises(InvalidOptionError, match="backend auto"):
+        load_mt_model(PACKAGED_NAME, backend="ctranslate2")
+
+
+@pytest.mark.slow
+def test_transcribe_translates_english_speech_into_portuguese_without_an_mt_model(
+        tmp_path: Path) -> None:
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    speak("The patient has chest pain and a high fever since yesterday.",
+          audio / "clinician.wav")
+    result = CliRunner().invoke(app, ["transcribe", str(audio), "-o", str(tmp_path / "out"),
+                                      "--model", "base", "--language", "en", "--offline",
+                                      "--translate-to", "pt", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "out" / "clinician.json").read_text(encoding="utf-8"))
+    assert document["translation"]["method"] == "text"
+    assert "bergamot-en-pt" in document["translation"]["model"]
+    portuguese = " ".join(s["translation"]["text"] for s in document["segments"]).lower()
+    assert "dor no peito" in portuguese and "febre" in portuguese
+
+
+@pytest.mark.slow
+def test_portuguese_speech_to_english_goes_through_the_cascade(tmp_path: Path) -> None:
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    speak("Estou com muita dor de garganta.", audio / "paciente.wav", voice="pt-br",
+          words_per_minute=120)
+    result = CliRunner().invoke(app, ["transcribe", str(audio), "-o", str(tmp_path / "out"),
+                                      "--model", "base", "--language", "pt", "--offline",
+                                      "--translate-to", "en", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "out" / "paciente.json").read_text(encoding="utf-8"))
+    assert document["translation"]["method"] == "text"
+    assert "bergamot-pt-en" in document["translation"]["model"]
+    english = " ".join(s["translation"]["text"] for s in document["segments"]).lower()
+    assert "sore throat" in english
