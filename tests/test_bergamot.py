@@ -260,3 +260,13 @@ def test_the_packaged_pair_honours_a_term_it_would_not_choose() -> None:
         assert "dor torácica" in result.text.casefold()
         assert "segunda" in result.text.casefold()
         assert result.terms[0].satisfied and result.terms[0].forced
+
+
+@pytest.mark.slow
+def test_a_text_longer_than_the_engine_writes_is_translated_whole() -> None:
+    # Alone, the engine stops after about five of these sentences; cut into pieces, all come.
+    sentence = "The patient has chest pain and takes 500 mg of amoxicillin twice a day."
+    engine = load_mt_model("bergamot-en-pt", allow_download=False)
+    assert isinstance(engine, BergamotEngine)
+    output = engine.translate([" ".join([sentence] * 12)], "en", "pt")[0]
+    assert output.count("amoxicilina") == 12 and output.count("500 mg") == 12
