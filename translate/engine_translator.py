@@ -7,22 +7,34 @@
 units), the same modes and the same per-term report (:class:`~translate.types.TermUse`).
 
 Every text is translated as it is first (the *free* output). A constraint the free output does
-not honour is put in by one of two edits (:mod:`translate.term_masking`), tried in the order
-of :attr:`TermStrategy.hard` (or :attr:`TermStrategy.soft`), a later one only when the earlier
-ones left a term missing; of the outputs made, the one that honours the most constraints is
-kept (the earlier on a tie):
+not honour is put in by edits (:mod:`translate.term_masking`), tried in the order of
+:attr:`TermStrategy.hard` (or :attr:`TermStrategy.soft`), a later one only for the texts the
+earlier ones left a term missing in; an edit's output is kept when it honours more constraints
+than the output so far:
 
 * ``rendering``: translate the source term alone and replace that rendering in the free
   output by the target term: the engine's sentence otherwise stays as it was;
-* ``masking``: translate the source again with every missing term masked by a placeholder,
-  put the targets in for the placeholders, and any term whose placeholder was lost by its
-  rendering.
+* ``aligned``: translate the source again with the missing terms masked by placeholders; the
+  words of the free output that the masked output has in place of a placeholder (a word-level
+  diff) are the term's rendering in context, replaced by the target in the free output;
+* ``masking``: the masked output itself, with the targets put in for the placeholders (and
+  any term whose placeholder was lost by its rendering).
 
 **none** reports the free output. **soft** makes the edits and keeps the free output where it
 already honours every constraint. **hard** then writes any term still missing in brackets
 before the closing punctuation, so that every consistent constraint is in the output.
 ``TermUse.forced`` marks a term the output holds because an edit put it there (in soft mode
 too: an engine without scores gives no n-best list to pick a term from).
+
+**Choice.** On the first half of the TICO-19 en→pt dev rows (1,465 sentences, 2,271 glossary
+constraints of the TICO-19 en–pt term list, 58.8 % honoured by the free output at chrF 72.68),
+hard mode honoured 100 % in every order, at chrF 71.39 with ``rendering`` then ``aligned``
+(the default), 71.10 adding ``masking``, 71.08 with ``rendering`` then ``masking``, 70.69
+with ``masking`` alone; soft mode with the default honoured 91.9 % at chrF 71.44. Placeholders
+``X1``, ``[1]`` and ``T1X`` scored within 0.06 chrF of each other. Re-translating a masked
+sentence loses more of the engine's wording than editing the free output; and part of the
+glossary is European Portuguese where the references are Brazilian, so every term put in
+costs chrF against them.
 """
 
 from __future__ import annotations
