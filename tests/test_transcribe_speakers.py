@@ -20,6 +20,7 @@ import pytest
 import soundfile as sf
 import srt
 import webvtt
+from typer.testing import CliRunner
 
 from ner.lexicon import builtin_lexicon
 from ner.recognizer import EntityRecognizer, LexiconRecognizer
@@ -32,6 +33,7 @@ from speech.types import Segment, TranscriptionInfo, Word
 from streaming.annotate import EntityAnnotator
 from streaming.batch.job import BatchJob, BatchTranscriber, discover_inputs
 from streaming.batch.writers import render_srt, render_txt, render_vtt, speaker_labels
+from streaming.cli.app import app
 from streaming.document import (
     SourceFile,
     SpeakerAnnotations,
@@ -363,3 +365,11 @@ def test_speakers_need_word_timestamps(batch: Batch) -> None:
     job = BatchJob(out_dir=batch.out, options=TranscribeOptions(word_timestamps=False))
     with pytest.raises(ValueError, match="speakers need word timestamps"):
         BatchTranscriber(batch.backend, job, speakers=_stage()[0])
+
+
+def test_cli_refuses_a_bad_speaker_count_before_any_work(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["transcribe", str(tmp_path), "--speakers", "none"],
+                                env={"COLUMNS": "300"})
+    assert result.exit_code == 2
+    assert "--speakers must be 'auto' or a number of speakers (1 or more), not 'none'" \
+        in result.output

@@ -121,3 +121,21 @@ def test_speakers_2_caps_three_voices_at_two(tmp_path: Path) -> None:
     assert [s["id"] for s in data["speakers"]] == ["S1", "S2"]
     assert {s["speaker"] for s in data["segments"]} == {"S1", "S2"}
     assert data["speakers"][0]["role"] == "clinician"
+
+
+def test_a_monologue_has_one_speaker_and_silence_none(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _dialogue(folder / "dictation.wav", [(CLINICIAN, text) for _, text in CONSULTATION[:5]])
+    sf.write(folder / "silence.wav", np.zeros(16000 * 5, dtype=np.float32), 16000)
+    out = tmp_path / "out"
+    result = _invoke(["transcribe", str(folder), "--out", str(out), "--model", "tiny.en",
+                      "--language", "en", "--offline", "--speakers", "auto"])
+    assert result.exit_code == 0, result.output
+    dictation = json.loads((out / "dictation.json").read_text())
+    assert [s["id"] for s in dictation["speakers"]] == ["S1"]
+    assert {s["speaker"] for s in dictation["segments"]} == {"S1"}
+    assert len((out / "dictation.txt").read_text().splitlines()) == 1  # one turn
+    silence = json.loads((out / "silence.json").read_text())
+    assert (silence["speakers"], silence["segments"]) == ([], [])
+    assert (out / "silence.txt").read_text() == ""
