@@ -6,12 +6,18 @@ engines copy names and placeholders); the full tier loads the packaged Bergamot 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from eval.mt_run import reversed_entries, reversed_segments
+from eval.readers import ParallelSegment
 from speech.errors import InvalidOptionError
+from streaming.cli.app import app
 from translate.backends.bergamot import BergamotEngine
 from translate.catalog import PACKAGED_MT_MODELS, load_mt, load_mt_model, resolve_mt_model
 from translate.engine_translator import EngineTranslator, TermStrategy
@@ -270,3 +276,39 @@ def test_a_text_longer_than_the_engine_writes_is_translated_whole() -> None:
     assert isinstance(engine, BergamotEngine)
     output = engine.translate([" ".join([sentence] * 12)], "en", "pt")[0]
     assert output.count("amoxicilina") == 12 and output.count("500 mg") == 12
+
+
+def test_a_test_set_and_its_glossary_read_the_other_way_round() -> None:
+    segment = ParallelSegment("1", "en", "pt", "chest pain", "dor no peito")
+    assert reversed_segments([segment]) == [
+        ParallelSegment("1", "pt", "en", "dor no peito", "chest pain")]
+    assert reversed_entries([CHEST]) == [GlossaryEntry("dor torácica", "chest pain", "pt", "en")]
+
+
+@pytest.mark.slow
+def test_eval_mt_translates_with_the_packaged_pair_and_reports_term_success(
+        tmp_path: Path) -> None:
+    data = tmp_path / "dev.tsv"
+    rows = [("1", "The patient has chest pain.", "O paciente tem dor torácica."),
+            ("2", "She has had a fever since Monday.", "Ela tem febre desde segunda-feira."),
+            ("3", "Chest pain is common.", "A dor torácica é comum.")]
+    data.write_text("id\tsrc_lang\ttgt_lang\tsrc\tref\n" + "".join(
+        f"{i}\ten\tpt\t{src}\t{ref}\n" for i, src, ref in rows), encoding="utf-8")
+    glossary = tmp_path / "terms.tsv"
+    glossary.write_text("src_term\ttgt_term\nchest pain\tdor torácica\n", encoding="utf-8")
+    for mode, success in (("none", None), ("hard", 100.0)):
+        out = tmp_path / mode
+        result = CliRunner().invoke(app, ["eval", "mt", str(data), "--model", "bergamot-en-pt",
+                                          "--glossary", str(glossary), "--terms", mode,
+                                          "--last", "2", "--n-bootstrap", "10", "--out",
+                                          str(out)])
+        assert result.exit_code == 0, result.output
+        report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        assert len((out / "hypotheses.txt").read_text(encoding="utf-8").splitlines()) == 2
+        terms = next(s for s in report["sections"] if s["name"] == "glossary-terms")
+        strict = terms["rows"][0]["score"]
+        assert strict["metric"] == "term-success" and strict["details"]["total"] == 1
+        if success is not None:
+            assert strict["score"] == success
+        mt = next(s for s in report["sections"] if s["name"] == "mt")
+        assert {r["score"]["metric"] for r in mt["rows"]} >= {"BLEU", "chrF2"}
