@@ -16,6 +16,7 @@ Figures, each over a set of dialogues:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
@@ -61,6 +62,19 @@ def first_turns(dialogues: Sequence[Dialogue], count: int) -> list[Dialogue]:
     """The dialogues longer than ``count`` turns, cut to their first ``count`` (a live
     session's roles are decided as it goes)."""
     return [replace(d, turns=d.turns[:count]) for d in dialogues if len(d.turns) > count]
+
+
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
+
+
+def by_sentence(dialogues: Sequence[Dialogue]) -> list[Dialogue]:
+    """The dialogues with every sentence a turn of its own, as ASR segments cut a speaker's
+    turn (the speakers' roles are the same; there are more, shorter turns to add up)."""
+    return [replace(d, turns=tuple(Turn(t.speaker, t.role, sentence)
+                                   for t in d.turns
+                                   for sentence in _SENTENCE_END.split(t.text.strip())
+                                   if sentence.strip()))
+            for d in dialogues]
 
 
 FRAGMENT = "fragment"

@@ -14,6 +14,11 @@ COLUMNS = (("dialogues", "dialogues"), ("speakers", "speakers"),
            ("turn_accuracy", "turn acc. (3 roles)"), ("turn_accuracy_cp", "turn acc. (C/P)"))
 
 
+FORMS = ("written", "spoken", "sentences", "sentences, spoken")
+"""The text forms of the main table: turns as written or in spoken style, whole or cut into
+sentences (one turn each, as ASR segments)."""
+
+
 def write_reports(output: Path, report: dict[str, Any]) -> None:
     """Write ``report.json`` and a Markdown rendering of its results as ``report.md``."""
     (output / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -26,7 +31,7 @@ def markdown(report: dict[str, Any]) -> str:
              "| data | form | " + " | ".join(title for _, title in COLUMNS) + " | extra right |",
              "|---|---|" + "---:|" * (len(COLUMNS) + 1)]
     for name, forms in report["results"].items():
-        for form in ("written", "spoken"):
+        for form in FORMS:
             scores = forms[form]
             cells = [_cell(scores[key]) for key, _ in COLUMNS]
             extra = f"{scores['extra_correct']}/{scores['extra_speakers']}"

@@ -38,7 +38,13 @@ from ner.roles import FORMAT, MODEL_FILE, ROLES, RoleClassifier, RoleSettings
 from recipes.config import repo_path
 from recipes.config import start as start_recipe
 from recipes.roles.data import Dialogue, load_dialogues, read_osce
-from recipes.roles.evaluate import RoleScores, first_turns, score, with_fragments
+from recipes.roles.evaluate import (
+    RoleScores,
+    by_sentence,
+    first_turns,
+    score,
+    with_fragments,
+)
 from recipes.roles.report import write_reports
 
 logger = logging.getLogger("recipes.roles.train")
@@ -249,8 +255,9 @@ def choose_settings(config: TrainConfig, classifier: RoleClassifier, tune: Seque
 def evaluate(classifier: RoleClassifier, valid: Sequence[Dialogue], config: TrainConfig
              ) -> dict[str, dict[str, Any]]:
     """Scores per corpus (ACI-Bench also per subset) and on the OSCE interviews, as written
-    and in spoken style; per corpus also on the first turns of each dialogue, and with one
-    short turn split off as a speaker of its own (:func:`with_fragments`), as written."""
+    and in spoken style, with whole turns and with each sentence a turn; per corpus also on
+    the first turns of each dialogue, and with one short turn split off as a speaker of its
+    own (:func:`with_fragments`), as written."""
     sets: dict[str, list[Dialogue]] = {}
     for dialogue in valid:
         sets.setdefault(dialogue.corpus, []).append(dialogue)
@@ -261,8 +268,12 @@ def evaluate(classifier: RoleClassifier, valid: Sequence[Dialogue], config: Trai
         sets["osce"] = [read_osce(path) for path in sorted(folder.glob("*.txt"))]
     results: dict[str, dict[str, Any]] = {}
     for name, dialogues in sets.items():
-        forms: dict[str, RoleScores] = {"written": score(classifier, dialogues),
-                                        "spoken": score(classifier, dialogues, spoken_style)}
+        sentences = by_sentence(dialogues)
+        forms: dict[str, RoleScores] = {
+            "written": score(classifier, dialogues),
+            "spoken": score(classifier, dialogues, spoken_style),
+            "sentences": score(classifier, sentences),
+            "sentences, spoken": score(classifier, sentences, spoken_style)}
         results[name] = {form: scores.to_dict() for form, scores in forms.items()}
         if name == "osce":
             results[name]["interviews"] = _interviews(classifier, dialogues)
