@@ -12,8 +12,9 @@ import pytest
 
 from ner.role_features import normalise, spoken_style, turn_features
 from ner.roles import RoleClassifier, RoleGuess, roles_from_languages
-from recipes.roles.data import load_dialogues, read_osce, tag_role
-from speech.errors import ModelIntegrityError, ModelNotFoundError
+from recipes.roles.data import Dialogue, Turn, load_dialogues, read_osce, tag_role
+from recipes.roles.evaluate import FRAGMENT, by_sentence, first_turns, with_fragments
+from speech.errors import DataFileError, ModelIntegrityError, ModelNotFoundError
 from speech.packaged import pinned_models, resolve_pinned
 from tests.conftest import SHARED_DATA
 
@@ -165,3 +166,33 @@ def test_the_tiny_recipe_trains_a_model_that_loads_and_reports(tmp_path: Path) -
             assert scores["speakers"] > 0
             assert 0.5 < scores["speaker_accuracy"] <= 1.0, (name, form)
     assert "| osce | spoken |" in (tmp_path / "report.md").read_text()
+
+
+def test_osce_transcripts_read_with_their_quirks(tmp_path: Path) -> None:
+    path = tmp_path / "interview.txt"
+    path.write_text("D: What brings you in?\n\nP: My knee.\n\nIt hurts when I walk.\n\n"
+                    "D; How long for?\n", encoding="utf-8")
+    dialogue = read_osce(path)
+    assert [(t.speaker, t.role, t.text) for t in dialogue.turns] == [
+        ("D", "clinician", "What brings you in?"),
+        ("P", "patient", "My knee. It hurts when I walk."),
+        ("D", "clinician", "How long for?")]
+    path.write_text("Hello there.\nD: Hi.\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match=":1: text before the first"):
+        read_osce(path)
+
+
+def test_the_recipe_cuts_prefixes_sentences_and_fragments_as_it_says() -> None:
+    dialogue = Dialogue("d", "c", "c", (
+        Turn("A", "clinician", "How are you? Any pain?"),
+        Turn("B", "patient", "Okay."),
+        Turn("A", "clinician", "Where does it hurt now, exactly?"),
+        Turn("B", "patient", "My left knee hurts when I climb the stairs.")))
+    assert [len(d.turns) for d in first_turns([dialogue], 2)] == [2]
+    assert first_turns([dialogue], 4) == []
+    (sentences,) = by_sentence([dialogue])
+    assert [(t.speaker, t.text) for t in sentences.turns[:2]] == [("A", "How are you?"),
+                                                                  ("A", "Any pain?")]
+    (split,) = with_fragments([dialogue])
+    assert split.speaker_roles() == {"A": "clinician", FRAGMENT: "other", "B": "patient"}
+    assert [t.speaker for t in split.turns] == ["A", FRAGMENT, "A", "B"]
