@@ -24,11 +24,12 @@ from rich.table import Table
 from speech.errors import MedstreamError
 from streaming.cli.console import fail
 from streaming.cli.records import run_file, text_records, write_in_batches
-from translate.catalog import BACKENDS, BackendName, load_mt
+from translate.catalog import BACKENDS, BackendName, load_mt_model
 from translate.constraints import pair_constraints
 from translate.failures import each_or_failure, failure_message
 from translate.glossary import read_glossary
-from translate.translator import Terminology, Translator
+from translate.protocol import TextTranslator, make_translator
+from translate.translator import Terminology
 from translate.types import (
     REPAIR_MODES,
     TERM_MODES,
@@ -52,7 +53,7 @@ def _problem(record: dict[str, Any]) -> str | None:
     return None
 
 
-def translate_file(translator: Translator, source: TextIO, sink: TextIO, jsonl: bool,
+def translate_file(translator: TextTranslator, source: TextIO, sink: TextIO, jsonl: bool,
                    src_lang: str, tgt_lang: str, options: TranslateOptions) -> int:
     """Translate every line of ``source`` into ``sink``; return how many lines had an error:
     could not be read, or the engine failed on them (such a line costs no other line its
@@ -91,7 +92,8 @@ def translate_command(
     = "en",
     target_language: Annotated[str, typer.Option("--to", help="Target language (ISO 639-1).")]
     = "en",
-    model: Annotated[str | None, typer.Option(help="MT model: directory, catalog name "
+    model: Annotated[str | None, typer.Option(help="MT model: directory, packaged "
+                                              "(bergamot-en-pt, bergamot-pt-en), catalog name "
                                               "(nllb-200-distilled-600M, m2m100_418M, "
                                               "opus-mt-de-en …) or Hub id.")] = None,
     glossary: Annotated[list[Path] | None, typer.Option(help="Glossary (TSV, CSV or TBX); "
@@ -117,9 +119,9 @@ def translate_command(
     if (text is None) == (input_file is None):
         raise fail("give a TEXT or --input FILE")
     if model is None:
-        raise fail("--model is required: no text MT model ships with medstream (see "
-                   "`medstream translate --help` for catalog names, or train one with "
-                   "recipes/mt)")
+        raise fail("--model is required: bergamot-en-pt or bergamot-pt-en (packaged), a "
+                   "catalog name (see `medstream translate --help`) or a directory (e.g. "
+                   "trained with recipes/mt)")
     if terms not in TERM_MODES:
         raise fail(f"--terms must be one of {', '.join(TERM_MODES)}, not {terms!r}")
     if backend not in BACKENDS:
@@ -130,9 +132,9 @@ def translate_command(
                                repair="continue" if repair == "continue" else "replace")
     try:
         entries = [e for path in glossary or [] for e in read_glossary(path)]
-        translator = Translator(load_mt(model, backend=_backend(backend), device=device,
-                                        allow_download=not offline),
-                                Terminology(entries, numbers=numbers))
+        translator = make_translator(load_mt_model(model, backend=_backend(backend),
+                                                   device=device, allow_download=not offline),
+                                     Terminology(entries, numbers=numbers))
     except MedstreamError as error:
         raise fail(str(error)) from None
     if text is not None:
