@@ -253,15 +253,16 @@ def translate_terminology(segments: Sequence[TermSegment], model: str, mode: str
     constraints, honoured in ``decode`` mode (hard, soft or none). Returns the outputs and the
     model's identifier. Numbers are not added as constraints, so the score measures the
     dictionary alone."""
-    from translate.catalog import load_mt
+    from translate.catalog import load_mt_model
     from translate.constraints import pair_constraints
-    from translate.translator import Terminology, Translator
+    from translate.protocol import make_translator
+    from translate.translator import Terminology
     from translate.types import TERM_MODES, TranslateOptions
 
     chosen = next((m for m in TERM_MODES if m == decode), None)
     if chosen is None:
         raise UsageError(f"--decode must be one of {', '.join(TERM_MODES)}, not {decode!r}")
-    translator = Translator(load_mt(model, device=device), Terminology(numbers=False))
+    translator = make_translator(load_mt_model(model, device=device), Terminology(numbers=False))
     options = TranslateOptions(terms=chosen)
     outputs = [""] * len(segments)
     groups: dict[tuple[str, str], list[int]] = {}
