@@ -43,6 +43,12 @@ def serve_command(
     glossary: Annotated[list[str] | None, typer.Option(
         help="ID=FILE: a glossary sessions can pick by id (repeatable); the first is "
              "also applied when a session names none.")] = None,
+    speakers: Annotated[bool, typer.Option(
+        help="Load the speaker embedding and role models so that each final of a "
+             "single-language session says who spoke it (interpreter sessions need neither: "
+             "their languages say it).")] = True,
+    roles_model: Annotated[str, typer.Option(help="Speaker-role model name or directory.")
+                           ] = "roles-en",
     token: Annotated[str | None, typer.Option(
         help="Bearer token clients must send (default: $MEDSTREAM_TOKEN; none: no auth).")
                      ] = None,
@@ -91,6 +97,10 @@ def serve_command(
                     stages.translator = translator
         elif glossary:
             raise fail("--glossary needs an MT model: add --mt-model")
+        if speakers:
+            from streaming.live.speakers import load_speaker_models
+
+            stages.speakers = load_speaker_models(roles_model)
     except MedstreamError as exc:
         raise fail(str(exc)) from None
     gpu = resolved_device == "cuda"

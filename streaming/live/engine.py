@@ -20,7 +20,10 @@ scheduler reads), and only the routing of the heard audio into utterances takes 
 Finals then go through the enrichment stage that batch transcripts go through
 (:class:`streaming.enrich.SegmentEnrichment`: entities, then translation) on a worker thread of
 their own, so the recogniser is never held up by them; a session's events still reach its
-client in order.
+client in order. The same thread decides who said each final
+(:mod:`streaming.live.speakers`: the speaker embedding of its audio, which the session keeps
+until the final is out, and the roles over the session so far), and sends ``update`` events
+for earlier finals that this changes, right after the final.
 """
 
 from __future__ import annotations
@@ -38,22 +41,36 @@ from typing import Generic, cast, overload
 import numpy as np
 
 from ner.abbreviations import AbbreviationMemory
+from ner.types import Entity
 from speech.audio import SAMPLE_RATE
 from speech.live import JobT, LiveRecogniser, LiveStream, ResultT, StreamState, as_live
 from speech.online import DecodeJob, Recogniser, StreamOptions, StreamUpdate, WindowResult
 from speech.types import Segment
 from streaming.annotate import EntityAnnotator
 from streaming.enrich import SegmentEnrichment, TranslationTarget
+from streaming.live.dialogue import LiveDialogue
 from streaming.live.pcm import PcmDecoder
-from streaming.live.protocol import End, Error, Final, Message, Partial, Start, Status, WordOut
+from streaming.live.protocol import (
+    End,
+    Error,
+    Final,
+    Message,
+    Partial,
+    Start,
+    Status,
+    Update,
+    WordOut,
+)
+from streaming.live.speakers import LiveSpeakers, SessionAudio, SpeakerModels
 from streaming.translation import TextTranslation
 from translate.translator import Translator
 from translate.types import TranslateOptions
 
 logger = logging.getLogger(__name__)
 
-Delivery = Callable[["Message | Future[Message]"], None]
-"""Where a session's events go, in order; a Future stands for a final still being enriched."""
+Delivery = Callable[["Message | Future[list[Message]]"], None]
+"""Where a session's events go, in order; a Future stands for a final still being enriched
+(and the updates of earlier finals that come with it)."""
 
 
 class UnsupportedError(ValueError):
@@ -83,6 +100,9 @@ class Stages:
     translator: Translator | None = None
     glossaries: dict[str, Translator] = field(default_factory=dict)
     """Translators with a glossary's terminology, by glossary id."""
+    speakers: SpeakerModels | None = None
+    """Speaker embedding and role models: who said each final of a single-language session
+    (interpreter sessions need none: their languages say it)."""
 
 
 @dataclass
@@ -97,7 +117,8 @@ class LiveSession(Generic[JobT, ResultT]):
     """One client's stream inside the engine."""
 
     def __init__(self, start: Start, stream: LiveStream[JobT, ResultT], deliver: Delivery,
-                 enrichment: SegmentEnrichment) -> None:
+                 enrichment: SegmentEnrichment, speakers: LiveSpeakers | None = None,
+                 speakers_by: str | None = None) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.start = start
         self.deliver = deliver
@@ -106,6 +127,15 @@ class LiveSession(Generic[JobT, ResultT]):
         self.abbreviations = AbbreviationMemory()
         """Abbreviations defined in this session's finals (only the enrichment thread uses
         it, one final after another)."""
+        self.speakers = speakers
+        """Who said each final (None: finals carry no speaker); the enrichment thread's."""
+        self.speakers_by = speakers_by
+        """What decides the speakers (``ready.speakers``)."""
+        self.audio = SessionAudio() if speakers is not None and speakers.by_voice else None
+        """Recent audio, for the speaker embedding of each final."""
+        self.dialogue = LiveDialogue() if speakers is not None and \
+            enrichment.annotator is not None else None
+        """Asked and denied entities, from the roles (the enrichment thread's)."""
         self.transcriber = stream
         self.pcm = PcmDecoder(start.encoding, start.sample_rate)
         self.stats = SessionStats()
@@ -174,8 +204,9 @@ class Engine(Generic[JobT, ResultT]):
             language=start.language, languages=tuple(start.languages), beam_size=s.beam_size,
             partial_interval=s.partial_interval, min_silence_ms=s.min_silence_ms,
             vocabulary=tuple(s.vocabulary)))
+        speakers, speakers_by = self._speakers(start)
         session = LiveSession(start, stream, deliver, self._enrichment(
-            start, translator if wants_translation else None))
+            start, translator if wants_translation else None), speakers, speakers_by)
         with self._cond:
             self._sessions[session.id] = session
             self.totals["sessions"] += 1
@@ -190,6 +221,19 @@ class Engine(Generic[JobT, ResultT]):
         target = TranslationTarget(start.translate_to, parties)
         return SegmentEnrichment(annotator, TextTranslation(
             translator, target, TranslateOptions(terms=start.terms)))
+
+    def _speakers(self, start: Start) -> tuple[LiveSpeakers | None, str | None]:
+        """Who says a session's finals, and what decides it (None, None: nobody)."""
+        if start.speakers is False or start.version < 2:
+            return None, None
+        if start.languages:
+            parties = (start.languages[0], start.languages[1])
+            return LiveSpeakers(parties=parties), "languages"
+        models = self.stages.speakers
+        if models is None:
+            return None, None
+        most = start.speakers if not isinstance(start.speakers, bool) else None
+        return LiveSpeakers(models.session(most), models.roles), models.identifier
 
     def _check(self, start: Start) -> None:
         languages = [start.language, *start.languages]
@@ -211,6 +255,8 @@ class Engine(Generic[JobT, ResultT]):
     def _accept(self, session: LiveSession[JobT, ResultT], samples: np.ndarray) -> None:
         with self._cond:
             session.transcriber.accept(samples)
+            if session.audio is not None:
+                session.audio.append(samples)
             self.totals["audio_seconds"] += len(samples) / SAMPLE_RATE
             self._report_lag(session)
             self._cond.notify()
@@ -226,6 +272,8 @@ class Engine(Generic[JobT, ResultT]):
                 return
             if len(tail):
                 session.transcriber.accept(tail)
+                if session.audio is not None:
+                    session.audio.append(tail)
             session.transcriber.finish()
             self._maybe_end(session, "stop")
             self._cond.notify()
@@ -349,10 +397,13 @@ class Engine(Generic[JobT, ResultT]):
                       words=[WordOut(start=w.start, end=w.end, text=w.text,
                                      probability=w.probability) for w in segment.words],
                       entities=None, translation=None, audio_time=session.audio_time)
-        if not session.enrichment.active:
+        audio = None
+        if session.audio is not None:
+            audio = session.audio.take(segment.start, segment.end)
+        if not session.enrichment.active and session.speakers is None:
             session.deliver(final)
             return
-        session.deliver(self._enrich.submit(_enrich, session, final, segment))
+        session.deliver(self._enrich.submit(_enrich, session, final, segment, audio))
 
     def _report_lag(self, session: LiveSession[JobT, ResultT]) -> None:
         backlog = session.transcriber.backlog
@@ -380,12 +431,46 @@ class Engine(Generic[JobT, ResultT]):
                         (s.transcriber.backlog for s in self._sessions.values()), default=0.0)}
 
 
-def _enrich(session: LiveSession[JobT, ResultT], final: Final, segment: Segment) -> Message:
-    """Entities and translation of a final, the recogniser's ``segment`` (runs on the
-    enrichment thread)."""
+def _enrich(session: LiveSession[JobT, ResultT], final: Final, segment: Segment,
+            audio: np.ndarray | None) -> list[Message]:
+    """Entities, translation and speaker of a final, the recogniser's ``segment`` (its
+    ``audio``: None when the session has none for it), then the updates of earlier finals that
+    it causes (runs on the enrichment thread)."""
     (enriched,) = session.enrichment.enrich([segment], final.language, session.abbreviations)
     entities = enriched.entities
     translation = enriched.translation
-    return final.model_copy(update={
+    final = final.model_copy(update={
         "entities": [e.to_dict() for e in entities] if entities is not None else None,
         "translation": translation.to_dict() if translation is not None else None})
+    if session.speakers is None:
+        return [final]
+    try:
+        return _attribute(session, final, audio, entities)
+    except Exception:  # the final still goes out, without a speaker
+        logger.exception("telling the speaker of a final failed")
+        return [final, Error(code="internal", message=f"the speaker of final "
+                             f"{final.segment} could not be told; it has none")]
+
+
+def _attribute(session: LiveSession[JobT, ResultT], final: Final, audio: np.ndarray | None,
+               entities: tuple[Entity, ...] | None) -> list[Message]:
+    """``final`` with its speaker and role (and its entities' dialogue marks), then an update
+    for each earlier final whose speaker, role or marks this changes, in final order."""
+    speakers = session.speakers
+    assert speakers is not None
+    attribution, changed = speakers.add(final.segment, final.text, final.language, audio)
+    final = final.model_copy(update={"speaker": attribution.speaker, "role": attribution.role})
+    marks: dict[int, tuple[Entity, ...]] = {}
+    if session.dialogue is not None and entities is not None:
+        marked, marks = session.dialogue.add(
+            final.segment, attribution.role, final.text, entities,
+            {earlier: now.role for earlier, now in changed.items()})
+        final = final.model_copy(update={"entities": [e.to_dict() for e in marked]})
+    updates: list[Message] = []
+    for earlier in sorted({*changed, *marks}):
+        now = speakers.told(earlier)
+        updated = marks.get(earlier)
+        updates.append(Update(segment=earlier, speaker=now.speaker, role=now.role,
+                              entities=[e.to_dict() for e in updated] if updated is not None
+                              else None, audio_time=final.audio_time))
+    return [final, *updates]

@@ -1,12 +1,16 @@
-"""The live websocket protocol, version 1: every message as a pydantic model.
+"""The live websocket protocol, version 2: every message as a pydantic model.
 
 The models are the single source of the protocol: the server validates client messages with
 them, builds its events with them, and ``docs/protocol.md`` embeds their JSON schemas
 (``python -m streaming.live.protocol`` prints them; a test keeps the document in step).
 
 Client → server: one ``start`` (text), then binary audio frames, then ``stop`` (text).
-Server → client: ``ready``, then ``partial`` / ``final`` / ``status`` / ``error`` events in
-audio order, then ``end`` before the server closes the socket.
+Server → client: ``ready``, then ``partial`` / ``final`` / ``update`` / ``status`` / ``error``
+events in audio order, then ``end`` before the server closes the socket.
+
+Version 2 added who spoke: ``start.speakers``, ``ready.speakers``, ``final.speaker`` and
+``final.role``, and the ``update`` event. A client that says ``version: 1`` gets version 1's
+messages (:func:`encode` leaves the newer fields out, and its sessions have no speakers).
 """
 
 from __future__ import annotations
@@ -14,9 +18,27 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
-PROTOCOL_VERSION = 1
+from ner.roles import Role
+
+PROTOCOL_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
+"""Versions a client may ask for in ``start``; the server answers in the one asked for."""
+
+ADDED_IN: dict[int, dict[str, frozenset[str]]] = {
+    2: {"ready": frozenset({"speakers"}), "final": frozenset({"speaker", "role"})}}
+"""Fields of server events that a version introduced, by event type: a client of an older
+version never receives them."""
 
 Encoding = Literal["pcm_s16le", "f32le"]
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$",
@@ -45,7 +67,8 @@ class Start(Message):
     """Opens a session. Audio frames may follow once ``ready`` has been received."""
 
     type: Literal["start"]
-    version: int = Field(PROTOCOL_VERSION, description="Protocol version the client speaks.")
+    version: int = Field(PROTOCOL_VERSION, description="Protocol version the client speaks "
+                                                       f"(one of {list(SUPPORTED_VERSIONS)}).")
     sample_rate: int = Field(16000, ge=8000, le=48000)
     encoding: Encoding = "pcm_s16le"
     channels: Literal[1] = 1
@@ -62,13 +85,18 @@ class Start(Message):
                                                    "with; its terms are honoured in translations.")
     terms: Literal["hard", "soft", "none"] = "hard"
     settings: StreamSettings = Field(default_factory=lambda: StreamSettings())
+    speakers: StrictBool | Annotated[StrictInt, Field(ge=1, le=10)] | None = Field(
+        None, description="Who spoke each final (version 2): true tells speakers apart by "
+                          "voice, N as well with at most N speakers, false not at all; null "
+                          "(the default) is on when the server has a speaker model. In "
+                          "interpreter mode the languages say who spoke (true or false only).")
 
     @field_validator("version")
     @classmethod
     def _version(cls, value: int) -> int:
-        if value != PROTOCOL_VERSION:
-            raise ValueError(f"this server speaks protocol version {PROTOCOL_VERSION}, "
-                             f"not {value}")
+        if value not in SUPPORTED_VERSIONS:
+            raise ValueError(f"this server speaks protocol versions "
+                             f"{', '.join(map(str, SUPPORTED_VERSIONS))}, not {value}")
         return value
 
     @model_validator(mode="after")
@@ -79,6 +107,11 @@ class Start(Message):
             if self.language is not None or self.translate_to is not None:
                 raise ValueError("give either languages (interpreter mode) or language/"
                                  "translate_to, not both")
+            if not isinstance(self.speakers, bool | None):
+                raise ValueError("in interpreter mode the languages tell the two parties "
+                                 "apart: speakers is true or false, not a count")
+        if self.version < 2 and self.speakers is not None:
+            raise ValueError("speakers needs protocol version 2")
         return self
 
 
@@ -108,6 +141,10 @@ class Ready(Message):
     ner: str | None = Field(description="The entity recogniser, or null when disabled.")
     mt: str | None = Field(description="The translation model, or null when disabled.")
     languages: list[str]
+    speakers: str | None = Field(
+        None, description="How finals get their speaker and role: the speaker and role "
+                          "models, `languages` in interpreter mode, or null when finals carry "
+                          "none (version 2).")
     notes: list[str] = Field(default_factory=list,
                              description="What the session cannot do and why.")
     limits: dict[str, float]
@@ -146,6 +183,29 @@ class Final(Message):
         description="Target language, text and the per-term report, as `medstream translate` "
                     "writes it; null when not translated. When the translation failed, `text` "
                     "is empty and `error` says why (the session goes on).")
+    speaker: str | None = Field(
+        None, description="Who said it: S1, S2, … in order of first appearance; null when "
+                          "the session has no speakers or the final's audio is too short to "
+                          "tell (version 2).")
+    role: Role | None = Field(
+        None, description="The speaker's role as the session so far suggests; null with no "
+                          "speaker (version 2). A later `update` may correct it.")
+    audio_time: float
+
+
+class Update(Message):
+    """A later decision about an earlier final (version 2): its speaker or role changed (a
+    role is decided over everything its speaker has said so far), or its entities were marked
+    by the dialogue (asked about by the clinician; negated by the patient's answer). The
+    final's text, words, translation and entity offsets never change."""
+
+    type: Literal["update"] = "update"
+    segment: int = Field(description="The final's `segment`.")
+    speaker: str | None
+    role: Role | None
+    entities: list[dict[str, Any]] | None = Field(
+        None, description="The final's entities anew (same spans; `asked`, `negated` and "
+                          "`negated_by` may differ), or null when they did not change.")
     audio_time: float
 
 
@@ -174,7 +234,7 @@ class End(Message):
     finals: int
 
 
-ServerEvent = Ready | Partial | Final | Status | Error | End
+ServerEvent = Ready | Partial | Final | Update | Status | Error | End
 
 ERROR_CODES = {
     "bad_json": "a text frame is not JSON",
@@ -191,13 +251,19 @@ ERROR_CODES = {
 }
 
 
-def event(message: Message) -> str:
-    return message.model_dump_json()
+def encode(message: Message, version: int = PROTOCOL_VERSION) -> str:
+    """``message`` as JSON for a client of protocol ``version``: without the fields a later
+    version added."""
+    kind = getattr(message, "type", "")
+    newer = set().union(*(fields.get(kind, frozenset()) for added, fields in ADDED_IN.items()
+                          if added > version))
+    return message.model_dump_json(exclude=newer or None)
 
 
 def schemas() -> dict[str, Any]:
     """JSON schema of every message, by type."""
-    models: list[type[Message]] = [Start, Stop, Ready, Partial, Final, Status, Error, End]
+    models: list[type[Message]] = [Start, Stop, Ready, Partial, Final, Update, Status, Error,
+                                   End]
     return {m.__name__.lower(): m.model_json_schema() for m in models}
 
 
@@ -235,6 +301,41 @@ the event: a client that streams in real time measures latency on the audio cloc
 In interpreter mode (`languages: [a, b]`), each final's language is identified as `a` or `b`
 and its translation targets the other one. Translation needs a server started with
 `--mt-model`; without one, `ready.notes` says so and finals carry `translation: null`.
+
+## Speakers and roles (version 2)
+
+Each final carries `speaker` (`S1`, `S2`, … in order of first appearance) and `role`
+(`clinician`, `patient` or `other`), decided as the session goes:
+
+* In a single-language session, the server embeds each final's audio with its speaker model
+  and compares it with the session's speakers so far (their running mean embeddings): the
+  closest one says it, unless none is close enough, and then a new speaker appears
+  (`start.speakers: N` allows at most N). The speaker of a final is never changed afterwards.
+  Each speaker's role is decided over everything said in the session so far (with two main
+  speakers, one clinician and one patient), so it can change as the conversation goes on.
+* In interpreter mode the languages say who spoke: `languages[0]` is the clinician's,
+  `languages[1]` the patient's, and each final's speaker is the party whose language it is in.
+  No speaker model is needed and roles never change.
+
+`start.speakers` turns this on (`true`, or a number of speakers) or off (`false`); by default
+it is on whenever the server has a speaker model (`medstream serve --speakers`) or the
+session is in interpreter mode. `ready.speakers` names what decides it (null: off); asked for
+on a server without a speaker model, `ready.notes` says so and finals carry `speaker: null`.
+A final too short to recognise a voice in also has `speaker: null`.
+
+When a later final changes what the client was told about an earlier one, the server sends an
+`update` for the earlier final, after the final that caused it: a new `role` (every final of
+that speaker gets one), or new `entities` marks from the dialogue (an entity the clinician
+asked about is `asked: true`; the patient's "No" right after negates it, with
+`negated_by` the answer's `segment`). An update never changes text the client already has:
+the text, words, translation and entity spans of a final are final. A client applies an
+update by replacing the final's speaker, role and (when not null) entities.
+
+## Versions
+
+The client says in `start.version` which version it speaks (default: the newest); the server
+answers in that version, and `ready.protocol` confirms it. Version 1 clients get no `speaker`,
+`role` or `ready.speakers` fields and no `update` events.
 
 ## Errors
 

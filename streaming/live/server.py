@@ -51,6 +51,7 @@ from streaming.live.protocol import (
     Ready,
     Start,
     Stop,
+    encode,
 )
 
 logger = logging.getLogger("medstream.server")
@@ -266,12 +267,12 @@ class _Connection(Generic[JobT, ResultT]):
         self.engine = engine
         self.config = config
         self.loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[Message | Future[Message] | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[Message | Future[list[Message]] | None] = asyncio.Queue()
         self.session: LiveSession[JobT, ResultT] | None = None
         self.limit = _RateLimit(config.max_messages_per_second)
         self.stopping = False
 
-    def deliver(self, item: Message | Future[Message]) -> None:
+    def deliver(self, item: Message | Future[list[Message]]) -> None:
         """Called from the engine's threads."""
         self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
@@ -349,8 +350,12 @@ class _Connection(Generic[JobT, ResultT]):
         if wants_translation and translator is None:
             notes.append("translation is not available: the server has no MT model "
                          "(medstream serve --mt-model)")
+        if start.speakers and s.speakers is None:
+            notes.append("speakers are not available: the server has no speaker model "
+                         "(medstream serve --speakers)")
         languages = list(start.languages) or ([start.language] if start.language else [])
         self.queue.put_nowait(Ready(
+            protocol=start.version, speakers=s.speakers_by,
             session=s.id, sample_rate=start.sample_rate, asr=self.engine.name,
             ner=annotator.model if annotator is not None else None,
             mt=translator.model if translator is not None else None,
@@ -392,30 +397,42 @@ class _Connection(Generic[JobT, ResultT]):
         self.queue.put_nowait(Error(code=code, message=message, fatal=fatal))
 
     async def _send_events(self) -> None:
-        websocket = self.websocket
         while True:
             item = await self.queue.get()
             if item is None:
                 break
             if isinstance(item, Future):
                 try:
-                    item = await asyncio.wrap_future(item)
+                    messages = await asyncio.wrap_future(item)
                 except Exception:
                     logger.exception("entity recognition or translation failed")
-                    item = Error(code="internal", message="entity recognition or translation "
-                                 "of a final failed; the final is sent without them")
-            if isinstance(item, Final) and self.config.debug_transcripts:
-                logger.debug("final %s: %s", item.segment, item.text)
-            if websocket.application_state != WebSocketState.CONNECTED:
-                continue
-            try:
-                await websocket.send_text(item.model_dump_json())
-            except (WebSocketDisconnect, RuntimeError):
-                break
-            if isinstance(item, End):
-                with contextlib.suppress(Exception):
-                    await websocket.close(1000, "end of session")
-                break
+                    messages = [Error(code="internal", message="entity recognition or "
+                                      "translation of a final failed; the final is sent "
+                                      "without them")]
+            else:
+                messages = [item]
+            for message in messages:
+                if not await self._send(message):
+                    return
+
+    async def _send(self, message: Message) -> bool:
+        """Send one event in the session's protocol version; False when the connection is
+        done (closed, or ``end`` sent)."""
+        websocket = self.websocket
+        if isinstance(message, Final) and self.config.debug_transcripts:
+            logger.debug("final %s: %s", message.segment, message.text)
+        if websocket.application_state != WebSocketState.CONNECTED:
+            return True
+        version = self.session.start.version if self.session is not None else PROTOCOL_VERSION
+        try:
+            await websocket.send_text(encode(message, version))
+        except (WebSocketDisconnect, RuntimeError):
+            return False
+        if isinstance(message, End):
+            with contextlib.suppress(Exception):
+                await websocket.close(1000, "end of session")
+            return False
+        return True
 
 
 def _describe(exc: ValidationError) -> str:
