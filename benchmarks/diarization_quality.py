@@ -1,0 +1,215 @@
+"""How right the packaged diarizer is, and what it costs, on the shared speech data.
+
+- ``speech/synth_dialogue_en`` (four MTS-Dialog conversations spoken by two espeak-ng voices,
+  exact RTTM): DER and JER with :class:`eval.diarization.DiarizationError` (pyannote.metrics;
+  0.25 s not scored on each side of every reference boundary, i.e. pyannote ``collar=0.5``;
+  overlap scored) with the count found and with ``speakers=2``.
+- ``speech/fareez_osce_en`` (four recorded OSCE interviews, mp3, no timings): the speakers
+  found and each one's share of the talk time, found and with ``speakers=2`` (the first
+  ``--osce-seconds`` of each, all of it by default).
+- Wall time of :meth:`Diarizer.diarize` per second of audio on this machine.
+- :class:`speech.speakers.OnlineSpeakers` on the synthetic dialogues, utterance by utterance as
+  the live VAD cuts them (:class:`speech.vad.StreamingVAD`): the share of utterances whose
+  speaker is the reference one (online speakers mapped one-to-one to the reference's for the
+  most agreement). The threshold is chosen on ``--choose`` recordings and reported on the rest.
+
+    python benchmarks/diarization_quality.py [--json OUT] [--only synthetic,online,osce]
+        [--osce-seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
+
+from eval.conversations import Conversation, TimedTurn, read_rttm
+from eval.diarization import DiarizationError
+from speech.audio import SAMPLE_RATE, load_audio
+from speech.diarization import Diarizer, SpeakerTurn, load_diarizer
+from speech.speakers import OnlineSpeakers
+from speech.vad import StreamingVAD
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech"
+SYNTH = DATA / "synth_dialogue_en"
+OSCE = DATA / "fareez_osce_en"
+COLLAR = 0.25
+"""Seconds not scored on each side of a reference boundary (pyannote ``collar=0.5``)."""
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.3, 0.96, 0.05))
+
+
+def reference(name: str) -> Conversation:
+    (turns,) = read_rttm(SYNTH / "rttm" / f"{name}.rttm").values()
+    return Conversation(name, timeline=turns)
+
+
+def as_conversation(turns: list[SpeakerTurn], name: str) -> Conversation:
+    return Conversation(name, timeline=tuple(TimedTurn(t.start, t.end, t.speaker)
+                                             for t in turns))
+
+
+def talk_shares(turns: list[SpeakerTurn]) -> dict[str, float]:
+    talk: dict[str, float] = {}
+    for turn in turns:
+        talk[turn.speaker] = talk.get(turn.speaker, 0.0) + turn.end - turn.start
+    total = sum(talk.values()) or 1.0
+    return {speaker: round(seconds / total, 3) for speaker, seconds in talk.items()}
+
+
+def both_counts(diarizer: Diarizer, audio: np.ndarray
+                ) -> tuple[dict[str, list[SpeakerTurn]], float]:
+    """The turns with the count found and with 2 (the windows embedded once), and the wall
+    time of :meth:`Diarizer.diarize` with the count found per second of audio."""
+    began = time.perf_counter()
+    speech = diarizer.analyse(audio)
+    found = diarizer.cluster(speech)
+    cost = (time.perf_counter() - began) / (len(audio) / SAMPLE_RATE)
+    return {"auto": found, "2": diarizer.cluster(speech, 2)}, cost
+
+
+def synthetic(diarizer: Diarizer) -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    metrics = {"der": DiarizationError(COLLAR), "jer": DiarizationError(COLLAR, jaccard=True)}
+    pairs: dict[str, list[tuple[Conversation, Conversation]]] = {"auto": [], "2": []}
+    for wav in sorted((SYNTH / "audio").glob("*.wav")):
+        truth = reference(wav.stem)
+        results, cost = both_counts(diarizer, load_audio(wav))
+        row: dict[str, Any] = {"seconds_per_audio_second": round(cost, 3)}
+        for mode, turns in results.items():
+            found = as_conversation(turns, wav.stem)
+            pairs[mode].append((found, truth))
+            row[mode] = {key: round(metric.corpus_score([found], [truth]).score, 2)
+                         for key, metric in metrics.items()}
+            row[mode]["speakers"] = len({t.speaker for t in turns})
+        rows[wav.stem] = row
+        print(wav.stem, row, flush=True)
+    rows["overall"] = {mode: {key: round(metric.corpus_score(*map(list, zip(*scored, strict=True))
+                                                             ).score, 2)
+                              for key, metric in metrics.items()}
+                       for mode, scored in pairs.items()}
+    rows["metric"] = metrics["der"].signature()
+    return rows
+
+
+def osce(diarizer: Diarizer, seconds: float | None) -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    for mp3 in sorted((OSCE / "audio").glob("*.mp3")):
+        audio = load_audio(mp3)
+        if seconds is not None:
+            audio = audio[: int(seconds * SAMPLE_RATE)]
+        results, cost = both_counts(diarizer, audio)
+        row: dict[str, Any] = {"seconds": round(len(audio) / SAMPLE_RATE, 1),
+                               "seconds_per_audio_second": round(cost, 3)}
+        for mode, turns in results.items():
+            row[mode] = {"speakers": len({t.speaker for t in turns}),
+                         "talk_shares": talk_shares(turns)}
+        rows[mp3.stem] = row
+        print(mp3.stem, row, flush=True)
+    return rows
+
+
+def utterances(audio: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) samples of each utterance the live VAD cuts from ``audio``."""
+    vad = StreamingVAD()
+    cuts: list[tuple[int, int]] = []
+    onset: int | None = None
+    events = [*vad.feed(audio), *vad.feed(np.zeros(SAMPLE_RATE, dtype=np.float32))]
+    for event in events:
+        if event.kind == "onset":
+            onset = event.sample
+        elif onset is not None:
+            cuts.append((onset, min(event.sample, len(audio))))
+            onset = None
+    if onset is not None:
+        cuts.append((onset, len(audio)))
+    return cuts
+
+
+def reference_speaker(truth: Conversation, start: float, end: float) -> str | None:
+    """The reference speaker who talks most between start and end (None: nobody)."""
+    talk: dict[str, float] = {}
+    for turn in truth.timeline or ():
+        overlap = min(end, turn.end) - max(start, turn.start)
+        if overlap > 0:
+            talk[turn.speaker] = talk.get(turn.speaker, 0.0) + overlap
+    return max(talk, key=lambda label: talk[label]) if talk else None
+
+
+def mapped_accuracy(pairs: list[tuple[str, str]]) -> float:
+    """Share of (hypothesis, reference) pairs agreeing under the best one-to-one mapping."""
+    hyps = sorted({h for h, _ in pairs})
+    refs = sorted({r for _, r in pairs})
+    counts = np.zeros((len(hyps), len(refs)))
+    for h, r in pairs:
+        counts[hyps.index(h), refs.index(r)] += 1
+    rows, cols = linear_sum_assignment(-counts)
+    return float(counts[rows, cols].sum() / max(len(pairs), 1))
+
+
+def online(diarizer: Diarizer, choose: list[str]) -> dict[str, Any]:
+    embedded: dict[str, list[tuple[np.ndarray, str]]] = {}
+    for wav in sorted((SYNTH / "audio").glob("*.wav")):
+        audio = load_audio(wav)
+        truth = reference(wav.stem)
+        items = []
+        for start, end in utterances(audio):
+            speaker = reference_speaker(truth, start / SAMPLE_RATE, end / SAMPLE_RATE)
+            if speaker is not None:
+                items.append((diarizer.embed(audio[start:end]), speaker))
+        embedded[wav.stem] = items
+
+    def accuracy(names: list[str], threshold: float, most: int | None) -> tuple[float, float]:
+        scores, counts = [], []
+        for name in names:
+            session = OnlineSpeakers(diarizer, threshold=threshold, max_speakers=most)
+            pairs = [(session.assign_embedding(e)[0], r) for e, r in embedded[name]]
+            scores.append(mapped_accuracy(pairs))
+            counts.append(len(session.speakers))
+        return float(np.mean(scores)), float(np.mean(counts))
+
+    report = [n for n in embedded if n not in choose]
+    result: dict[str, Any] = {"utterances": {n: len(v) for n, v in embedded.items()},
+                              "chosen_on": choose, "reported_on": report}
+    for most in (None, 2):
+        sweep = {t: accuracy(choose, t, most) for t in THRESHOLDS}
+        best = max(sweep, key=lambda t: (sweep[t][0], -abs(t - 0.6)))
+        acc, found = accuracy(report, best, most)
+        result[f"max_speakers={most}"] = {
+            "threshold": best, "accuracy_chosen": round(sweep[best][0], 4),
+            "accuracy_reported": round(acc, 4), "speakers_reported": found,
+            "sweep": {t: round(a, 3) for t, (a, _) in sweep.items()}}
+        print("online", most, result[f"max_speakers={most}"], flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--only", default="synthetic,online,osce")
+    parser.add_argument("--osce-seconds", type=float, default=None,
+                        help="diarize only the first S seconds of each OSCE interview")
+    parser.add_argument("--choose", default="mts_valid_1,mts_valid_61",
+                        help="synthetic recordings the online threshold is chosen on")
+    args = parser.parse_args()
+    parts = args.only.split(",")
+    diarizer = load_diarizer()
+    results: dict[str, Any] = {"model": diarizer.identifier, "settings": diarizer.settings()}
+    if "synthetic" in parts:
+        results["synthetic"] = synthetic(diarizer)
+    if "online" in parts:
+        results["online"] = online(diarizer, args.choose.split(","))
+    if "osce" in parts:
+        results["osce"] = osce(diarizer, args.osce_seconds)
+    text = json.dumps(results, indent=1)
+    if args.json:
+        args.json.write_text(text + "\n", encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
