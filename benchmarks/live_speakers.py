@@ -110,6 +110,9 @@ def main() -> None:
                         help="Session lengths (finals) to time the roles at.")
     args = parser.parse_args()
     models = load_speaker_models()
+    import torch
+
+    torch.set_num_threads(1)  # as on the engine's enrichment thread (engine._one_core)
     print(f"models: {models.identifier}")
     names = sorted(p.stem for p in (DIALOGUES / "audio").glob("*.wav"))
     models.session(None).assign(load_audio(DIALOGUES / "audio" / f"{names[0]}.wav")[:32000])

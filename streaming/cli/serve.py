@@ -46,7 +46,9 @@ def serve_command(
     speakers: Annotated[bool, typer.Option(
         help="Load the speaker embedding and role models so that each final of a "
              "single-language session says who spoke it (interpreter sessions need neither: "
-             "their languages say it).")] = True,
+             "their languages say it). Off by default: it costs about 0.2-0.3 s of one core "
+             "per final, and one utterance at a time it does not yet tell similar voices "
+             "apart (benchmarks/live_speakers.py).")] = False,
     roles_model: Annotated[str, typer.Option(help="Speaker-role model name or directory.")
                            ] = "roles-en",
     token: Annotated[str | None, typer.Option(

@@ -318,8 +318,9 @@ Each final carries `speaker` (`S1`, `S2`, … in order of first appearance) and 
   No speaker model is needed and roles never change.
 
 `start.speakers` turns this on (`true`, or a number of speakers) or off (`false`); by default
-it is on whenever the server has a speaker model (`medstream serve --speakers`) or the
-session is in interpreter mode. `ready.speakers` names what decides it (null: off); asked for
+it is on whenever the server has a speaker model (`medstream serve --speakers`, off unless
+given: the embedding costs about 0.2-0.3 s of one core per final) or the session is in
+interpreter mode. `ready.speakers` names what decides it (null: off); asked for
 on a server without a speaker model, `ready.notes` says so and finals carry `speaker: null`.
 A final too short to recognise a voice in also has `speaker: null`.
 
