@@ -144,7 +144,8 @@ VOICES = ("en+klatt3", "en-us+f4", "en-gb-scotland+m1")
 within one; the synthetic dialogues' en-us+m3 and en-gb+f2 are 0.88-0.90 apart, too close)."""
 LINES = ("Good morning. What brings you in today? Tell me about the pain in your chest.",
          "It started two days ago after I climbed the stairs, and it hurts when I breathe.",
-         "I am her daughter. She also had a fever last night and did not sleep at all.")
+         "Does the pain spread to your arm or your jaw, and have you felt short of breath?",
+         "No, it stays in the middle of my chest, but I did feel a little dizzy yesterday.")
 
 
 def _voice(text: str, voice: str, folder: Path) -> np.ndarray:
@@ -175,15 +176,16 @@ def test_the_pinned_weights_verify() -> None:
 
 @pytest.mark.slow
 def test_two_voices_are_two_speakers(diarizer: Diarizer, tmp_path: Path) -> None:
-    doctor, patient = _voice(LINES[0], VOICES[0], tmp_path), _voice(LINES[1], VOICES[1], tmp_path)
-    audio = _conversation([doctor, patient, doctor, patient])
-    turns = diarizer.diarize(audio)
+    parts = [_voice(line, VOICES[index % 2], tmp_path) for index, line in enumerate(LINES)]
+    turns = diarizer.diarize(_conversation(parts))
     assert {t.speaker for t in turns} == {"S1", "S2"}
-    assert turns[0].speaker == "S1"
-    # Each half of the conversation is mostly its own speaker's.
-    half = (len(doctor) + SAMPLE_RATE // 2) / SAMPLE_RATE
-    first = [t for t in turns if t.end <= half + 0.3]
-    assert first and all(t.speaker == "S1" for t in first)
+    # Every line is its voice's: S1 for the first voice's, S2 for the second's.
+    at = 0.0
+    for index, part in enumerate(parts):
+        seconds = len(part) / SAMPLE_RATE
+        inside = [t for t in turns if at - 0.1 <= t.start and t.end <= at + seconds + 0.1]
+        assert inside and {t.speaker for t in inside} == {f"S{index % 2 + 1}"}, (index, turns)
+        at += seconds + 0.5
 
 
 @pytest.mark.slow
@@ -202,7 +204,7 @@ def test_silence_has_no_speaker(diarizer: Diarizer) -> None:
 @pytest.mark.slow
 def test_two_speakers_asked_of_three_voices(diarizer: Diarizer, tmp_path: Path) -> None:
     audio = _conversation([_voice(line, voice, tmp_path)
-                           for line, voice in zip(LINES, VOICES, strict=True)])
+                           for line, voice in zip(LINES, VOICES, strict=False)])
     assert len({t.speaker for t in diarizer.diarize(audio)}) == 3
     assert {t.speaker for t in diarizer.diarize(audio, 2)} == {"S1", "S2"}
 
