@@ -124,10 +124,27 @@ def test_speakers_by_voice_and_the_updates_a_changed_role_causes() -> None:
     assert speakers.told(0) == Attribution("S1", "clinician")
     third, changed = speakers.add(2, "Any fever?", "en", _filled(0.9))
     assert third == Attribution("S1", "clinician") and changed == {}
-    # Too short to embed, or its audio gone: nobody said it, and nothing changes.
-    assert speakers.add(3, "Yes.", "en", _filled(0.0, 0.1)) == (NOBODY, {})
-    assert speakers.add(4, "Yes.", "en", None) == (NOBODY, {})
-    assert speakers.told(4) == NOBODY
+    # Too short to tell a voice by: the other party of the last exchange (not embedded).
+    assert speakers.add(3, "No.", "en", _filled(1.0, 0.6)) == (Attribution("S2", "patient"),
+                                                               {})
+    assert speakers.add(4, "Okay.", "en", _filled(0.0, 0.6))[0].speaker == "S1"
+    # Its audio gone: nobody said it, and nothing changes.
+    assert speakers.add(5, "Yes.", "en", None) == (NOBODY, {})
+    assert speakers.told(5) == NOBODY
+
+
+def test_short_finals_at_the_start_of_a_session() -> None:
+    embedded: list[int] = []
+
+    def vector(audio: np.ndarray) -> list[float]:
+        embedded.append(len(audio))
+        return _first_sample(audio)
+
+    speakers = LiveSpeakers(_voices(vector), _Questions())
+    assert speakers.add(0, "Hm.", "en", _filled(1.0, 0.2)) == (NOBODY, {})  # nothing to tell
+    assert speakers.add(1, "Hello.", "en", _filled(1.0, 0.6))[0].speaker == "S1"  # embedded
+    assert speakers.add(2, "Hi.", "en", _filled(0.0, 0.6))[0].speaker == "S1"  # one speaker
+    assert embedded == [round(0.6 * SAMPLE_RATE)]
 
 
 def test_a_role_that_flips_updates_every_earlier_final_of_both_speakers() -> None:

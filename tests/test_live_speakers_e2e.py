@@ -79,9 +79,9 @@ def _reference_role(turns: list[dict[str, Any]], start: float, end: float) -> st
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "speech.speakers.OnlineSpeakers cannot tell the two espeak-ng voices apart one utterance at "
-    "a time: cosine of the CAM++ embeddings of the dialogues' turns, same speaker median 0.83, "
-    "different speakers median 0.75 (max 0.91), so every final goes to S1"))
+    "speech.speakers.OnlineSpeakers (threshold 0.75) does not yet tell the two espeak-ng voices "
+    "apart one utterance at a time: on mts_valid_61 every final goes to S1; on mts_valid_1 12 "
+    "of 15 finals get the right role (benchmarks/live_speakers.py)"))
 @pytest.mark.parametrize("name", ["mts_valid_1", "mts_valid_61"])
 def test_two_voices_get_two_speakers_and_the_right_roles(server: str, name: str) -> None:
     audio = load_audio(DIALOGUE / "audio" / f"{name}.wav")

@@ -322,7 +322,8 @@ it is on whenever the server has a speaker model (`medstream serve --speakers`, 
 given: the embedding costs about 0.2-0.3 s of one core per final) or the session is in
 interpreter mode. `ready.speakers` names what decides it (null: off); asked for
 on a server without a speaker model, `ready.notes` says so and finals carry `speaker: null`.
-A final too short to recognise a voice in also has `speaker: null`.
+A final under a second ("No.", "Okay.") is too short to recognise a voice in: it goes to the
+other party of the last exchange (the speaker before the previous final's).
 
 When a later final changes what the client was told about an earlier one, the server sends an
 `update` for the earlier final, after the final that caused it: a new `role` (every final of

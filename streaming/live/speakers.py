@@ -40,7 +40,13 @@ a second before its onset) and over 30 s of backlog. A final whose audio is olde
 when it comes gets no speaker."""
 
 MIN_VOICE_SECONDS = 0.3
-"""A final shorter than this is not assigned a speaker: too little voice to embed."""
+"""The first final of a session shorter than this gets no speaker: too little voice to embed."""
+SHORT_VOICE_SECONDS = 1.0
+"""A later final shorter than this ("No.", "Okay.") is not embedded: its embedding is as close
+to the other voice as to its own, or makes a speaker of its own (measured: the three "No."
+answers of mts_valid_1 made a third speaker, or went to the clinician with at most two). It is
+given to the other party of the last exchange instead: the speaker before the previous
+final's (a short answer answers; a short "Okay." acknowledges)."""
 MAX_VOICE_SECONDS = 4.5
 """The speaker of a longer final is told from the middle 4.5 s of it: the embedding's cost
 grows with the audio (a CAM++ window every 0.6 s), and 4.5 s tell a voice."""
@@ -152,13 +158,26 @@ class LiveSpeakers:
     def _speaker(self, language: str, audio: np.ndarray | None) -> str | None:
         if self.parties is None:
             assert self.assigner is not None
-            if audio is None or len(audio) < MIN_VOICE_SECONDS * SAMPLE_RATE:
+            if audio is None:
+                return None
+            if len(audio) < SHORT_VOICE_SECONDS * SAMPLE_RATE and self._turns:
+                return self._other_party()
+            if len(audio) < MIN_VOICE_SECONDS * SAMPLE_RATE:
                 return None
             return self.assigner.assign(_middle(audio, MAX_VOICE_SECONDS))[0]
         party = primary_language(language)
         if party not in {primary_language(p) for p in self.parties}:
             return None
         return self._languages.setdefault(party, f"S{len(self._languages) + 1}")
+
+    def _other_party(self) -> str:
+        """The speaker before the previous final's (the previous one's while there is only
+        one speaker)."""
+        last = self._turns[-1][1]
+        for _, speaker, _ in reversed(self._turns):
+            if speaker != last:
+                return speaker
+        return last
 
     def _roles(self) -> dict[str, Role]:
         guesses: Mapping[str, RoleGuess]
