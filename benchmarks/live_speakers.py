@@ -56,19 +56,22 @@ def run(name: str, models: Any) -> dict[str, Any]:
     assigner = Timed(models.session(None))
     speakers = LiveSpeakers(assigner, models.roles)
     total: list[float] = []
+    embedding: list[float] = []
     sent_roles, updates = [], 0
     for index, turn in enumerate(turns):
         piece = audio[round(turn["start"] * SAMPLE_RATE):round(turn["end"] * SAMPLE_RATE)]
+        timed = len(assigner.seconds)
         began = time.perf_counter()
         attribution, changed = speakers.add(index, turn["text"], "en", piece)
         total.append(time.perf_counter() - began)
+        embedding.append(sum(assigner.seconds[timed:]))  # 0 for a short final: not embedded
         sent_roles.append(attribution.role)
         updates += len(changed)
     said = [speakers.told(i) for i in range(len(turns))]
     truth = [turn["role"] for turn in turns]
     mapping = {s: Counter(t for a, t in zip(said, truth, strict=True) if a.speaker == s
                           ).most_common(1)[0][0] for s in {a.speaker for a in said}}
-    embed = np.array(assigner.seconds) * 1000
+    embed = np.array(embedding) * 1000
     roles = np.array(total) * 1000 - embed
     return {
         "recording": name, "finals": len(turns),
