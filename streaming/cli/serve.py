@@ -21,9 +21,11 @@ from speech.loader import load_asr
 from speech.options import Device, ModelOptions
 from streaming.annotate import EntityAnnotator
 from streaming.cli.console import fail, stderr
-from translate.catalog import load_mt
+from translate.catalog import load_mt_model
+from translate.defaults import PACKAGED_NAME
 from translate.glossary import read_glossary
-from translate.translator import Terminology, Translator
+from translate.protocol import MTModel, make_translator
+from translate.translator import Terminology
 
 
 def serve_command(
@@ -39,7 +41,9 @@ def serve_command(
     ner_model: Annotated[str, typer.Option(help="NER model name or directory.")
                          ] = DEFAULT_NER_MODEL,
     mt_model: Annotated[str | None, typer.Option(help="MT model for translations (catalog "
-                                                      "name, Hub id or directory).")] = None,
+                                                      "name, Hub id or directory); default: "
+                                                      "the packaged en<->pt pair "
+                                                      "(bergamot).")] = None,
     glossary: Annotated[list[str] | None, typer.Option(
         help="ID=FILE: a glossary sessions can pick by id (repeatable); the first is "
              "also applied when a session names none.")] = None,
@@ -86,14 +90,14 @@ def serve_command(
         if entities:
             spec = RecognizerSpec(ner_model, "cuda" if resolved_device == "cuda" else "cpu")
             stages.annotator = EntityAnnotator.from_spec(spec)
-        if mt_model is not None:
-            mt = load_mt(mt_model, device=resolved_device, allow_download=not offline)
-            stages.translator = Translator(mt)
+        mt = _mt_model(mt_model, resolved_device, offline)
+        if mt is not None:
+            stages.translator = make_translator(mt)
             for index, item in enumerate(glossary or ()):
                 name, _, path = item.partition("=")
                 if not name or not path:
                     raise fail(f"--glossary takes ID=FILE, not {item!r}")
-                translator = Translator(mt, Terminology(read_glossary(Path(path))))
+                translator = make_translator(mt, Terminology(read_glossary(Path(path))))
                 stages.glossaries[name] = translator
                 if index == 0:
                     stages.translator = translator
@@ -119,6 +123,21 @@ def serve_command(
     uvicorn.run(app, host=host, port=port, ssl_certfile=str(ssl_certfile) if ssl_certfile
                 else None, ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
                 log_level="debug" if debug_transcripts else "info", ws_max_size=16 * 1024 * 1024)
+
+
+def _mt_model(name: str | None, device: Device, offline: bool) -> MTModel | None:
+    """The server's MT model: ``name``, else the packaged en↔pt pair (interpreter sessions
+    between English and Portuguese translate out of the box); None, with a line on stderr,
+    when no name is given and the pair is not installed."""
+    if name is not None:
+        return load_mt_model(name, device=device, allow_download=not offline)
+    try:
+        mt = load_mt_model(PACKAGED_NAME)
+    except MedstreamError as exc:
+        stderr.print(f"translation off (no --mt-model, and the packaged pair: {exc})")
+        return None
+    stderr.print(f"translation: {mt.identifier} (packaged; --mt-model names another)")
+    return mt
 
 
 def stream_command(

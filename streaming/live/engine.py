@@ -64,7 +64,7 @@ from streaming.live.protocol import (
 )
 from streaming.live.speakers import LiveSpeakers, SessionAudio, SpeakerModels
 from streaming.translation import TextTranslation
-from translate.translator import Translator
+from translate.protocol import TextTranslator
 from translate.types import TranslateOptions
 
 logger = logging.getLogger(__name__)
@@ -98,8 +98,8 @@ class Stages:
     """What happens to finals after recognition."""
 
     annotator: EntityAnnotator | None = None
-    translator: Translator | None = None
-    glossaries: dict[str, Translator] = field(default_factory=dict)
+    translator: TextTranslator | None = None
+    glossaries: dict[str, TextTranslator] = field(default_factory=dict)
     """Translators with a glossary's terminology, by glossary id."""
     speakers: SpeakerModels | None = None
     """Speaker embedding and role models: who said each final of a single-language session
@@ -214,7 +214,7 @@ class Engine(Generic[JobT, ResultT]):
             self.totals["sessions"] += 1
         return session
 
-    def _enrichment(self, start: Start, translator: Translator | None) -> SegmentEnrichment:
+    def _enrichment(self, start: Start, translator: TextTranslator | None) -> SegmentEnrichment:
         """The stage a session's finals go through, as ``start`` asks."""
         annotator = self.stages.annotator if start.entities else None
         if translator is None:
