@@ -193,11 +193,15 @@ class Diarizer:
         return np.asarray(embeddings, dtype=np.float32)
 
 
-@functools.cache
 def load_diarizer(name: str = DEFAULT_DIARIZER) -> Diarizer:
     """The pinned diarizer ``name``, verified and loaded once per process."""
     if name != PINNED.name:
         raise ValueError(f"unknown diarization model {name!r}; known: {PINNED.name}")
+    return _loaded()
+
+
+@functools.cache
+def _loaded() -> Diarizer:
     return Diarizer(resolve_pinned(PINNED))
 
 
