@@ -90,3 +90,14 @@ def test_portuguese_speech_to_english_goes_through_the_cascade(tmp_path: Path) -
     assert "bergamot-pt-en" in document["translation"]["model"]
     english = " ".join(s["translation"]["text"] for s in document["segments"]).lower()
     assert "sore throat" in english
+
+
+@pytest.mark.slow
+def test_medstream_translate_uses_the_packaged_pair_without_model() -> None:
+    result = CliRunner().invoke(app, ["translate", "Take 500 mg of amoxicillin for the chest "
+                                      "pain.", "--from", "en", "--to", "pt-BR", "--terms",
+                                      "none"])
+    assert result.exit_code == 0, result.output
+    assert "amoxicilina" in result.output and "500 mg" in result.output
+    refused = CliRunner().invoke(app, ["translate", "Fieber", "--from", "de", "--to", "en"])
+    assert refused.exit_code == 2 and "packaged pair translates en→pt" in refused.output

@@ -21,11 +21,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ner.folding import primary_language
 from speech.errors import MedstreamError
 from streaming.cli.console import fail
 from streaming.cli.records import run_file, text_records, write_in_batches
 from translate.catalog import BACKENDS, BackendName, load_mt_model
 from translate.constraints import pair_constraints
+from translate.defaults import PACKAGED_DIRECTIONS
 from translate.failures import each_or_failure, failure_message
 from translate.glossary import read_glossary
 from translate.protocol import TextTranslator, make_translator
@@ -93,7 +95,8 @@ def translate_command(
     target_language: Annotated[str, typer.Option("--to", help="Target language (ISO 639-1).")]
     = "en",
     model: Annotated[str | None, typer.Option(help="MT model: directory, packaged "
-                                              "(bergamot-en-pt, bergamot-pt-en), catalog name "
+                                              "(bergamot-en-pt, bergamot-pt-en: the default "
+                                              "for those directions), catalog name "
                                               "(nllb-200-distilled-600M, m2m100_418M, "
                                               "opus-mt-de-en …) or Hub id.")] = None,
     glossary: Annotated[list[Path] | None, typer.Option(help="Glossary (TSV, CSV or TBX); "
@@ -119,9 +122,14 @@ def translate_command(
     if (text is None) == (input_file is None):
         raise fail("give a TEXT or --input FILE")
     if model is None:
-        raise fail("--model is required: bergamot-en-pt or bergamot-pt-en (packaged), a "
-                   "catalog name (see `medstream translate --help`) or a directory (e.g. "
-                   "trained with recipes/mt)")
+        packaged = PACKAGED_DIRECTIONS.get((primary_language(source_language),
+                                            primary_language(target_language)))
+        if packaged is None:
+            raise fail(f"--model is required for {source_language}→{target_language} (the "
+                       "packaged pair translates en→pt and pt→en): a catalog name (see "
+                       "`medstream translate --help`) or a directory (e.g. trained with "
+                       "recipes/mt)")
+        model = packaged.name
     if terms not in TERM_MODES:
         raise fail(f"--terms must be one of {', '.join(TERM_MODES)}, not {terms!r}")
     if backend not in BACKENDS:
