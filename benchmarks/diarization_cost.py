@@ -1,0 +1,66 @@
+"""What ``--speakers`` costs in batch: the wall time of recognising a set of recordings, against
+the wall time of then adding ``--speakers N`` to the finished batch (which decodes the audio
+again, loads the diarizer and the role model, diarizes and assigns words to speakers, without
+recognising again).
+
+Both runs are ``medstream transcribe`` exactly as a user runs it, on the same recordings, one
+after the other; the ratio is printed, with the speakers found in each recording and their
+roles. Usage::
+
+    .venv/bin/python benchmarks/diarization_cost.py                       # OSCE set, base, 2
+    .venv/bin/python benchmarks/diarization_cost.py --model tiny.en --speakers auto
+
+Wall times on a shared 2-core machine vary by ±20 % from run to run: compare within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+OSCE = REPO.parent / "shared" / "data" / "speech" / "fareez_osce_en" / "audio"
+MEDSTREAM = str(Path(sys.executable).with_name("medstream"))
+
+
+def transcribe(audio: Path, out: Path, extra: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run([MEDSTREAM, "transcribe", str(audio), "-o", str(out), "--offline",
+                    "--format", "json", *extra], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("audio", nargs="?", type=Path, default=OSCE)
+    parser.add_argument("--model", default="base")
+    parser.add_argument("--speakers", default="2")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch)
+        common = ["--model", args.model]
+        recognise = transcribe(args.audio, out, common)
+        speakers = transcribe(args.audio, out, [*common, "--speakers", args.speakers])
+        audio_seconds = 0.0
+        print(f"{args.audio} with {args.model}, --speakers {args.speakers}:")
+        for path in sorted(out.rglob("*.json")):
+            document = json.loads(path.read_text(encoding="utf-8"))
+            audio_seconds += float(document["duration"])
+            table = ", ".join(f"{s['id']} {s['role']} {s['talk_time']:.0f} s"
+                              for s in document.get("speakers", []))
+            print(f"  {path.stem}: {table}")
+    print(f"  recognise: {recognise:.1f} s ({audio_seconds / recognise:.1f}x real time)")
+    print(f"  add --speakers to the finished batch: {speakers:.1f} s")
+    print(f"  speakers / recognition wall time: {speakers / recognise:.2f}")
+
+
+if __name__ == "__main__":
+    main()
