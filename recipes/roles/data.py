@@ -15,13 +15,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from eval.conversations import read_role_transcript
 from ner.roles import Role
-from speech.datafiles import json_lines, text_lines
+from speech.datafiles import json_lines
 from speech.errors import DataFileError
 
 CLINICIAN_TAGS = re.compile(r"^\[?(doctor|docotr)(_\d+)?\]?$|^guest_clinic", re.IGNORECASE)
 PATIENT_TAGS = re.compile(r"^\[?patient\]?$", re.IGNORECASE)
-_OSCE_TURN = re.compile(r"^([DP])\s*[:;]\s*(.*)$")
 
 
 @dataclass(frozen=True)
@@ -69,18 +69,8 @@ def load_dialogues(root: Path, corpus: str, split: str) -> list[Dialogue]:
 
 
 def read_osce(path: Path) -> Dialogue:
-    """An OSCE transcript: ``D`` is the clinician, ``P`` the patient."""
-    turns: list[Turn] = []
-    for number, line in enumerate(text_lines(path), start=1):
-        if not line.strip():
-            continue
-        match = _OSCE_TURN.match(line.strip())
-        if match:
-            tag, text = match.groups()
-            turns.append(Turn(tag, "clinician" if tag == "D" else "patient", text))
-        elif turns:
-            last = turns[-1]
-            turns[-1] = Turn(last.speaker, last.role, f"{last.text} {line.strip()}")
-        else:
-            raise DataFileError(path, number, "text before the first 'D:' or 'P:' turn")
-    return Dialogue(path.stem, "osce", "osce", tuple(turns))
+    """An OSCE transcript: ``D`` is the clinician, ``P`` the patient (read by
+    :func:`eval.conversations.read_role_transcript`, as ``medstream eval diarization`` reads it)."""
+    turns = tuple(Turn(turn.speaker, turn.role or "other", turn.text)
+                  for turn in read_role_transcript(path))
+    return Dialogue(path.stem, "osce", "osce", turns)
