@@ -36,10 +36,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from eval.readers import JsonFields
+from ner.roles import Role
 from speech.datafiles import json_lines, text_lines, type_name
 from speech.errors import DataFileError
-
-Role = Literal["clinician", "patient", "other"]
 
 ROLE_NAMES: dict[str, Role] = {
     "d": "clinician", "doctor": "clinician", "clinician": "clinician", "physician": "clinician",

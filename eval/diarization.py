@@ -47,10 +47,11 @@ from meeteval.wer.wer.cp import cp_word_error_rate  # type: ignore[import-untype
 from pyannote.core import Annotation, Segment  # type: ignore[import-untyped]
 from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
 
-from eval.conversations import Conversation, Role, TextTurn, TimedTurn
+from eval.conversations import Conversation, TextTurn, TimedTurn
 from eval.metric import Metric, Score, check_lengths
 from eval.normalize import CHARACTER_LANGUAGES
 from eval.wer import Alignment, ErrorRate
+from ner.roles import Role
 
 DEFAULT_COLLAR = 0.25
 """Seconds not scored on each side of every reference boundary (NIST convention)."""
