@@ -57,38 +57,40 @@ def test_one_engine_holds_both_directions_and_names_both_pinned_models() -> None
         load_mt_model(PACKAGED_NAME, backend="ctranslate2")
 
 
+def _translated_speech(folder: Path, spoken: str, target: str) -> tuple[str, str]:
+    """Transcribe the one recording in ``folder/audio`` (spoken in ``spoken``) with Whisper base
+    and ``--translate-to target``, no MT model named: (the translation model, the translation
+    joined, lower case). The cascade must have translated it."""
+    result = CliRunner().invoke(app, ["transcribe", str(folder / "audio"), "-o",
+                                      str(folder / "out"), "--model", "base", "--language",
+                                      spoken, "--offline", "--translate-to", target, "--format",
+                                      "json"])
+    assert result.exit_code == 0, result.output
+    (output,) = (folder / "out").glob("*.json")
+    document = json.loads(output.read_text(encoding="utf-8"))
+    assert document["translation"]["method"] == "text"
+    text = " ".join(s["translation"]["text"] for s in document["segments"]).lower()
+    return document["translation"]["model"], text
+
+
 @pytest.mark.slow
 def test_transcribe_translates_english_speech_into_portuguese_without_an_mt_model(
         tmp_path: Path) -> None:
-    audio = tmp_path / "audio"
-    audio.mkdir()
+    (tmp_path / "audio").mkdir()
     speak("The patient has chest pain and a high fever since yesterday.",
-          audio / "clinician.wav")
-    result = CliRunner().invoke(app, ["transcribe", str(audio), "-o", str(tmp_path / "out"),
-                                      "--model", "base", "--language", "en", "--offline",
-                                      "--translate-to", "pt", "--format", "json"])
-    assert result.exit_code == 0, result.output
-    document = json.loads((tmp_path / "out" / "clinician.json").read_text(encoding="utf-8"))
-    assert document["translation"]["method"] == "text"
-    assert "bergamot-en-pt" in document["translation"]["model"]
-    portuguese = " ".join(s["translation"]["text"] for s in document["segments"]).lower()
+          tmp_path / "audio" / "clinician.wav")
+    model, portuguese = _translated_speech(tmp_path, "en", "pt")
+    assert "bergamot-en-pt" in model
     assert "dor no peito" in portuguese and "febre" in portuguese
 
 
 @pytest.mark.slow
 def test_portuguese_speech_to_english_goes_through_the_cascade(tmp_path: Path) -> None:
-    audio = tmp_path / "audio"
-    audio.mkdir()
-    speak("Estou com muita dor de garganta.", audio / "paciente.wav", voice="pt-br",
-          words_per_minute=120)
-    result = CliRunner().invoke(app, ["transcribe", str(audio), "-o", str(tmp_path / "out"),
-                                      "--model", "base", "--language", "pt", "--offline",
-                                      "--translate-to", "en", "--format", "json"])
-    assert result.exit_code == 0, result.output
-    document = json.loads((tmp_path / "out" / "paciente.json").read_text(encoding="utf-8"))
-    assert document["translation"]["method"] == "text"
-    assert "bergamot-pt-en" in document["translation"]["model"]
-    english = " ".join(s["translation"]["text"] for s in document["segments"]).lower()
+    (tmp_path / "audio").mkdir()
+    speak("Estou com muita dor de garganta.", tmp_path / "audio" / "paciente.wav",
+          voice="pt-br", words_per_minute=120)
+    model, english = _translated_speech(tmp_path, "pt", "en")
+    assert "bergamot-pt-en" in model
     assert "sore throat" in english
 
 
