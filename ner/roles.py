@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -276,6 +276,19 @@ def roles_from_languages(speaker_languages: Mapping[str, str], clinician_languag
                       else "patient" if spoken == patient else "other")
         roles[speaker] = RoleGuess(role, 1.0)
     return roles
+
+
+def joined_turns(utterances: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(speaker, text) turns from utterances in order, consecutive ones of one speaker joined
+    with a space: what :meth:`RoleClassifier.speakers` reads, from a transcript's segments
+    (:func:`streaming.speakers.conversation_turns`) or a live session's finals."""
+    turns: list[tuple[str, str]] = []
+    for speaker, text in utterances:
+        if turns and turns[-1][0] == speaker:
+            turns[-1] = (speaker, f"{turns[-1][1]} {text}")
+        else:
+            turns.append((speaker, text))
+    return turns
 
 
 def _primary(language: str) -> str:

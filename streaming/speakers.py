@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from ner.dialogue import DialogueTurn, mark_dialogue
+from ner.roles import joined_turns
 from speech.diarization import SpeakerTurn, load_diarizer
 from speech.speakers import assign_speakers
 from speech.types import Segment
@@ -136,17 +137,11 @@ def _numbered(segments: Sequence[Segment], turns: Sequence[SpeakerTurn]
 
 
 def conversation_turns(segments: Sequence[Segment]) -> list[tuple[str, str]]:
-    """(speaker, text) of each turn: consecutive segments of one speaker joined."""
-    turns: list[tuple[str, str]] = []
-    for segment in segments:
-        text = segment.text.strip()
-        if segment.speaker is None or not text:
-            continue
-        if turns and turns[-1][0] == segment.speaker:
-            turns[-1] = (segment.speaker, f"{turns[-1][1]} {text}")
-        else:
-            turns.append((segment.speaker, text))
-    return turns
+    """(speaker, text) of each turn: consecutive segments of one speaker joined (segments
+    without a speaker or text left out)."""
+    return joined_turns((s.speaker, s.text.strip()) for s in segments
+                        if s.speaker is not None and s.text.strip())
+
 
 
 def mark_dialogue_turns(doc: TranscriptDocument) -> TranscriptDocument:

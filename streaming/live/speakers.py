@@ -30,6 +30,7 @@ from ner.roles import (
     Role,
     RoleClassifier,
     RoleGuess,
+    joined_turns,
     roles_from_languages,
 )
 from speech.audio import SAMPLE_RATE
@@ -194,14 +195,8 @@ class LiveSpeakers:
 
     def _conversation(self) -> list[tuple[str, str]]:
         """(speaker, text) turns so far: consecutive finals of one speaker joined, as a
-        transcript's turns are (:func:`streaming.speakers.conversation_turns`)."""
-        turns: list[tuple[str, str]] = []
-        for _, speaker, text in self._turns:
-            if turns and turns[-1][0] == speaker:
-                turns[-1] = (speaker, f"{turns[-1][1]} {text}")
-            else:
-                turns.append((speaker, text))
-        return turns
+        transcript's turns are (:func:`ner.roles.joined_turns`)."""
+        return joined_turns((speaker, text) for _, speaker, text in self._turns)
 
 
 def _middle(audio: np.ndarray, seconds: float) -> np.ndarray:
