@@ -43,3 +43,29 @@ def encode(samples: np.ndarray, rate: int, path: Path, channels: int = 2) -> Pat
         for packet in stream.encode(None):
             container.mux(packet)
     return path
+
+
+def silence_flac(seconds: int, declare_length: bool = True) -> bytes:
+    """A 16 kHz mono FLAC of ``seconds`` of digital silence: tiny (an hour is 0.66 MB) but
+    ``seconds`` long once decoded. Without ``declare_length`` its header does not state the
+    length (STREAMINFO's total sample count is 0, "unknown")."""
+    import io
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="flac") as container:
+        stream = container.add_stream("flac", rate=16_000, layout="mono")
+        assert isinstance(stream, av.audio.stream.AudioStream)
+        stream.format = "s16"
+        block = np.zeros((1, 160_000), np.int16)
+        for _ in range(seconds // 10):
+            frame = av.AudioFrame.from_ndarray(block, format="s16", layout="mono")
+            frame.sample_rate = 16_000
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    data = bytearray(buffer.getvalue())
+    if not declare_length:  # the low 36 bits of STREAMINFO bytes 18-25 (after "fLaC" + header)
+        data[21] &= 0xF0
+        data[22:26] = bytes(4)
+    return bytes(data)
