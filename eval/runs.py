@@ -19,9 +19,9 @@ from rich.progress import Progress
 from eval.asr_entities import TaggedText
 from eval.readers import ManifestEntry, TermSegment, read_manifest
 from eval.report import Section
-from eval.sections import asr_entity_section, asr_section, ner_section
+from eval.sections import asr_entity_section, asr_section, ner_span_section
 from eval.terms import dictionary
-from ner.conll import TaggedSentence
+from ner.iob import Span
 from speech.errors import MedstreamError
 from translate.glossary import read_glossary
 
@@ -211,25 +211,73 @@ def entities_on_asr(run: AsrRun, ner_model: str, device: str) -> Section:
     return section
 
 
+def score_files(gold_files: Sequence[Path], pred_files: Sequence[Path]) -> Section:
+    """Entity F1 of each predicted file against its gold file: CoNLL files (same tokens) or
+    raw JSONL (``*.jsonl``: same texts, entities as character spans, strict on characters).
+    A corpus is named by its folder for ``devel``/``test``/``train`` files, else the stem."""
+    from ner.conll import read_conll
+    from ner.raw_corpora import read_raw_jsonl
+
+    corpora: dict[str, tuple[Sequence[Sequence[Span]], Sequence[Sequence[Span]]]] = {}
+    for gold_path, pred_path in zip(gold_files, pred_files, strict=True):
+        stem = gold_path.name.split(".")[0]
+        name = gold_path.parent.name if stem in ("devel", "test", "train") else stem
+        if gold_path.suffix == ".jsonl":
+            gold_docs, pred_docs = read_raw_jsonl(gold_path), read_raw_jsonl(pred_path)
+            if [d.text for d in gold_docs] != [d.text for d in pred_docs]:
+                raise UsageError(f"{pred_path} does not hold the texts of {gold_path}, in order")
+            corpora[name] = ([d.spans for d in gold_docs], [d.spans for d in pred_docs])
+            continue
+        gold, predicted = read_conll(gold_path), read_conll(pred_path)
+        if len(gold) != len(predicted):
+            raise UsageError(f"{name}: {len(gold)} gold sentences but {len(predicted)} predicted")
+        for number, (g, p) in enumerate(zip(gold, predicted, strict=True), 1):
+            if g.tokens != p.tokens:
+                raise UsageError(f"{name}: sentence {number} has different tokens in the gold "
+                                 "and predicted files")
+        corpora[name] = ([g.spans for g in gold], [p.spans for p in predicted])
+    return ner_span_section(corpora)
+
+
 def tag_corpora(model: str, data: Path, split: str, device: str,
-                limit: int | None) -> Section:
-    """Tag every known corpus under ``data`` as written (as documents and sentence by
-    sentence) and in spoken style, and score it."""
+                limit: int | None, part: str = "all") -> Section:
+    """Tag every known corpus under ``data`` as raw text (the headline: originals with
+    character offsets where the corpus has them, else detokenized CoNLL), as written CoNLL
+    tokens (as documents and sentence by sentence) and in spoken style, and score it; on
+    ``part`` of the split (all, or the choose / report half)."""
     from ner.catalog import resolve_ner_model
-    from ner.evaluation import DOCUMENT_WINDOW, VARIANT_LABELS, tag_split
+    from ner.evaluation import DOCUMENT_WINDOW, RAW_LABELS, VARIANT_LABELS, tag_raw_split, tag_split
+    from ner.raw_corpora import PARTS
     from ner.schema import CORPUS_LABELS
     from ner.tagger import TaggerOptions, TransformerTagger
 
+    chosen = next((p for p in PARTS if p == part), None)
+    if chosen is None:
+        raise UsageError(f"--part must be one of {', '.join(PARTS)}, not {part!r}")
     names = [c for c in CORPUS_LABELS if (data / c / f"{split}.tsv").is_file()]
     if not names:
         raise UsageError(f"no known corpus ({', '.join(CORPUS_LABELS)}) has {split}.tsv under "
                          f"{data}")
     tagger = TransformerTagger(resolve_ner_model(model).path, TaggerOptions(device=device))
-    corpora: dict[str, tuple[Sequence[TaggedSentence], Sequence[TaggedSentence]]] = {}
+    corpora: dict[str, tuple[Sequence[Sequence[Span]], Sequence[Sequence[Span]]]] = {}
+    detokenized = []
     for name in names:
-        for tagged in tag_split(tagger, data, name, split, limit):
-            corpora[name + VARIANT_LABELS[tagged.variant]] = (tagged.gold, tagged.predicted)
-    section = ner_section(corpora)
+        for raw in tag_raw_split(tagger, data, name, split, chosen, limit=limit):
+            corpora[name + RAW_LABELS[raw.variant]] = ([d.spans for d in raw.documents],
+                                                       raw.predicted)
+            if not raw.original and name not in detokenized:
+                detokenized.append(name)
+        for tagged in tag_split(tagger, data, name, split, limit, part=chosen):
+            corpora[name + VARIANT_LABELS[tagged.variant]] = (
+                [s.spans for s in tagged.gold], [s.spans for s in tagged.predicted])
+    section = ner_span_section(corpora)
+    section.notes.append(f"Part of the split: {chosen} (choose: the first half of its "
+                         "documents, where settings are compared; report: the second half). "
+                         "Raw text: each document handed over as text and scored by exact "
+                         "character spans, through the corpus' head; raw text, pipeline: the "
+                         "recognizer `medstream ner` runs (view, lexicon, rules). Raw text of "
+                         + (", ".join(detokenized) or "no corpus") + ": its CoNLL sentences "
+                         "detokenized (no originals with offsets available).")
     section.notes.append("Written text is read in order as documents: an abbreviation a "
                          "sentence defines (\"overactive bladder (OAB)\") takes its long "
                          f"form's type in the next {DOCUMENT_WINDOW} sentences "

@@ -21,6 +21,7 @@ from eval.terms import TermRecall, TermSuccess, dictionary
 from eval.translation import TRANSLATION_METRICS, TranslationMetric, compare_systems
 from eval.wer import ErrorRate, Unit
 from ner.conll import TaggedSentence
+from ner.iob import Span
 
 
 def asr_section(ids: Sequence[str], languages: Sequence[str], references: Sequence[str],
@@ -119,11 +120,27 @@ def ner_section(corpora: Mapping[str, tuple[Sequence[TaggedSentence],
             if g.tokens != p.tokens:
                 raise ValueError(f"{name}: sentence {number} has different tokens in the gold "
                                  "and predicted files")
-        gold_spans = [g.spans for g in gold]
-        pred_spans = [p.spans for p in predicted]
-        for mode in MATCH_MODES:
-            section.add(name, EntityF1(mode).corpus_score(pred_spans, gold_spans))
+        add_entity_scores(section, name, [g.spans for g in gold], [p.spans for p in predicted])
     return section
+
+
+def ner_span_section(corpora: Mapping[str, tuple[Sequence[Sequence[Span]],
+                                                 Sequence[Sequence[Span]]]]) -> Section:
+    """Entity F1 in the four matching modes, per corpus, from (gold, predicted) span lists of
+    each text: character spans of raw text, as ``medstream eval ner`` scores it."""
+    section = Section("ner", "Entity recognition")
+    for name, (gold, predicted) in corpora.items():
+        if len(gold) != len(predicted):
+            raise ValueError(f"{name}: {len(gold)} gold texts but {len(predicted)} predicted")
+        add_entity_scores(section, name, gold, predicted)
+    return section
+
+
+def add_entity_scores(section: Section, name: str, gold: Sequence[Sequence[Span]],
+                      predicted: Sequence[Sequence[Span]]) -> None:
+    """One row per matching mode for corpus ``name``."""
+    for mode in MATCH_MODES:
+        section.add(name, EntityF1(mode).corpus_score(predicted, gold))
 
 
 def terms_section(segments: Sequence[TermSegment], hypotheses: Sequence[str], mode: str,

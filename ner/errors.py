@@ -7,3 +7,7 @@ from speech.errors import MedstreamError
 
 class TaggerModelError(MedstreamError):
     """A directory is not a token-classification model medstream can use as a tagger."""
+
+
+class NerDataError(MedstreamError):
+    """An NER data file (a raw JSONL corpus) cannot be read as one."""

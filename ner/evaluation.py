@@ -13,6 +13,18 @@ Abbreviations are resolved as the pipeline resolves them in a document
 documents, and a definition is remembered for the :data:`DOCUMENT_WINDOW` sentences after it.
 The ``isolated`` variant scores the same tags with each sentence read alone (definitions apply
 only within their sentence).
+
+**Raw text** (:func:`tag_raw_split`) is the headline: each document of
+:func:`ner.raw_corpora.raw_split` (the originals where the corpus has them, else its detokenized
+CoNLL sentences) is handed over as text, the way ``medstream ner`` gets it, and scored by
+exact character spans. ``raw`` reads it through the corpus' head (as ``original`` does the
+CoNLL tokens); ``raw_pipeline`` runs the recognizer the pipeline runs (the view, the built-in
+lexicon and the rules).
+
+**Parts.** A split can be scored on ``all`` of it or on one half (:data:`ner.raw_corpora.PARTS`):
+``choose``, the first half of its documents, where settings are compared, and ``report``, the
+second, kept for the figures that are published. A CoNLL split is cut where its raw documents
+are (:func:`conll_part`).
 """
 
 from __future__ import annotations
@@ -24,9 +36,12 @@ from pathlib import Path
 
 from ner.abbreviations import AbbreviationMemory
 from ner.conll import TaggedSentence
-from ner.corpora import asr_style, load_split
+from ner.corpora import CorpusSentence, asr_style, load_split
 from ner.iob import Span, iob2_from_spans, spans_from_iob2
-from ner.schema import EntityType
+from ner.lexicon import builtin_lexicon
+from ner.raw_corpora import Part, RawDocument, document_part, raw_split, sentence_documents
+from ner.recognizer import EntityRecognizer, LexiconRecognizer, TaggerRecognizer
+from ner.schema import EntityType, annotated_types
 from ner.tagger import TransformerTagger
 from ner.types import Entity
 
@@ -52,14 +67,14 @@ class TaggedSplit:
 
 def tag_split(tagger: TransformerTagger, root: str | Path, corpus: str, split: str = "devel",
               limit: int | None = None,
-              variants: Sequence[str] | None = None) -> list[TaggedSplit]:
+              variants: Sequence[str] | None = None, part: Part = "all") -> list[TaggedSplit]:
     """``corpus``'s ``split`` under ``root`` tagged in ``variants`` (default: all of
-    :data:`VARIANTS` that apply to the model; ``pipeline_view`` only to one with heads).
-    Raises KeyError for an unknown variant."""
+    :data:`VARIANTS` that apply to the model; ``pipeline_view`` only to one with heads), on
+    the sentences of ``part`` (:func:`conll_part`). Raises KeyError for an unknown variant."""
     if variants is None:
         variants = VARIANTS if len(tagger.heads.groups) > 1 else VARIANTS[:3]
     own_head = corpus if corpus in tagger.heads.groups else None
-    sentences = load_split(root, corpus, split)[:limit]
+    sentences = conll_part(root, corpus, split, part)[:limit]
     annotated = {t.value for t in sentences[0].annotated} if sentences else set()
     texts = {
         "original": lambda: [s.sentence for s in sentences],
@@ -110,3 +125,74 @@ def resolve_abbreviations(sentences: Sequence[Sequence[str]], tags: Sequence[Seq
             Span(first[e.start], last[e.end] + 1, e.type.value)
             for e in memory.resolve(text, entities) if e.start in first and e.end in last)))
     return result
+
+
+RAW_VARIANTS = ("raw", "raw_pipeline")
+RAW_LABELS = {"raw": " (raw text)", "raw_pipeline": " (raw text, pipeline)"}
+"""How reports name each raw-text variant after the corpus name."""
+
+
+@dataclass(frozen=True)
+class TaggedRaw:
+    """Gold and predicted character spans of the documents of one corpus split, one variant;
+    ``original``: whether the texts are the corpus' originals (else detokenized CoNLL)."""
+
+    corpus: str
+    variant: str
+    documents: tuple[RawDocument, ...]
+    predicted: tuple[tuple[Span, ...], ...]
+    original: bool
+
+
+def conll_part(root: str | Path, corpus: str, split: str, part: Part) -> list[CorpusSentence]:
+    """The CoNLL sentences of ``part`` of a split: those of the documents
+    :func:`ner.raw_corpora.document_part` gives (the same halves as the raw text)."""
+    sentences = load_split(root, corpus, split)
+    if part == "all":
+        return sentences
+    documents, original = raw_split(root, corpus, split)
+    if not original:  # detokenized: one document per sentence
+        return [sentences[int(d.id.rsplit("-", 1)[1]) - 1] for d in document_part(documents, part)]
+    chosen = {d.id for d in document_part(documents, part)}
+    owners = sentence_documents([s.sentence.tokens for s in sentences], documents)
+    return [s for s, owner in zip(sentences, owners, strict=True)
+            if documents[owner].id in chosen]
+
+
+def tag_raw_split(tagger: TransformerTagger, root: str | Path, corpus: str,
+                  split: str = "devel", part: Part = "all",
+                  variants: Sequence[str] = RAW_VARIANTS,
+                  limit: int | None = None) -> list[TaggedRaw]:
+    """``part`` of ``corpus``'s ``split`` as raw text (its first ``limit`` documents if
+    given), tagged in ``variants`` (module docstring). Original documents are read one by one
+    (an abbreviation applies within its document); detokenized sentences as a stream, as the
+    CoNLL variants read them. Predicted types the corpus does not annotate are left out.
+    Raises KeyError for an unknown variant."""
+    documents, original = raw_split(root, corpus, split)
+    chosen = document_part(documents, part)[:limit]
+    annotated = {t.value for t in annotated_types(corpus)}
+    texts = [d.text for d in chosen]
+    result = []
+    for variant in variants:
+        if variant not in RAW_VARIANTS:
+            raise KeyError(f"unknown variant {variant!r} (known: {', '.join(RAW_VARIANTS)})")
+        memory = AbbreviationMemory(0 if original else DOCUMENT_WINDOW)
+        if variant == "raw":
+            own = corpus if corpus in tagger.heads.groups else None
+            found = [memory.resolve(text, entities)
+                     for text, entities in zip(texts, tagger.tag_batch(texts, own), strict=True)]
+        else:
+            found = pipeline_recognizer(tagger).recognize(
+                texts, "en", None if original else memory)
+        predicted = tuple(tuple(sorted({Span(e.start, e.end, e.type.value) for e in entities
+                                        if e.type.value in annotated}))
+                          for entities in found)
+        result.append(TaggedRaw(corpus, variant, tuple(chosen), predicted, original))
+    return result
+
+
+def pipeline_recognizer(tagger: TransformerTagger) -> EntityRecognizer:
+    """The recognizer ``medstream ner`` builds (``ner.build``) around an already loaded
+    tagger: the tagger through its view, the built-in English lexicon, the rules."""
+    return EntityRecognizer([TaggerRecognizer(tagger),
+                             LexiconRecognizer([builtin_lexicon("en")])])

@@ -1,12 +1,26 @@
 """The transformer tagger: a Hugging Face token-classification model as an entity recognizer.
 
 The model directory (``config.json`` with IOB2 ``id2label`` over schema types, weights, fast
-tokenizer) is what ``recipes/ner`` exports. Text is split into words by the tokenizer itself
-(whitespace and punctuation for BERT), each word gets a label distribution from its first
-sub-token, the best valid IOB2 sequence over those is decoded (:mod:`ner.decoding`), and its
-spans become :class:`~ner.types.Entity` with character offsets from the tokenizer's offset
-mapping. Long texts are cut into overlapping windows (:mod:`ner.windows`). A model with one
-head per training corpus (:mod:`ner.heads`) is read through its view, or through one named head.
+tokenizer) is what ``recipes/ner`` exports. Raw text is tagged sentence by sentence
+(:mod:`ner.sentences`: the model was trained on sentences, and a whole abstract in one piece
+costs it 5 points of F1), each sentence split into words by the tokenizer itself (whitespace
+and punctuation for BERT), each word gets a label distribution from its first sub-token, the
+best valid IOB2 sequence over those is decoded (:mod:`ner.decoding`), and its spans become
+:class:`~ner.types.Entity` with character offsets from the tokenizer's offset mapping. A
+sentence longer than a window is cut into overlapping windows (:mod:`ner.windows`).
+
+**Whole words.** BERT's words split "ataxia-telangiectasia" into "ataxia", "-" and
+"telangiectasia". On raw text, an entity may not start on a word glued to the one before it
+(no space between them, and the one before is not an opening bracket or quote): decoding
+forbids ``B-`` there, so "telangiectasia" can only continue "ataxia-" or stay outside. A
+trailing "-" or "/" is dropped from a span, and a span that then ends inside a hyphenated word
+("red" of "red-blood-cell") is dropped. NCBI-disease does mark a few such spans (39 of 5,932
+in train and devel: "malaria" of "malaria-causing"), but on the half of its devel split used
+to choose settings, 11 of the tagger's 12 spans ending before a hyphen were wrong
+("tumor" of "tumor-suppressor").
+
+A model with one head per training corpus (:mod:`ner.heads`) is read through its view, or
+through one named head.
 
 The same tagger also loads the CTranslate2 export of :mod:`ner.export` (int8 encoder + linear
 head), which is what the pipeline serves on CPU.
@@ -16,23 +30,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from ner.decoding import iob2_constraints, viterbi
+from ner.decoding import NEVER, iob2_constraints, viterbi
 from ner.errors import TaggerModelError
 from ner.export import EXPORT_FORMAT, MANIFEST
 from ner.heads import CONFIG_KEY, Heads
 from ner.iob import Span, iob2_from_spans, spans_from_iob2
 from ner.schema import EntityType, type_of_label
+from ner.sentences import sentence_spans
 from ner.spans import non_overlapping
 from ner.types import Entity
 from ner.windows import Encoded, Window, encode_windows, pad_ids
 from speech.errors import InvalidOptionError, ModelNotFoundError
+
+TRAINING_WINDOW = 128
+"""Sub-tokens per window that ``recipes/ner`` trains with (its ``max_length``)."""
+CONNECTORS = frozenset("-/")
+"""Words that never end an entity: an entity ends before a hyphen or slash, never on one."""
+OPENERS = frozenset("([{\"'\u201c\u2018")
+"""Words after which an entity may start though no space separates them ("(G6PD)")."""
 
 
 @dataclass(frozen=True)
@@ -43,8 +65,10 @@ class TaggerOptions:
     """``cpu``, ``cuda`` or ``cuda:N``."""
     batch_size: int = 32
     """Windows per forward pass."""
-    max_length: int | None = None
-    """Sub-tokens per window including special tokens; None: the model's limit (at most 512)."""
+    max_length: int | None = TRAINING_WINDOW
+    """Sub-tokens per window including special tokens (default: the recipe's training window,
+    so the model sees the context lengths it learnt on); None: the model's limit (at most
+    512)."""
     stride: int = 32
     """Sub-tokens shared by consecutive windows of a long text."""
 
@@ -74,6 +98,8 @@ class _Head:
     labels: tuple[str, ...]
     start: np.ndarray
     transition: np.ndarray
+    begins: list[int]
+    """Positions of the ``B-`` labels in ``labels``."""
 
 
 class TransformerTagger:
@@ -120,16 +146,24 @@ class TransformerTagger:
         return self.tag_batch([text], head)[0]
 
     def tag_batch(self, texts: Sequence[str], head: str | None = None) -> list[list[Entity]]:
-        """The entities of each text (batched across texts), read through the model's view or,
-        given ``head``, through that head only."""
-        encoded = encode_windows(self.tokenizer, texts, max_length=self.max_length,
+        """The entities of each text (its sentences batched across texts), read through the
+        model's view or, given ``head``, through that head only. A text gives the same
+        entities as its sentences (:func:`ner.sentences.sentence_spans`) tagged one by one."""
+        pieces = [(index, start, end) for index, text in enumerate(texts)
+                  for start, end in sentence_spans(text)]
+        sentences = [texts[index][start:end] for index, start, end in pieces]
+        encoded = encode_windows(self.tokenizer, sentences, max_length=self.max_length,
                                  stride=self.stride)
-        words = self._word_logits(encoded, len(texts))
-        result = []
-        for text, logits, spans in zip(texts, words, encoded.word_spans, strict=True):
+        words = self._word_logits(encoded, len(sentences))
+        result: list[list[Entity]] = [[] for _ in texts]
+        for (index, offset, _), sentence, logits, spans in zip(
+                pieces, sentences, words, encoded.word_spans, strict=True):
             order = sorted(spans)
-            result.append([_entity(text, spans, order, found)
-                           for found in self.decode(logits, order, head)])
+            inside = glued_words(sentence, [spans[w] for w in order])
+            found = self.decode(logits, order, head, inside)
+            result[index].extend(_entity(texts[index], offset, spans, order, s)
+                                 for s in whole_word_spans(sentence, spans, order, found,
+                                                           inside))
         return result
 
     def tag_words(self, sentences: Sequence[Sequence[str]],
@@ -146,11 +180,13 @@ class TransformerTagger:
         return result
 
     def decode(self, logits: dict[int, np.ndarray], order: Sequence[int],
-               head: str | None = None) -> list[WordSpan]:
+               head: str | None = None,
+               inside: frozenset[int] = frozenset()) -> list[WordSpan]:
         """Entities over the words ``order`` (word indices; a word without logits is ``O``)
         from their label logits: through ``head``, or through the view, whose heads' spans are
         kept by type (schema order: a condition before anatomy), then longest first, where
-        they overlap. Raises InvalidOptionError for an unknown head."""
+        they overlap. No entity starts at a position (index into ``order``) in ``inside``
+        (:func:`glued_words`). Raises InvalidOptionError for an unknown head."""
         if head is not None and head not in self.heads.groups:
             raise InvalidOptionError(f"the model has no head {head!r} "
                                      f"(it has {', '.join(self.heads.groups)})")
@@ -159,7 +195,7 @@ class TransformerTagger:
         found: list[WordSpan] = []
         for name in names:
             keep = None if head is not None else self.heads.types_viewed_from(name)
-            found.extend(s for s in _decode_head(self._decoders[name], logits, order)
+            found.extend(s for s in _decode_head(self._decoders[name], logits, order, inside)
                          if keep is None or s.type in keep)
         return _without_overlaps(found) if len(names) > 1 else found
 
@@ -246,18 +282,22 @@ def _batches(windows: Sequence[Window], size: int) -> Iterator[list[Window]]:
 
 def _head(labels: tuple[str, ...], ids: list[int]) -> _Head:
     start, transition = iob2_constraints(labels)
-    return _Head(ids, labels, start, transition)
+    return _Head(ids, labels, start, transition,
+                 [i for i, label in enumerate(labels) if label.startswith("B-")])
 
 
-def _decode_head(head: _Head, logits: dict[int, np.ndarray],
-                 order: Sequence[int]) -> list[WordSpan]:
+def _decode_head(head: _Head, logits: dict[int, np.ndarray], order: Sequence[int],
+                 inside: frozenset[int] = frozenset()) -> list[WordSpan]:
     if not order:
         return []
     certain_o = np.full(len(head.ids), -np.inf)
     certain_o[0] = 0.0  # a word without a sub-token of its own (never decided) is O
     rows = [logits[w][head.ids] if w in logits else certain_o for w in order]
     log_probs = torch.from_numpy(np.stack(rows)).log_softmax(dim=-1).numpy()
-    path = viterbi(np.maximum(log_probs, -1e4), head.start, head.transition)
+    scores = np.maximum(log_probs, -1e4)
+    if inside:
+        scores[np.ix_(sorted(inside), head.begins)] = NEVER
+    path = viterbi(scores, head.start, head.transition)
     found = []
     for span in spans_from_iob2([head.labels[i] for i in path]):
         members = [float(np.exp(log_probs[k, path[k]])) for k in range(span.start, span.end)]
@@ -274,9 +314,43 @@ def _without_overlaps(spans: Sequence[WordSpan]) -> list[WordSpan]:
                            lambda s: (rank[s.type], s.start - s.end, -s.score, s.start))
 
 
-def _entity(text: str, spans: dict[int, tuple[int, int]], order: Sequence[int],
+def glued_words(text: str, bounds: Sequence[tuple[int, int]]) -> frozenset[int]:
+    """Positions of the words (character ``bounds`` in ``text``, in order) that continue the
+    word before them: no space between the two, and the one before is not an opening bracket
+    or quote. An entity never starts there (module docstring)."""
+    return frozenset(k for k in range(1, len(bounds))
+                     if bounds[k][0] == bounds[k - 1][1]
+                     and text[bounds[k - 1][0]:bounds[k - 1][1]] not in OPENERS)
+
+
+def whole_word_spans(text: str, spans: dict[int, tuple[int, int]], order: Sequence[int],
+                     found: Sequence[WordSpan], inside: frozenset[int]) -> list[WordSpan]:
+    """``found`` without trailing hyphens and slashes (an entity never ends on a connector);
+    a span that then ends inside a hyphenated or slashed word (a connector glued to both
+    sides follows it) is dropped, and so is a span of connectors only. ``inside``:
+    :func:`glued_words` of the positions of ``order``."""
+    result = []
+    for span in found:
+        end = span.end
+        while end > span.start and _word(text, spans, order, end - 1) in CONNECTORS:
+            end -= 1
+        cut = (end in inside and end + 1 in inside
+               and _word(text, spans, order, end) in CONNECTORS)
+        if end > span.start and not cut:
+            result.append(span if end == span.end else replace(span, end=end))
+    return result
+
+
+def _word(text: str, spans: dict[int, tuple[int, int]], order: Sequence[int],
+          position: int) -> str:
+    start, end = spans[order[position]]
+    return text[start:end]
+
+
+def _entity(text: str, offset: int, spans: dict[int, tuple[int, int]], order: Sequence[int],
             found: WordSpan) -> Entity:
-    start, end = spans[order[found.start]][0], spans[order[found.end - 1]][1]
+    start = offset + spans[order[found.start]][0]
+    end = offset + spans[order[found.end - 1]][1]
     return Entity(start=start, end=end, text=text[start:end], type=found.type,
                   score=found.score, source="model")
 

@@ -38,17 +38,16 @@ from eval.runs import (
     entities_on_asr,
     read_outputs,
     run_asr,
+    score_files,
     tag_corpora,
     translate_terminology,
 )
 from eval.sections import (
     mt_section,
-    ner_section,
     terms_section,
 )
 from eval.terms import MODES
 from ner.catalog import DEFAULT_NER_MODEL
-from ner.conll import read_conll
 from speech.errors import MedstreamError
 from streaming.cli.console import fail, stderr
 from streaming.document import TranscriptFolder
@@ -208,10 +207,12 @@ def _translate_here(segments: list[ParallelSegment], model: str, glossaries: lis
 @eval_app.command("ner")
 def eval_ner(
     out: OutOption,
-    gold: Annotated[list[Path] | None, typer.Option(help="Gold CoNLL/IOB2 file (repeat for "
-                                                    "several corpora).")] = None,
-    pred: Annotated[list[Path] | None, typer.Option(help="Predicted CoNLL/IOB2 file, same "
-                                                    "tokens, one per --gold.")] = None,
+    gold: Annotated[list[Path] | None, typer.Option(help="Gold CoNLL/IOB2 file, or raw JSONL "
+                                                    "(*.jsonl; repeat for several corpora).")]
+    = None,
+    pred: Annotated[list[Path] | None, typer.Option(help="Predicted file, one per --gold, "
+                                                    "same tokens (CoNLL) or texts (JSONL).")]
+    = None,
     model: Annotated[str | None, typer.Option(help="Tag the corpora under --data with this "
                                               "tagger (shipped name or directory) instead.")]
     = None,
@@ -220,26 +221,25 @@ def eval_ner(
     split: Annotated[str, typer.Option(help="With --model: the split to score.")] = "devel",
     device: Annotated[str, typer.Option(help="With --model: cpu or cuda.")] = "cpu",
     limit: Annotated[int | None, typer.Option(min=1, help="With --model: only the first N "
-                                              "sentences of each corpus.")] = None,
+                                              "sentences (raw: documents) of each corpus.")]
+    = None,
+    part: Annotated[str, typer.Option(help="With --model: all, choose (first half of the "
+                                      "documents) or report (second half).")] = "all",
 ) -> None:
-    """Entity F1 (strict, exact, partial, type) per corpus and per type."""
+    """Entity F1 (strict, exact, partial, type) per corpus and per type, on raw text
+    (``*.raw.jsonl``: text + character-offset entities) and on CoNLL tokens."""
     def build() -> tuple[list[Section], dict[str, str]]:
         if model is not None:
             if data is None or gold or pred:
                 raise UsageError("--model needs --data (and no --gold/--pred)")
-            return [tag_corpora(model, data, split, device, limit)], {
-                "data": f"{data} ({split})", "models": str(model)}
+            return [tag_corpora(model, data, split, device, limit, part)], {
+                "data": f"{data} ({split}, {part})", "models": str(model)}
         gold_files, pred_files = gold or [], pred or []
         if not gold_files or len(gold_files) != len(pred_files):
             raise UsageError(f"give --gold and --pred files in pairs ({len(gold_files)} --gold, "
                              f"{len(pred_files)} --pred), or --model with --data")
-        corpora = {}
-        for gold_path, pred_path in zip(gold_files, pred_files, strict=True):
-            name = gold_path.parent.name if gold_path.stem in ("devel", "test", "train") \
-                else gold_path.stem
-            corpora[name] = (read_conll(gold_path), read_conll(pred_path))
         pairs = ", ".join(f"{g} ↔ {p}" for g, p in zip(gold_files, pred_files, strict=True))
-        return [ner_section(corpora)], {"data": pairs}
+        return [score_files(gold_files, pred_files)], {"data": pairs}
 
     _build("Entity recognition evaluation", out, build)
 
