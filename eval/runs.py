@@ -217,13 +217,16 @@ def score_files(gold_files: Sequence[Path], pred_files: Sequence[Path]) -> Secti
     A corpus is named by its folder for ``devel``/``test``/``train`` files, else the stem."""
     from ner.conll import read_conll
     from ner.raw_corpora import read_raw_jsonl
+    from ner.schema import CORPUS_LABELS
 
     corpora: dict[str, tuple[Sequence[Sequence[Span]], Sequence[Sequence[Span]]]] = {}
     for gold_path, pred_path in zip(gold_files, pred_files, strict=True):
         stem = gold_path.name.split(".")[0]
         name = gold_path.parent.name if stem in ("devel", "test", "train") else stem
         if gold_path.suffix == ".jsonl":
-            gold_docs, pred_docs = read_raw_jsonl(gold_path), read_raw_jsonl(pred_path)
+            corpus = name if name in CORPUS_LABELS else None
+            gold_docs = read_raw_jsonl(gold_path, corpus)
+            pred_docs = read_raw_jsonl(pred_path, corpus)
             if [d.text for d in gold_docs] != [d.text for d in pred_docs]:
                 raise UsageError(f"{pred_path} does not hold the texts of {gold_path}, in order")
             corpora[name] = ([d.spans for d in gold_docs], [d.spans for d in pred_docs])
