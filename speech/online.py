@@ -8,12 +8,18 @@ hypotheses: committed words are shown as stable and do not change in later parti
 
 An utterance ends when the VAD hears ``min_silence_ms`` of silence (or the stream stops): its
 whole audio is decoded once more, with beam search, and that text is the utterance's *final*.
-A long monologue without pauses would make every decode slower; once an utterance is longer
-than ``trim_after`` seconds, its committed words up to the last committed sentence end become a
-final of their own and the buffer is trimmed there, so the work per decode stays bounded over a
-30-minute session. An utterance that reaches ``max_utterance`` seconds without a committed
-sentence end is cut: it is decoded as a final and the buffer restarts at the start of the last
-segment Whisper found in it, which is decoded again with what follows.
+A speaker does not wait for the end of a turn to finish a sentence, and neither do finals: as
+soon as LocalAgreement has committed a word that ends a sentence (``.``, ``?``, ``!``) and the
+word after it has begun (or, with ``pause_split``, a committed word followed by a pause of that
+length), the audio up to the gap between those words is decoded as a final of its own (beam
+search, full context, like any final) and the buffer is trimmed there; the rest of the turn
+goes on as the next utterance. The text is the final decode's, not the committed partial
+words' (greedy on a short context: on long turns they cost several WER points), and each final
+is decoded with the stream's last finals as its prompt, as batch transcription conditions each
+window on the previous one. This also keeps the work per decode bounded over a 30-minute
+monologue. An utterance that reaches ``max_utterance`` seconds without such a boundary is cut:
+it is decoded as a final and the buffer restarts at the start of the last segment Whisper found
+in it, which is decoded again with what follows.
 
 :class:`OnlineTranscriber` holds one stream's state and never calls the model itself: it hands
 out :class:`DecodeJob` s (:meth:`~OnlineTranscriber.next_job`), and :func:`decode_jobs` runs a
@@ -43,6 +49,11 @@ PARTIAL_CONTEXT = 1000
 HURRIED_FINAL_CONTEXT = 2000
 """Frames (20 s) finals are encoded with when the server is behind (else Whisper's 3000)."""
 SENTENCE_END = re.compile(r"[.!?。！？…]['\"”)\]]*$")
+PROMPT_KEPT = 800
+"""Characters of the finals so far kept for prompts (the most ``prompt_chars`` allows)."""
+CUT_MARGIN = 0.2
+"""Seconds after a sentence's last word at most where its audio is cut (half the gap to the
+next word, when that is shorter): word times are rough, and a cut must not clip the word."""
 WindowResult = tuple[list[Segment], str]
 """What decoding one window gives: its segments (times relative to the window) and language."""
 
@@ -64,8 +75,18 @@ class StreamOptions:
     min_silence_ms: int = 500
     """Silence that ends an utterance."""
     vad_threshold: float = 0.5
-    trim_after: float = 10.0
-    """Seconds after which committed sentences of an open utterance become finals."""
+    trim_after: float = 0.0
+    """Seconds an open utterance must have before its committed sentences become finals of
+    their own (0: as soon as they are committed)."""
+    pause_split: float | None = None
+    """A committed word followed by a gap of this many seconds ends a final too, even without
+    sentence punctuation (None: only sentence ends do); below ``min_silence_ms``."""
+    sentence_decode: bool = True
+    """A sentence's final is a beam-search decode of its audio (True), or its committed
+    partial words as they stand (False: no extra decode, less accurate)."""
+    prompt_chars: int = 200
+    """Characters of the stream's last finals given to each final decode as its prompt
+    (after ``initial_prompt``); 0: none."""
     max_utterance: float = 25.0
     """Seconds after which an utterance is cut even without a committed sentence end."""
     vocabulary: tuple[str, ...] = ()
@@ -76,18 +97,29 @@ class StreamOptions:
             raise ValueError("partial_interval must be between 0.1 and 10 seconds")
         if not 100 <= self.min_silence_ms <= 5000:
             raise ValueError("min_silence_ms must be between 100 and 5000")
-        if not 2 <= self.trim_after < self.max_utterance <= 28:
-            raise ValueError("need 2 <= trim_after < max_utterance <= 28 seconds "
+        if not 0 <= self.trim_after < self.max_utterance <= 28:
+            raise ValueError("need 0 <= trim_after < max_utterance <= 28 seconds "
                              "(Whisper hears 30 s at a time)")
+        if self.pause_split is not None and not \
+                0.05 <= self.pause_split < self.min_silence_ms / 1000:
+            raise ValueError("pause_split must be at least 0.05 s and shorter than "
+                             "min_silence_ms (a longer pause ends the utterance anyway)")
+        if not 0 <= self.prompt_chars <= 800:
+            raise ValueError("prompt_chars must be between 0 and 800")
         if self.beam_size < 1:
             raise ValueError("beam_size must be at least 1")
 
-    def decode_options(self, kind: JobKind, language: str | None) -> TranscribeOptions:
+    def decode_options(self, kind: JobKind, language: str | None,
+                       context: str = "") -> TranscribeOptions:
+        """How a job is decoded; ``context``: the text before it (finals only: partials of
+        several streams batch together only when their options agree)."""
+        prompt = " ".join(p for p in (self.initial_prompt, context if kind == "final" else "")
+                          if p) or None
         return TranscribeOptions(
             language=language, task=self.task,
             beam_size=self.beam_size if kind == "final" else 1,
             word_timestamps=True, vad_filter=False, vocabulary=self.vocabulary,
-            initial_prompt=self.initial_prompt, condition_on_previous_text=False)
+            initial_prompt=prompt, condition_on_previous_text=False)
 
 
 @dataclass(frozen=True)
@@ -109,15 +141,24 @@ class _Utterance(Utterance):
     committed: list[Word] = field(default_factory=list)
     decoded: int = 0
     """Samples of the buffer the last partial decode saw."""
+    boundary: int | None = None
+    """Stream sample where a committed sentence ends: the buffer up to it awaits its final."""
 
     def trim(self, sample: int) -> None:
-        """Drop the buffer before stream sample ``sample``."""
+        """Drop the buffer before stream sample ``sample``; the words heard after it stay as
+        the baseline (and committed prefix) of the next partials."""
         cut = max(0, min(sample - self.start, self.samples))
         rest = self.audio()[cut:]
         self.chunks = [rest]
         self.samples = len(rest)
         self.start += cut
-        self.previous, self.committed, self.decoded = [], [], 0
+        after = self.start / SAMPLE_RATE - 0.01
+        committed = [w for w in self.committed if w.start >= after]
+        previous = [w for w in self.previous if w.start >= after]
+        if [_key(w) for w in committed] != [_key(w) for w in previous[:len(committed)]]:
+            committed = []
+        self.previous, self.committed, self.decoded = previous, committed, 0
+        self.boundary = None
 
 
 @dataclass
@@ -131,6 +172,8 @@ class DecodeJob:
     options: TranscribeOptions
     candidates: tuple[str, ...] = ()
     """Languages to choose from when ``options.language`` is None (empty: any)."""
+    sentence: bool = False
+    """A final of the audio up to a committed sentence end (the rest of the turn goes on)."""
 
     @property
     def seconds(self) -> float:
@@ -160,6 +203,8 @@ class OnlineTranscriber(UtteranceGate):
                                      min_silence_ms=self.options.min_silence_ms))
         self._open: _Utterance | None
         self._closed: deque[_Utterance]  # type: ignore[assignment]
+        self._said = ""
+        """The end of the stream's finals so far: the prompt of the next final decode."""
 
     def _new_utterance(self, number: int, onset: int) -> _Utterance:
         return _Utterance(number, onset)
@@ -170,7 +215,8 @@ class OnlineTranscriber(UtteranceGate):
         """An utterance is waiting for its final decode (finals go before partials)."""
         return bool(self._closed) or (
             self._open is not None
-            and self._open.samples / SAMPLE_RATE >= self.options.max_utterance)
+            and (self._open.boundary is not None
+                 or self._open.samples / SAMPLE_RATE >= self.options.max_utterance))
 
     @property
     def awaiting_words(self) -> bool:
@@ -183,6 +229,8 @@ class OnlineTranscriber(UtteranceGate):
             return None
         if self._closed:
             job = self._job("final", self._closed[0])
+        elif self._open is not None and self._open.boundary is not None:
+            job = self._job("final", self._open, self._open.boundary)
         elif self._open is not None and self._needs_partial(self._open):
             utterance = self._open
             if utterance.samples / SAMPLE_RATE >= self.options.max_utterance:
@@ -199,15 +247,23 @@ class OnlineTranscriber(UtteranceGate):
         fresh = (utterance.samples - utterance.decoded) / SAMPLE_RATE
         return fresh >= self.options.partial_interval
 
-    def _job(self, kind: JobKind, utterance: _Utterance) -> DecodeJob:
+    def _job(self, kind: JobKind, utterance: _Utterance, until: int | None = None
+             ) -> DecodeJob:
+        """A job for ``utterance``'s buffer, or for its audio up to stream sample ``until``
+        (a sentence's final)."""
         language = self.options.language or utterance.language
         candidates = self.options.languages
         if kind == "final" and self.options.language is None and len(candidates) != 1:
             language = None  # identify again on the whole utterance
         if self.options.language is None and len(candidates) == 1:
             language = candidates[0]
-        return DecodeJob(self, kind, utterance, utterance.audio().copy(),
-                         self.options.decode_options(kind, language), candidates)
+        limit = None if until is None else until - utterance.start
+        context = self._said[-self.options.prompt_chars:] if self.options.prompt_chars else ""
+        if context and len(context) < len(self._said):
+            context = context.partition(" ")[2]  # whole words only
+        return DecodeJob(self, kind, utterance, utterance.audio(limit).copy(),
+                         self.options.decode_options(kind, language, context), candidates,
+                         sentence=until is not None)
 
     def complete(self, job: DecodeJob,
                  result: tuple[Sequence[Segment], str]) -> list[StreamUpdate]:
@@ -234,23 +290,42 @@ class OnlineTranscriber(UtteranceGate):
         utterance.previous = words
         updates: list[StreamUpdate] = []
         if utterance.samples / SAMPLE_RATE >= self.options.trim_after:
-            updates.extend(self._commit_sentences(utterance, language))
-        if updates:
-            # Trimmed: what this hypothesis heard after the cut is the next partial's baseline.
-            cut = utterance.start / SAMPLE_RATE
-            rest = [w for w in words if w.start >= cut - 0.01]
-            utterance.previous = rest
-            shown, stable = rest, 0
-        else:
-            shown = [*utterance.committed, *words[len(utterance.committed):]]
-            stable = len(utterance.committed)
+            found = self._boundary(utterance, words)
+            if found is not None and self.options.sentence_decode:
+                utterance.boundary = found[1]  # its final is the next job
+            elif found is not None:
+                updates.append(self._committed_final(utterance, found[0], found[1], language))
+        shown = [*utterance.committed, *utterance.previous[len(utterance.committed):]]
         if shown:
-            updates.append(self._partial(utterance, shown, stable, language, job))
+            updates.append(self._partial(utterance, shown, len(utterance.committed),
+                                         language, job))
         return updates
+
+    def _boundary(self, utterance: _Utterance, words: Sequence[Word]
+                  ) -> tuple[int, int] | None:
+        """The last committed word that ends a sentence (or, with ``pause_split``, comes
+        before such a pause) and whose next word has begun: its index, and the stream sample
+        between the two words where the buffer is cut. None when there is none."""
+        committed = utterance.committed
+        heard = [*committed, *words[len(committed):]]
+        start = utterance.start / SAMPLE_RATE
+        for index in range(len(committed) - 1, -1, -1):
+            word = committed[index]
+            if index + 1 >= len(heard) or word.end <= start:
+                continue
+            after = heard[index + 1]
+            gap = after.start - word.end
+            pause = self.options.pause_split is not None and gap >= self.options.pause_split
+            if SENTENCE_END.search(word.text.strip()) or pause:
+                cut = word.end + max(0.0, min(gap / 2, CUT_MARGIN))
+                return index, round(cut * SAMPLE_RATE)
+        return None
 
     def _finalise(self, job: DecodeJob, segments: list[Segment], words: list[Word],
                   language: str) -> list[StreamUpdate]:
         utterance = job.utterance
+        if job.sentence:
+            return self._finalise_sentence(job, segments, words, language)
         # An open utterance that reached max_utterance, or one that grew while it was decoded.
         cut = utterance.end is None or len(job.audio) < utterance.samples
         keep = segments
@@ -268,32 +343,52 @@ class OnlineTranscriber(UtteranceGate):
             updates.append(self._final(utterance, text, kept_words, language,
                                        utterance.start, final_end, keep))
         if cut:
-            utterance.trim(final_end)
-            utterance.number = self._numbers
-            self._numbers += 1
+            self._continue(utterance, final_end)
         else:
-            assert self._closed and self._closed[0] is utterance
-            self._closed.popleft()
-        if self._open is None and not self._closed:
-            self._decoded_until = self.received
+            self._close_final(utterance)
         return updates
 
-    def _commit_sentences(self, utterance: _Utterance, language: str) -> list[StreamUpdate]:
-        committed = utterance.committed
-        ends = [i for i, w in enumerate(committed) if SENTENCE_END.search(w.text.strip())]
-        if not ends:
-            return []
-        last = ends[-1]
-        words = committed[: last + 1]
-        end_sample = round(words[-1].end * SAMPLE_RATE)
-        if end_sample <= utterance.start:
-            return []
+    def _finalise_sentence(self, job: DecodeJob, segments: list[Segment], words: list[Word],
+                           language: str) -> list[StreamUpdate]:
+        """The final of the audio up to a committed sentence end; the buffer goes on after
+        it. Should the decode find no words there, the committed ones are the final: what
+        LocalAgreement showed as stable is never lost."""
+        utterance = job.utterance
+        end = utterance.start + len(job.audio)
+        text = " ".join(s.text.strip() for s in segments if s.text.strip())
+        if not text:
+            words = [w for w in utterance.committed if w.end * SAMPLE_RATE <= end]
+            text = "".join(w.text for w in words).strip()
+        updates = []
+        if text:
+            updates.append(self._final(utterance, text, words, language, utterance.start,
+                                       end, segments))
+        self._continue(utterance, end)
+        if utterance.end is not None and utterance.samples == 0:
+            self._close_final(utterance)  # it closed while decoded, right after the sentence
+        return updates
+
+    def _close_final(self, utterance: _Utterance) -> None:
+        assert self._closed and self._closed[0] is utterance
+        self._closed.popleft()
+        if self._open is None and not self._closed:
+            self._decoded_until = self.received
+
+    def _committed_final(self, utterance: _Utterance, last: int, cut: int,
+                         language: str) -> StreamUpdate:
+        """The committed words up to index ``last`` as a final, as they stand; the buffer is
+        trimmed at ``cut``."""
+        words = utterance.committed[: last + 1]
         text = "".join(w.text for w in words).strip()
-        update = self._final(utterance, text, words, language, utterance.start, end_sample, [])
-        utterance.trim(end_sample)
+        update = self._final(utterance, text, words, language, utterance.start, cut, [])
+        self._continue(utterance, cut)
+        return update
+
+    def _continue(self, utterance: _Utterance, cut: int) -> None:
+        """The buffer before ``cut`` has its final: the rest goes on as the next utterance."""
+        utterance.trim(cut)
         utterance.number = self._numbers
         self._numbers += 1
-        return [update]
 
     def _final(self, utterance: _Utterance, text: str, words: Sequence[Word], language: str,
                start: int, end: int, segments: Sequence[Segment]) -> StreamUpdate:
@@ -302,6 +397,7 @@ class OnlineTranscriber(UtteranceGate):
                           text=text, words=tuple(words), language=language, is_final=True,
                           avg_logprob=float(np.mean(logprobs)) if logprobs else None)
         self.finals += 1
+        self._said = f"{self._said} {text}".strip()[-PROMPT_KEPT:]
         return StreamUpdate(utterance.number, segment)
 
     def _partial(self, utterance: _Utterance, words: Sequence[Word], stable: int,

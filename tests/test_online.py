@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,8 +21,8 @@ from speech.online import (
     decode_jobs,
 )
 from speech.options import TranscribeOptions
-from speech.types import Word
-from speech.vad import SpeechProbabilities, StreamingVAD
+from speech.types import Segment, Word
+from speech.vad import SpeechProbabilities, StreamingVAD, VadEvent
 from tests.conftest import REPO, SPEECH
 
 JFK = SPEECH / "jfk_inaugural" / "jfk.flac"
@@ -131,3 +133,196 @@ def test_long_speech_is_trimmed_at_committed_sentences(tiny_en: Any) -> None:
     assert stream.longest_window <= 8.6 * 16000  # type: ignore[attr-defined]
     wer = error_rate([reference], [" ".join(f.text for f in finals)]).score
     assert wer < 35, wer
+
+
+# -- the finalisation policy, with a scripted recogniser (fast) --------------------------------
+SR = 16000
+
+
+class _ScriptedVad:
+    """Speech from ``onset`` to ``offset`` (samples): the VAD's events without Silero."""
+
+    def __init__(self, onset: int, offset: int) -> None:
+        self.onset, self.offset, self.fed = onset, offset, 0
+
+    def feed(self, samples: np.ndarray) -> list[VadEvent]:
+        begin, self.fed = self.fed, self.fed + len(samples)
+        return [VadEvent(kind, at) for kind, at in (("onset", self.onset),
+                                                    ("offset", self.offset))
+                if begin <= at < self.fed]
+
+
+class _Scripted:
+    """A recogniser that hears a script: the words that lie wholly inside a window. The audio
+    is a ramp (sample ``i`` has the value ``i``), so a window says where it starts on the
+    stream. ``partial_slips`` replaces words in greedy (partial) decodes of windows that end
+    within 1 s after the word, the way a short context gets the last words wrong; finals
+    (``beam_size`` > 1) hear ``final_words`` (default: the script's)."""
+
+    multilingual = False
+
+    def __init__(self, words: list[Word], partial_slips: dict[int, str] | None = None,
+                 final_words: bool = True) -> None:
+        self.words = words
+        self.partial_slips = partial_slips or {}
+        self.final_words = final_words
+        self.calls: list[tuple[str, float, float, str | None]] = []
+        """(kind, window start, window end in seconds, prompt) of every decode."""
+
+    def detect_language(self, audio: np.ndarray, *,
+                        vad_filter: bool = True) -> list[tuple[str, float]]:
+        return [("en", 1.0)]
+
+    def transcribe_windows(self, windows: Sequence[np.ndarray], options: TranscribeOptions,
+                           *, fallback: bool = True, context: int | None = None
+                           ) -> list[list[Segment]]:
+        final = options.beam_size > 1
+        out = []
+        for window in windows:
+            begin = round(float(window[0])) / SR
+            end = begin + len(window) / SR
+            self.calls.append(("final" if final else "partial", begin, end,
+                               options.initial_prompt))
+            heard = [replace(w, start=w.start - begin, end=w.end - begin,
+                             text=self._slip(i, w, end, final))
+                     for i, w in enumerate(self.words)
+                     if w.start >= begin - 1e-6 and w.end <= end + 1e-6]
+            if final and not self.final_words:
+                heard = []
+            out.append([Segment(0, heard[0].start, heard[-1].end,
+                                "".join(w.text for w in heard).strip(), tuple(heard))]
+                       if heard else [])
+        return out
+
+    def _slip(self, index: int, word: Word, end: float, final: bool) -> str:
+        if not final and index in self.partial_slips and end - word.end < 1.0:
+            return self.partial_slips[index]
+        return word.text
+
+
+def _monologue(sentences: list[str], gap: float = 0.3, word: float = 0.4,
+               start: float = 0.5) -> list[Word]:
+    """Words of ``sentences`` spoken one after another: ``word`` seconds each, ``gap``
+    seconds between sentences."""
+    words, clock = [], start
+    for sentence in sentences:
+        for token in sentence.split():
+            words.append(Word(clock, clock + word - 0.05, " " + token, 0.9))
+            clock += word
+        clock += gap
+    return words
+
+
+def _stream_script(recogniser: _Scripted, options: StreamOptions, seconds: float,
+                   offset: float) -> list[tuple[float, StreamUpdate]]:
+    """Feed a ramp of ``seconds`` with speech until ``offset``, decoding as soon as the
+    stream asks; each update with the audio received (s) when it came."""
+    stream = OnlineTranscriber(options)
+    stream.vad = _ScriptedVad(round(0.3 * SR), round(offset * SR))  # type: ignore[assignment]
+    audio = np.arange(round(seconds * SR), dtype=np.float32)
+    updates: list[tuple[float, StreamUpdate]] = []
+    for begin in range(0, len(audio), 1600):
+        stream.accept(audio[begin:begin + 1600])
+        while (job := stream.next_job()) is not None:
+            result = decode_jobs(recogniser, [job])[0]
+            updates += [(stream.received / SR, u) for u in stream.complete(job, result)]
+    stream.finish()
+    while (job := stream.next_job()) is not None:
+        updates += [(stream.received / SR, u)
+                    for u in stream.complete(job, decode_jobs(recogniser, [job])[0])]
+    assert stream.done
+    return updates
+
+
+SENTENCES = ["The pain started on Monday morning at work.",
+             "It spreads to my left arm when I climb stairs.",
+             "I also feel short of breath and a bit dizzy.",
+             "My father had a heart attack at sixty.",
+             "I take aspirin and a statin every day."]
+
+
+def _finals(updates: list[tuple[float, StreamUpdate]]) -> list[tuple[float, Segment]]:
+    return [(at, u.segment) for at, u in updates if u.segment.is_final]
+
+
+def test_each_sentence_of_a_long_turn_is_final_once_committed() -> None:
+    words = _monologue(SENTENCES)
+    end = words[-1].end
+    recogniser = _Scripted(words)
+    finals = _finals(_stream_script(recogniser, StreamOptions(language="en"), end + 2,
+                                    end + 0.5))
+    texts = [f.text for _, f in finals]
+    assert texts == SENTENCES  # one final per sentence, in order, every word once
+    assert [f.id for _, f in finals] == list(range(len(SENTENCES)))
+    assert all(a.end <= b.start for (_, a), (_, b) in itertools.pairwise(finals))
+    last_words = [w for w in words if w.text.endswith(".")]
+    for (at, final), last in zip(finals[:-1], last_words, strict=False):
+        # Committed (two partials agree) once the next sentence has begun: within 1.5 s of
+        # audio after the sentence's last word, not at the end of the 20 s turn.
+        assert final.end >= last.end and at <= last.end + 1.5, (final.text, at, last.end)
+        assert final.end < words[words.index(last) + 1].start  # cut in the gap, not a word
+
+
+def test_the_old_policy_held_sentences_until_the_buffer_passed_trim_after() -> None:
+    words = _monologue(SENTENCES)
+    end = words[-1].end
+    finals = _finals(_stream_script(_Scripted(words), StreamOptions(
+        language="en", trim_after=10.0), end + 2, end + 0.5))
+    first_sentence_end = words[8].end
+    assert " ".join(f.text for _, f in finals) == " ".join(SENTENCES)
+    assert finals[0][0] >= 10.3 > first_sentence_end + 5  # waited for 10 s of buffer
+
+
+def test_final_decodes_take_the_finals_before_them_as_prompt() -> None:
+    words = _monologue(SENTENCES[:3])
+    end = words[-1].end
+    recogniser = _Scripted(words)
+    finals = _finals(_stream_script(recogniser, StreamOptions(
+        language="en", initial_prompt="Cardiology.", prompt_chars=60), end + 2, end + 0.5))
+    prompts = [p for kind, _, _, p in recogniser.calls if kind == "final"]
+    assert prompts[0] == "Cardiology."
+    assert prompts[1] == "Cardiology. " + finals[0][1].text
+    said = f"{finals[0][1].text} {finals[1][1].text}"
+    assert prompts[2] is not None and said.endswith(prompts[2].removeprefix("Cardiology. "))
+    assert len(prompts[2]) <= len("Cardiology. ") + 60
+    assert not prompts[2].removeprefix("Cardiology. ").startswith(("ork.", "k."))
+    assert all(p == "Cardiology." for kind, _, _, p in recogniser.calls if kind == "partial")
+
+
+def test_a_sentence_final_is_decoded_again_not_copied_from_partials() -> None:
+    """Partials that slip on a word (short context) do not carry the slip into the final."""
+    words = _monologue(SENTENCES[:3])
+    end = words[-1].end
+    slips = {3: " mundane"}  # "Monday" misheard near the end of a partial window
+    finals = _finals(_stream_script(_Scripted(words, slips), StreamOptions(language="en"),
+                                    end + 2, end + 0.5))
+    assert [f.text for _, f in finals] == SENTENCES[:3]
+
+
+def test_committed_words_are_kept_when_a_final_decode_hears_nothing() -> None:
+    words = _monologue(SENTENCES[:3])
+    end = words[-1].end
+    finals = _finals(_stream_script(_Scripted(words, final_words=False),
+                                    StreamOptions(language="en"), end + 2, end + 0.5))
+    # The sentence finals fall back to the committed words; the turn's last final decode
+    # (the whole closed rest) has no committed sentence end to fall back on.
+    assert [f.text for _, f in finals] == SENTENCES[:2]
+
+
+def test_a_pause_inside_a_turn_ends_a_final_when_asked() -> None:
+    phrases = ["so the pain comes and goes", "mostly in the evening", "after dinner really"]
+    words = _monologue(phrases, gap=0.35)
+    end = words[-1].end
+    unsplit = _finals(_stream_script(_Scripted(words), StreamOptions(language="en"),
+                                     end + 2, end + 0.5))
+    assert [f.text for _, f in unsplit] == [" ".join(phrases)]
+    split = _finals(_stream_script(_Scripted(words), StreamOptions(
+        language="en", pause_split=0.3), end + 2, end + 0.5))
+    assert [f.text for _, f in split] == phrases
+
+
+def test_stream_options_refuse_a_pause_split_as_long_as_the_end_of_utterance() -> None:
+    with pytest.raises(ValueError, match="pause_split"):
+        StreamOptions(pause_split=0.5, min_silence_ms=500)
+    with pytest.raises(ValueError, match="trim_after"):
+        StreamOptions(trim_after=-1)

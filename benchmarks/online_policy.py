@@ -1,0 +1,153 @@
+"""Final lag against WER of the live finalisation policy, setting by setting, in one process.
+
+One stream of a recording goes through :class:`speech.online.OnlineTranscriber` as the server
+would run it for a single client fed in real time, on a simulated clock: audio arrives at its
+own pace (100 ms pieces), every decode takes the wall time it really takes on this machine
+(finals first, ``hurry`` as the engine decides it), and each final is stamped with the clock
+when its decode ended. A final's lag is that time minus its end on the audio clock, as
+``benchmarks/stream_latency.py`` measures it over a websocket. Since each setting's decodes are
+timed on the machine as it is, compare settings of one run side by side (a loaded machine
+moves them all); the real-time figures come from ``stream_latency.py``.
+
+Settings are given as ``name:key=value,key=value`` (StreamOptions fields, e.g.
+``trim_after=10,sentence_decode=0,prompt_chars=0``); per setting it prints final lag p50 / p95
+/ max, the WER of the finals, finals and decodes, and writes per-final lags with ``--json``.
+
+    python benchmarks/online_policy.py --audio A --reference R [--seconds 240] SETTING...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eval.wer import error_rate
+from speech.audio import SAMPLE_RATE, load_audio
+from speech.loader import load_asr
+from speech.online import OnlineTranscriber, StreamOptions, decode_jobs
+from speech.options import ModelOptions, TranscribeOptions
+
+STEP = 1600
+"""Samples per piece of audio fed (100 ms, what the web page sends)."""
+HURRY_BACKLOG = 2.0
+"""The engine's ``EngineConfig.hurry_backlog``."""
+
+
+@dataclass(frozen=True)
+class TimedFinal:
+    start: float
+    end: float
+    sent: float
+    """Simulated clock when its decode ended."""
+    text: str
+
+    @property
+    def lag(self) -> float:
+        return self.sent - self.end
+
+
+def simulate(asr: Any, audio: np.ndarray, options: StreamOptions, clock_kind: str = "wall"
+             ) -> tuple[list[TimedFinal], int]:
+    """The finals of one real-time stream of ``audio``, and the number of decodes.
+
+    ``clock_kind`` "wall": a decode takes the wall time it took; "cpu": the CPU time the
+    process spent on it (every thread's), which a loaded machine inflates far less than wall
+    time, and which is an upper bound of the wall time of a quiet machine."""
+    timer = time.process_time if clock_kind == "cpu" else time.perf_counter
+    stream = OnlineTranscriber(options)
+    clock, fed, decodes = 0.0, 0, 0
+    finals: list[TimedFinal] = []
+    while not stream.done:
+        while fed < len(audio) and (fed + STEP) / SAMPLE_RATE <= clock + 1e-9:
+            stream.accept(audio[fed:fed + STEP])
+            fed += STEP
+        if fed >= len(audio) and not stream.finished:
+            stream.finish()
+        job = stream.next_job()
+        if job is None:
+            clock = max(clock, (fed + STEP) / SAMPLE_RATE)
+            continue
+        hurry = stream.pending_final and stream.backlog > HURRY_BACKLOG
+        began = timer()
+        result = decode_jobs(asr, [job], hurry=hurry)[0]
+        clock += timer() - began
+        decodes += 1
+        for update in stream.complete(job, result):
+            if update.segment.is_final:
+                segment = update.segment
+                finals.append(TimedFinal(segment.start, segment.end, clock, segment.text))
+    return finals, decodes
+
+
+def parse_setting(text: str) -> tuple[str, StreamOptions]:
+    """``name:key=value,...`` as StreamOptions (language en)."""
+    name, _, body = text.partition(":")
+    types = {f.name: f.type for f in fields(StreamOptions)}
+    values: dict[str, Any] = {"language": "en"}
+    for item in filter(None, body.split(",")):
+        key, _, raw = item.partition("=")
+        if key not in types:
+            raise SystemExit(f"unknown StreamOptions field {key!r} in {text!r}")
+        kind = str(types[key])
+        if raw in ("none", "None"):
+            values[key] = None
+        elif "bool" in kind:
+            values[key] = raw not in ("0", "false", "False")
+        elif "int" in kind and "float" not in kind:
+            values[key] = int(raw)
+        else:
+            values[key] = float(raw)
+    return name, StreamOptions(**values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--audio", type=Path, required=True)
+    parser.add_argument("--reference", type=Path, required=True,
+                        help="the words spoken in the part streamed")
+    parser.add_argument("--seconds", type=float, default=0.0,
+                        help="stream only the first seconds (0: all)")
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="what a decode costs on the simulated clock (see simulate)")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("settings", nargs="+")
+    args = parser.parse_args()
+    asr = load_asr(args.model, ModelOptions(device="cpu"))
+    audio = load_audio(args.audio)
+    if args.seconds:
+        audio = audio[: round(args.seconds * SAMPLE_RATE)]
+    reference = args.reference.read_text(encoding="utf-8")
+    segments, _ = asr.transcribe(audio, TranscribeOptions(language="en"))
+    batch = error_rate([reference], [" ".join(s.text for s in segments)]).score
+    print(f"{args.audio.name}, {len(audio) / SAMPLE_RATE:.0f} s, batch WER {batch:.1f}")
+    print("| setting | final lag p50 / p95 / max (s) | WER of finals | finals | decodes |")
+    print("|---|---|---|---|---|")
+    report: dict[str, Any] = {"audio": str(args.audio), "seconds": len(audio) / SAMPLE_RATE,
+                              "clock": args.clock,
+                              "batch_wer": batch, "settings": {}}
+    for setting in args.settings:
+        name, options = parse_setting(setting)
+        finals, decodes = simulate(asr, audio, options, args.clock)
+        lags = [f.lag for f in finals]
+        wer = error_rate([reference], [" ".join(f.text for f in finals)]).score
+        p50, p95 = np.percentile(lags, [50, 95]) if lags else (float("nan"),) * 2
+        print(f"| {name} | {p50:.2f} / {p95:.2f} / {max(lags, default=0):.2f} | {wer:.1f} | "
+              f"{len(finals)} | {decodes} |", flush=True)
+        report["settings"][name] = {
+            "options": setting, "wer": wer, "lag_p50": float(p50), "lag_p95": float(p95),
+            "decodes": decodes,
+            "finals": [{"start": round(f.start, 2), "end": round(f.end, 2),
+                        "lag": round(f.lag, 3), "text": f.text} for f in finals]}
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
