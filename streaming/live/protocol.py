@@ -40,6 +40,18 @@ ADDED_IN: dict[int, dict[str, frozenset[str]]] = {
 """Fields of server events that a version introduced, by event type: a client of an older
 version never receives them."""
 
+CLOSE_PROTOCOL = 4400
+CLOSE_UNAUTHORIZED = 4401
+"""No valid ``Authorization: Bearer`` header or ticket (or the token in the URL)."""
+CLOSE_FORBIDDEN = 4403
+"""The ``Origin`` or the ``Host`` is not allowed."""
+CLOSE_START_TIMEOUT = 4408
+"""No valid ``start`` within the server's start timeout."""
+CLOSE_BUSY = 4429
+"""No session slot: the server, or the client's address, has as many as allowed."""
+REFUSAL_CODES = frozenset({CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN, CLOSE_BUSY})
+"""Close codes of connections refused before any message."""
+
 Encoding = Literal["pcm_s16le", "f32le"]
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$",
                                     examples=["en", "es", "de"])]
@@ -237,7 +249,8 @@ class End(Message):
 ServerEvent = Ready | Partial | Final | Update | Status | Error | End
 
 ERROR_CODES = {
-    "bad_json": "a text frame is not JSON",
+    "bad_json": "a text frame is not JSON, nests deeper than JSON parsing allows, or holds "
+                "a number of more than 4,300 digits",
     "bad_message": "a JSON message is not a valid protocol message",
     "unknown_type": "a message type the protocol does not have",
     "no_session": "audio or stop before start",
@@ -246,6 +259,10 @@ ERROR_CODES = {
     "frame_too_large": "a binary frame over the size limit",
     "rate_limited": "more messages per second than allowed",
     "session_too_long": "the session reached its audio length limit",
+    "backlog_full": "audio arrives faster than the server recognises it: the session's "
+                    "waiting audio reached `limits.max_backlog_seconds`; the frame is dropped",
+    "idle_timeout": "a started session sent no audio for `limits.idle_seconds`; it is "
+                    "finalised and ended (fatal)",
     "unsupported": "a setting this server cannot honour (unknown glossary, language, model)",
     "internal": "the server failed; the session is closed",
 }
@@ -277,13 +294,27 @@ disagree.
 ## Session
 
 1. The client connects. When the server has a token (`--token` or `$MEDSTREAM_TOKEN`), the
-   client sends `Authorization: Bearer TOKEN`, or `?token=TOKEN` in the URL (browsers cannot
-   set headers on a websocket). A refused connection is accepted and closed at once with a
-   close code: **4401** missing or wrong token, **4403** origin not allowed (`--allow-origin`;
-   by default only the server's own origin and clients that send no `Origin`), **4429** the
-   server is full (`--max-sessions`; try another replica).
+   client authenticates in one of two ways, and never with the token in the URL (URLs end up
+   in logs; `?token=` is refused):
+   * a program sends the header `Authorization: Bearer TOKEN` with the websocket handshake;
+   * a browser, which cannot set headers on a websocket, first calls `POST /v1/ticket` with
+     that header and gets `{{"ticket": "…", "expires_in": 30}}`, then connects to
+     `/v1/stream?ticket=TICKET`. A ticket opens one websocket, within `expires_in` seconds
+     (`--ticket-seconds`); it is spent on first use, even by a refused connection.
+
+   The server checks, in this order, and refuses a connection by accepting it and closing it
+   at once with a close code: **4403** the `Host` header is not one of the server's names (an
+   IP address, `localhost`, or `--allow-host`: a page on a name re-pointed at the server, DNS
+   rebinding, is refused with or without a token) or the `Origin` is not allowed (it must
+   equal, in scheme, host and port, the server's own origin or one given with
+   `--allow-origin`; clients that send no `Origin` are not browsers and pass), **4401**
+   missing or wrong token or ticket, **4429** no session slot: the server holds
+   `--max-sessions` connections, or the client's address `--max-connections-per-client`
+   (try another replica, or later). A slot is taken when the connection is accepted, not at
+   `start`, and given back when it closes, whatever the reason.
 2. The client sends one `start` text message. The server answers `ready` (or an `error`, after
-   which the client may send a corrected `start`).
+   which the client may send a corrected `start`). A connection without a valid `start`
+   within `--start-timeout` seconds (default 10) is closed with code **4408**.
 3. The client sends audio as binary frames: raw `pcm_s16le` or `f32le`, mono, at the
    `sample_rate` it declared (the server resamples to 16 kHz). Any frame size up to
    `limits.max_frame_bytes` works; 100 ms frames give the lowest latency.
@@ -349,9 +380,28 @@ the event says `fatal: true`:
 ## Limits
 
 `ready.limits` gives this server's frame size limit, message rate (text and binary frames per
-second, bursts of two seconds allowed) and longest session (seconds of audio). Over the rate,
-messages are refused with `rate_limited`; past the session length, the session is finalised
-(`session_too_long`, fatal) and ends with `end`.
+second, bursts of two seconds allowed), longest session (seconds of audio) and idle time
+(`idle_seconds`). Over the rate, messages are refused with `rate_limited`; past the session
+length, the session is finalised (`session_too_long`, fatal) and ends with `end`. A started
+session that sends no audio frame for `idle_seconds` (`--idle-timeout`, default 30) is
+finalised the same way (`idle_timeout`, fatal, then `end`).
+
+A frame over `max_frame_bytes` gets `frame_too_large` and the session goes on, up to twice
+that size: a message over twice `max_frame_bytes` (text or binary) is refused by the
+websocket layer while it is read, and the connection closes with code 1009. Values of the
+client's that an error message quotes are cut to a few dozen characters.
+
+### Audio faster than real time
+
+A session's audio waits for the shared recogniser; what waits is its backlog (`status`
+events report it). A client may send faster than real time (a recording, a reconnecting
+client catching up), but the backlog is capped: a frame that would take it over
+`limits.max_backlog_seconds` (`--max-session-backlog`, default 60 s) is dropped, and the
+client gets a `backlog_full` error (not fatal) and a `status` with the backlog. The session
+goes on: frames are taken again as soon as recognition catches up, and dropped audio is
+not counted in the session's clock (later times shift by it). So a server never holds more
+than `--max-sessions` times the cap of received audio (64 kB per session-second), and a
+session's memory is returned to the operating system when it ends.
 
 ## Message schemas (JSON Schema)
 
