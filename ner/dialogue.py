@@ -54,6 +54,9 @@ TurnId = int | str
 
 CLINICIAN = "clinician"
 PATIENT = "patient"
+RULES_VERSION = "dialogue-rules/1"
+"""Names these rules; change it with any change that alters the marks (transcripts record it in
+their entities' fingerprint, so a finished batch is marked again)."""
 
 _SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)|\n")
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")

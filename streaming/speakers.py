@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from ner.dialogue import DialogueTurn, mark_dialogue
+from ner.dialogue import RULES_VERSION, DialogueTurn, mark_dialogue
 from ner.roles import joined_turns
 from speech.diarization import SpeakerTurn, load_diarizer
 from speech.speakers import assign_speakers
@@ -154,4 +154,12 @@ def mark_dialogue_turns(doc: TranscriptDocument) -> TranscriptDocument:
                           tuple(found))
              for segment, found in zip(doc.segments, doc.entities.per_segment, strict=True)]
     marked = tuple(tuple(found) for found in mark_dialogue(turns))
-    return replace(doc, entities=replace(doc.entities, per_segment=marked))
+    return replace(doc, entities=replace(doc.entities, per_segment=marked, fingerprint=(
+        marked_fingerprint(doc.entities.fingerprint, doc.speakers.fingerprint))))
+
+
+def marked_fingerprint(entities: str, speakers: str) -> str:
+    """The fingerprint of entities marked by the dialogue: the recognizer's (``entities``),
+    the speaker stage's and the dialogue rules' version, so that a change to any of them marks
+    a finished transcript again."""
+    return settings_fingerprint(entities, {"speakers": speakers, "dialogue": RULES_VERSION})

@@ -43,6 +43,7 @@ from streaming.document import (
 from streaming.speakers import (
     SpeakerStage,
     conversation_turns,
+    marked_fingerprint,
     parse_speaker_count,
 )
 
@@ -373,3 +374,32 @@ def test_cli_refuses_a_bad_speaker_count_before_any_work(tmp_path: Path) -> None
     assert result.exit_code == 2
     assert "--speakers must be 'auto' or a number of speakers (1 or more), not 'none'" \
         in result.output
+
+
+def test_print_shows_one_line_per_turn_with_speakers(batch: Batch) -> None:
+    job = BatchJob(out_dir=batch.out, options=TranscribeOptions(language="en"))
+    plain = BatchTranscriber(batch.backend, job).run(batch.inputs)
+    diarized = BatchTranscriber(batch.backend, job, speakers=_stage()[0]).run(batch.inputs)
+    (before,) = [o.text for o in plain.outcomes if o.input.path.name == "visit.wav"]
+    (after,) = [o.text for o in diarized.outcomes if o.input.path.name == "visit.wav"]
+    assert before.split() == " ".join(s.text for s in SCRIPT).split()  # no labels
+    assert after.splitlines() == [
+        "Clinician: Do you have any chest pain?", "Patient: No.", "Clinician: Any fever?",
+        "Patient: Yes, since Monday. It started at night."]
+
+
+def test_marked_entities_are_fingerprinted_with_the_rules_and_the_speakers(
+        batch: Batch, monkeypatch: pytest.MonkeyPatch) -> None:
+    stage, diarizer, _ = _stage()
+    assert batch.run(stage, _lexicon_annotator())["visit.wav"] == "done"
+    marked = batch.json()["ner"]["fingerprint"]
+    assert marked == marked_fingerprint("lexicon-v1", stage.fingerprint) != "lexicon-v1"
+    assert batch.run(stage, _lexicon_annotator())["visit.wav"] == "skipped"
+    # New dialogue rules mark the entities again, without recognising or diarizing again.
+    monkeypatch.setattr("streaming.speakers.RULES_VERSION", "dialogue-rules/test")
+    assert batch.run(stage, _lexicon_annotator())["visit.wav"] == "done"
+    assert (batch.backend.calls, diarizer.asked) == (1, [None])
+    assert batch.json()["ner"]["fingerprint"] not in (marked, "lexicon-v1")
+    # Without speakers the entities are the recognizer's alone.
+    assert batch.run(None, _lexicon_annotator())["visit.wav"] == "done"
+    assert batch.json()["ner"]["fingerprint"] == "lexicon-v1"

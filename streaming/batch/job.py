@@ -32,7 +32,7 @@ from speech.chunking import Span
 from speech.errors import MedstreamError
 from speech.options import TranscribeOptions
 from speech.types import Segment
-from streaming.batch.writers import FORMATS, RENDERERS, write_outputs
+from streaming.batch.writers import FORMATS, RENDERERS, render_txt, write_outputs
 from streaming.document import (
     SourceFile,
     TranscriptDocument,
@@ -40,7 +40,7 @@ from streaming.document import (
     settings_fingerprint,
 )
 from streaming.enrich import SegmentEnrichment
-from streaming.speakers import mark_dialogue_turns
+from streaming.speakers import mark_dialogue_turns, marked_fingerprint
 
 if TYPE_CHECKING:  # at run time, prepare tasks on Ray workers do not need it (nor torch)
     from streaming.annotate import EntityAnnotator
@@ -202,10 +202,13 @@ class Fingerprints:
            annotator: EntityAnnotator | None = None,
            translator: SegmentTranslator | None = None,
            speakers: SpeakerStage | None = None) -> Fingerprints:
+        entities = annotator.fingerprint if annotator is not None else None
+        if entities is not None and speakers is not None:  # marked by the dialogue too
+            entities = marked_fingerprint(entities, speakers.fingerprint)
         return cls(
             # The device is left out: a transcript made on a GPU is not redone on a CPU.
             settings_fingerprint(backend.reproducibility_key, options.to_dict()),
-            annotator.fingerprint if annotator is not None else None,
+            entities,
             translator.fingerprint if translator is not None else None,
             translator.method if translator is not None else None,
             speakers.fingerprint if speakers is not None else None)
@@ -434,7 +437,8 @@ class FileStages:
         assert work.doc is not None
         return FileOutcome(item, "skipped" if work.complete else "done",
                            audio_seconds=work.doc.info.duration, wall_seconds=wall,
-                           language=work.doc.info.language, text=work.doc.text, outputs=outputs)
+                           language=work.doc.info.language, text=_printed(work.doc),
+                           outputs=outputs)
 
     def _guarded(self, work: FileWork, step: Callable[[FileWork], FileWork]) -> FileWork:
         """Run ``step`` unless the work is over; its errors are recorded, never raised."""
@@ -596,3 +600,9 @@ def _holds(path: Path, text: str) -> bool:
         return path.read_text(encoding="utf-8") == text
     except (OSError, UnicodeDecodeError):
         return False
+
+
+def _printed(doc: TranscriptDocument) -> str:
+    """What ``--print`` shows of a transcript: its text, or with speakers one line per turn
+    (``Clinician: …``, as in txt, entities not highlighted)."""
+    return doc.text if doc.speakers is None else render_txt(doc, highlight=False).rstrip("\n")
