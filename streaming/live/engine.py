@@ -65,7 +65,7 @@ from streaming.live.protocol import (
 from streaming.live.speakers import LiveSpeakers, SessionAudio, SpeakerModels
 from streaming.translation import TextTranslation
 from translate.protocol import TextTranslator
-from translate.types import TranslateOptions
+from translate.types import TranslateOptions, Translation
 
 logger = logging.getLogger(__name__)
 
@@ -448,21 +448,46 @@ def _enrich(session: LiveSession[JobT, ResultT], final: Final, segment: Segment,
             audio: np.ndarray | None) -> list[Message]:
     """Entities, translation and speaker of a final, the recogniser's ``segment`` (its
     ``audio``: None when the session has none for it), then the updates of earlier finals that
-    it causes (runs on the enrichment thread)."""
-    (enriched,) = session.enrichment.enrich([segment], final.language, session.abbreviations)
-    entities = enriched.entities
-    translation = enriched.translation
+    it causes (runs on the enrichment thread). A stage that fails leaves its part out and an
+    ``error`` event after the final says so: the final's text always goes out."""
+    entities, translation, failed = _enriched(session, segment, final.language)
     final = final.model_copy(update={
         "entities": [e.to_dict() for e in entities] if entities is not None else None,
         "translation": translation.to_dict() if translation is not None else None})
+    notes: list[Message] = [Error(code="internal", message=f"{stage} of final "
+                                  f"{final.segment} failed; it is sent without it")
+                            for stage in failed]
     if session.speakers is None:
-        return [final]
+        return [final, *notes]
     try:
-        return _attribute(session, final, audio, entities)
+        return [*_attribute(session, final, audio, entities), *notes]
     except Exception:  # the final still goes out, without a speaker
         logger.exception("telling the speaker of a final failed")
-        return [final, Error(code="internal", message=f"the speaker of final "
-                             f"{final.segment} could not be told; it has none")]
+        return [final, *notes, Error(code="internal", message=f"the speaker of final "
+                                     f"{final.segment} could not be told; it has none")]
+
+
+def _enriched(session: LiveSession[JobT, ResultT], segment: Segment, language: str
+              ) -> tuple[tuple[Entity, ...] | None, Translation | None, list[str]]:
+    """The entities and translation of one final, as :meth:`SegmentEnrichment.enrich` makes
+    them, except that a stage that raises is left out (logged, and named in the list)."""
+    enrichment, failed = session.enrichment, []
+    entities = None
+    try:
+        found = enrichment.annotate([segment], language, session.abbreviations)
+        entities = found.per_segment[0] if found is not None else None
+    except Exception:
+        logger.exception("entity recognition of a live final failed")
+        failed.append("entity recognition")
+    translation = None
+    try:
+        translations = enrichment.translate([segment], language,
+                                            [entities] if entities is not None else None)
+        translation = translations[0] if translations is not None else None
+    except Exception:
+        logger.exception("translation of a live final failed")
+        failed.append("translation")
+    return entities, translation, failed
 
 
 def _attribute(session: LiveSession[JobT, ResultT], final: Final, audio: np.ndarray | None,

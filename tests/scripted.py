@@ -1,0 +1,95 @@
+"""A scripted live recogniser: the live policy and engine without a model (fast tests).
+
+:class:`Scripted` hears a script of timed words: a window's decode is the words that lie
+wholly inside it (a word cut by the window is not heard). It is a
+:class:`speech.live.LiveRecogniser`, so an :class:`streaming.live.engine.Engine` can serve it,
+and its streams' VAD is :class:`ScriptedVad` (speech between two given samples, whatever the
+audio), so any audio will do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from speech.audio import SAMPLE_RATE
+from speech.online import DecodeJob, OnlineTranscriber, StreamOptions, WindowResult
+from speech.types import Segment, Word
+from speech.vad import VadEvent
+
+
+class ScriptedVad:
+    """Speech from ``onset`` to ``offset`` (samples): the VAD's events without Silero."""
+
+    def __init__(self, onset: int, offset: int) -> None:
+        self.onset, self.offset, self.fed = onset, offset, 0
+
+    def feed(self, samples: np.ndarray) -> list[VadEvent]:
+        begin, self.fed = self.fed, self.fed + len(samples)
+        return [VadEvent(kind, at) for kind, at in (("onset", self.onset),
+                                                    ("offset", self.offset))
+                if begin <= at < self.fed]
+
+
+class Scripted:
+    """Hears ``words`` (times on the stream clock) between ``onset`` and ``offset`` seconds.
+
+    ``partial_slips`` replaces words (by index) in greedy partial decodes of windows that
+    end within 1 s after the word, as a short context gets the last words wrong; with
+    ``final_words`` False, final decodes (beam search) hear nothing."""
+
+    identifier = "scripted"
+    multilingual = False
+
+    def __init__(self, words: list[Word], onset: float, offset: float,
+                 partial_slips: dict[int, str] | None = None,
+                 final_words: bool = True) -> None:
+        self.words = words
+        self.onset, self.offset = onset, offset
+        self.partial_slips = partial_slips or {}
+        self.final_words = final_words
+        self.calls: list[tuple[str, float, float, str | None]] = []
+        """(kind, window start, window end in seconds, prompt) of every decode."""
+
+    def open_stream(self, options: StreamOptions) -> OnlineTranscriber:
+        stream = OnlineTranscriber(options)
+        stream.vad = ScriptedVad(round(self.onset * SAMPLE_RATE),  # type: ignore[assignment]
+                                 round(self.offset * SAMPLE_RATE))
+        return stream
+
+    def decode(self, jobs: Sequence[DecodeJob], *, hurry: bool = False) -> list[WindowResult]:
+        return [(self._window(job), "en") for job in jobs]
+
+    def _window(self, job: DecodeJob) -> list[Segment]:
+        final = job.kind == "final"
+        begin = job.utterance.start / SAMPLE_RATE
+        end = begin + job.seconds
+        self.calls.append((job.kind, begin, end, job.options.initial_prompt))
+        heard = [replace(w, start=w.start - begin, end=w.end - begin,
+                         text=self._slip(i, w, end, final))
+                 for i, w in enumerate(self.words)
+                 if w.start >= begin - 1e-6 and w.end <= end + 1e-6]
+        if not heard or (final and not self.final_words):
+            return []
+        return [Segment(0, heard[0].start, heard[-1].end,
+                        "".join(w.text for w in heard).strip(), tuple(heard))]
+
+    def _slip(self, index: int, word: Word, end: float, final: bool) -> str:
+        if not final and index in self.partial_slips and end - word.end < 1.0:
+            return self.partial_slips[index]
+        return word.text
+
+
+def monologue(sentences: list[str], gap: float = 0.3, word: float = 0.4,
+              start: float = 0.5) -> list[Word]:
+    """Words of ``sentences`` spoken one after another: ``word`` seconds each, ``gap``
+    seconds between sentences."""
+    words, clock = [], start
+    for sentence in sentences:
+        for token in sentence.split():
+            words.append(Word(clock, clock + word - 0.05, " " + token, 0.9))
+            clock += word
+        clock += gap
+    return words

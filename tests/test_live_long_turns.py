@@ -1,0 +1,131 @@
+"""Long turns live: a monologue is finalised sentence by sentence, and a final whose entity
+recognition or translation fails is still sent."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pytest
+
+from eval.wer import error_rate
+from speech.audio import SAMPLE_RATE, load_audio
+from speech.online import OnlineTranscriber, StreamOptions, decode_jobs
+from speech.types import Segment
+from streaming.annotate import EntityAnnotator
+from streaming.live.engine import Engine, Stages
+from streaming.live.pcm import encode_pcm
+from streaming.live.protocol import End, Error, Final, Message, Start
+from tests.conftest import speak
+from tests.scripted import Scripted, monologue
+
+MONOLOGUE = ["The pain started on Monday morning while I was at work.",
+             "It spreads to my left arm when I climb the stairs at home.",
+             "I also feel short of breath and a little dizzy in the evenings.",
+             "My father had a heart attack when he was sixty years old.",
+             "I take aspirin and a statin every day with breakfast.",
+             "Last week I stopped smoking because my daughter asked me to.",
+             "I sleep badly and wake up tired most mornings."]
+
+
+@pytest.mark.slow
+def test_a_long_monologue_is_finalised_sentence_by_sentence(tiny_en: Any,
+                                                            tmp_path: Path) -> None:
+    """27 s of speech without a pause the VAD would end it at (espeak-ng, one voice): several
+    finals, each ending at a sentence end, in order, together covering the audio once."""
+    audio = load_audio(speak(" ".join(MONOLOGUE), tmp_path / "monologue.wav"))
+    assert len(audio) / SAMPLE_RATE > 25
+    stream = OnlineTranscriber(StreamOptions(language="en"))
+    finals: list[Segment] = []
+    for begin in range(0, len(audio) + 1600, 1600):
+        if begin < len(audio):
+            stream.accept(audio[begin:begin + 1600])
+        else:
+            stream.finish()
+        while (job := stream.next_job()) is not None:
+            finals += [u.segment for u in stream.complete(job, decode_jobs(tiny_en, [job])[0])
+                       if u.segment.is_final]
+            if begin < len(audio):
+                break
+    assert stream.done
+    assert len(finals) >= 4, [f.text for f in finals]
+    assert all(re.search(r"[.?!]$", f.text) for f in finals), [f.text for f in finals]
+    assert [f.id for f in finals] == list(range(len(finals)))
+    # Each final starts where the one before it ended: the audio is covered once, no gap.
+    assert all(abs(a.end - b.start) < 1e-6 for a, b in itertools.pairwise(finals))
+    assert finals[-1].end >= len(audio) / SAMPLE_RATE - 0.6
+    said = " ".join(f.text for f in finals)
+    assert error_rate([" ".join(MONOLOGUE)], [said]).score < 20, said
+    for word in ("Monday", "stairs", "dizzy", "sixty", "aspirin", "daughter", "mornings"):
+        assert len(re.findall(word, said, re.IGNORECASE)) == 1, (word, said)  # once
+
+
+# -- enrichment failures (fast: scripted recogniser) -------------------------------------------
+class _Broken:
+    """An entity annotator that always fails."""
+
+    def annotate(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the tagger fell over")
+
+
+def _serve(engine: Engine[Any, Any], start: Start, seconds: float) -> list[Message]:
+    """Stream ``seconds`` of (silent: the VAD is scripted) audio; every event, futures
+    resolved, in order."""
+    events: list[Message | Future[list[Message]]] = []
+    ended = threading.Event()
+
+    def deliver(item: Message | Future[list[Message]]) -> None:
+        events.append(item)
+        if isinstance(item, End):
+            ended.set()
+
+    session = engine.open(start, deliver)
+    frame = encode_pcm(np.zeros(1600, np.float32))
+    for _ in range(round(seconds * 10)):
+        engine.feed(session, frame)
+    engine.stop(session)
+    assert ended.wait(30)
+    out: list[Message] = []
+    for item in events:
+        out += item.result(timeout=30) if isinstance(item, Future) else [item]
+    return out
+
+
+@pytest.mark.parametrize("stage", ["entities", "translation"])
+def test_a_final_goes_out_when_its_enrichment_fails(stage: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    sentences = ["The chest pain began yesterday.", "It gets worse when I walk."]
+    words = monologue(sentences)
+    end = words[-1].end
+    engine: Engine[Any, Any] = Engine(
+        Scripted(words, 0.3, end + 0.5),
+        Stages(annotator=cast(EntityAnnotator, _Broken()) if stage == "entities" else None))
+    if stage == "translation":
+        from streaming.enrich import SegmentEnrichment
+
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("the translator fell over")
+
+        monkeypatch.setattr(SegmentEnrichment, "active", property(lambda self: True))
+        monkeypatch.setattr(SegmentEnrichment, "translate", broken)
+    try:
+        start = Start(type="start", language="en", entities=stage == "entities")
+        events = _serve(engine, start, end + 2)
+    finally:
+        engine.shutdown()
+    finals = [e for e in events if isinstance(e, Final)]
+    assert finals and " ".join(f.text for f in finals) == " ".join(sentences)  # all there
+    assert all(f.entities is None and f.translation is None for f in finals)
+    errors = [e for e in events if isinstance(e, Error)]
+    name = "entity recognition" if stage == "entities" else "translation"
+    assert [e.message for e in errors] == [f"{name} of final {f.segment} failed; it is sent "
+                                           "without it" for f in finals]
+    assert not any(e.fatal for e in errors)
+    # Each error comes right after its final.
+    for final, error in zip(finals, errors, strict=True):
+        assert events.index(error) == events.index(final) + 1
