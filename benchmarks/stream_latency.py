@@ -9,10 +9,20 @@ Part 2: a server on loopback and N clients streaming the same recording at real-
 from the utterance's onset) and final lag (final received, minus the utterance's end), p50 and
 p95 over all utterances of all clients; WER of each client's finals against the reference; audio
 the server says it received against audio sent (dropped = 0 is required). The largest N whose
-final-lag p95 stays under 3 s is the machine's capacity.
+final-lag p95 stays under 3 s is the machine's capacity. The JSON has every final of every
+client (start, end, received, lag, text), not only the percentiles.
+
+Long turns: a whole OSCE interview (``--audio ../shared/data/speech/fareez_osce_en/audio/
+CAR0001.mp3 --reference`` its transcript), or the synthetic long-turn conversation of
+``benchmarks/long_turns.py`` with ``--sentences`` its ``sentences.jsonl``: then each spoken
+sentence's lag is measured too, from its exact end to the first final that reaches it.
+``--languages en,es`` streams in interpreter mode (language identified per final; needs a
+multilingual model); ``--model path.nemo`` serves a NeMo cache-aware model. ``--no-cost``
+skips part 1 (it decodes the whole recording twice).
 
     python benchmarks/stream_latency.py [--model tiny.en] [--audio FILE --reference TXT]
-        [--streams 1,2,4,6] [--device cpu|cuda] [--max-batch N] [--json OUT]
+        [--sentences JSONL] [--streams 1,2,4,6] [--languages en,es] [--no-cost]
+        [--device cpu|cuda] [--max-batch N] [--json OUT]
 """
 
 from __future__ import annotations
@@ -69,6 +79,18 @@ def decode_cost(asr: Any, audio: np.ndarray, short: bool) -> tuple[float, str]:
         speech.online.PARTIAL_CONTEXT = saved
 
 
+def costs(asr: Any, audio: np.ndarray, reference: str) -> dict[str, float]:
+    """Part 1: decode cost per audio second, short-context against padded partials."""
+    short_cost, short_text = decode_cost(asr, audio, short=True)
+    full_cost, full_text = decode_cost(asr, audio, short=False)
+    seconds = len(audio) / 16000
+    return {"short_partials_s_per_audio_s": short_cost / seconds,
+            "padded_partials_s_per_audio_s": full_cost / seconds,
+            "ratio": full_cost / short_cost,
+            "wer_short": error_rate([reference], [short_text]).score,
+            "wer_padded": error_rate([reference], [full_text]).score}
+
+
 def timelines(result: StreamResult) -> list[UtteranceTimeline]:
     """One timeline per final: its partials and the final, at client receive times."""
     partials: dict[int, list[dict[str, Any]]] = {}
@@ -91,10 +113,32 @@ def percentiles(values: list[float]) -> tuple[float, float]:
     return float(np.percentile(values, 50)), float(np.percentile(values, 95))
 
 
-async def run_clients(url: str, audio: np.ndarray, count: int) -> list[StreamResult]:
+def final_records(result: StreamResult) -> list[dict[str, Any]]:
+    """Every final of one client: its times, when it was received, its lag and text."""
+    return [{"utterance": f["utterance"], "start": round(f["start"], 3),
+             "end": round(f["end"], 3), "received": round(f["received"], 3),
+             "lag": round(f["received"] - max(f["end"], f["start"]), 3), "text": f["text"]}
+            for f in result.of_type("final")]
+
+
+def sentence_lags(finals: list[dict[str, Any]], sentences: list[dict[str, Any]],
+                  tolerance: float = 0.3) -> list[float | None]:
+    """Per spoken sentence (exact ``end``): the first final reaching its end (within
+    ``tolerance``: word times are rough) received, minus that end; None if none does."""
+    lags: list[float | None] = []
+    for sentence in sentences:
+        reached = [f["received"] for f in finals if f["end"] >= sentence["end"] - tolerance]
+        lags.append(round(min(reached) - sentence["end"], 3) if reached else None)
+    return lags
+
+
+async def run_clients(url: str, audio: np.ndarray, count: int, start: dict[str, Any]
+                      ) -> list[StreamResult]:
+    timeout = len(audio) / 16000 * 1.5 + 300
+
     async def one(index: int) -> StreamResult:
         await asyncio.sleep(0.37 * index)
-        return await stream_audio(url, audio, {"language": "en", "entities": False})
+        return await stream_audio(url, audio, start, timeout=timeout)
 
     return list(await asyncio.gather(*(one(i) for i in range(count))))
 
@@ -108,6 +152,11 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
     parser.add_argument("--max-batch", type=int, default=0,
                         help="windows per model call (0: 4 on CPU, 16 on CUDA)")
+    parser.add_argument("--sentences", type=Path,
+                        help="sentences.jsonl of benchmarks/long_turns.py (exact times)")
+    parser.add_argument("--languages", default="",
+                        help="interpreter mode: the two languages, e.g. en,es")
+    parser.add_argument("--no-cost", action="store_true", help="skip part 1")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -118,25 +167,23 @@ def main() -> None:
     audio = load_audio(args.audio)
     reference = args.reference.read_text(encoding="utf-8")
     seconds = len(audio) / 16000
-    segments, _ = asr.transcribe(audio, TranscribeOptions(language="en"))
+    languages = [x for x in args.languages.split(",") if x]
+    start: dict[str, Any] = {"entities": False, **(
+        {"languages": languages} if languages else {"language": "en"})}
+    sentences = [json.loads(line) for line in args.sentences.read_text(
+        encoding="utf-8").splitlines()] if args.sentences else []
+    segments, _ = asr.transcribe(audio, TranscribeOptions(language=None if languages else "en"))
     batch_wer = error_rate([reference], [" ".join(s.text for s in segments)]).score
     report: dict[str, Any] = {"model": asr.identifier, "audio": str(args.audio),
                               "audio_seconds": seconds, "batch_wer": batch_wer}
 
-    short_cost, short_text = decode_cost(asr, audio, short=True)
-    full_cost, full_text = decode_cost(asr, audio, short=False)
-    report["decode_cost"] = {
-        "short_partials_s_per_audio_s": short_cost / seconds,
-        "padded_partials_s_per_audio_s": full_cost / seconds,
-        "ratio": full_cost / short_cost,
-        "wer_short": error_rate([reference], [short_text]).score,
-        "wer_padded": error_rate([reference], [full_text]).score}
-    cost = report["decode_cost"]
     print(f"{asr.identifier}, {seconds:.1f} s of audio, batch WER {batch_wer:.1f}")
-    print(f"decode cost per audio second: short-context partials "
-          f"{cost['short_partials_s_per_audio_s']:.3f} s, padded partials "
-          f"{cost['padded_partials_s_per_audio_s']:.3f} s -> {cost['ratio']:.2f}x less work "
-          f"(finals WER {cost['wer_short']:.1f} vs {cost['wer_padded']:.1f})")
+    if not args.no_cost:
+        report["decode_cost"] = cost = costs(asr, audio, reference)
+        print(f"decode cost per audio second: short-context partials "
+              f"{cost['short_partials_s_per_audio_s']:.3f} s, padded partials "
+              f"{cost['padded_partials_s_per_audio_s']:.3f} s -> {cost['ratio']:.2f}x less "
+              f"work (finals WER {cost['wer_short']:.1f} vs {cost['wer_padded']:.1f})")
 
     rows = []
     print("\n| streams | first partial p50 / p95 (s) | final lag p50 / p95 (s) | WER mean "
@@ -146,7 +193,7 @@ def main() -> None:
         engine = Engine(asr, config=config, name=asr.identifier)
         with serve_in_thread(engine, asr) as base:
             results = asyncio.run(run_clients(base.replace("http", "ws") + "/v1/stream", audio,
-                                              count))
+                                              count, start))
         lines = [t for r in results for t in timelines(r)]
         first = [s for s in FirstPartialLatency().sentence_scores(lines) if s is not None]
         lag = [s for s in FinalLag().sentence_scores(lines) if s is not None]
@@ -156,14 +203,26 @@ def main() -> None:
         dropped = sum(max(0.0, seconds - got) for got in received)
         lagging = sum(1 for r in results for e in r.of_type("status")
                       if e["state"] == "lagging")
+        finals = [final_records(r) for r in results]
         row: dict[str, Any] = {"streams": count, "first_partial": percentiles(first),
                "final_lag": percentiles(lag), "wer": float(np.mean(wers)),
                "dropped_seconds": dropped, "lagging_events": lagging,
-               "utterances": len(lines)}
+               "utterances": len(lines), "finals": finals}
+        if sentences:
+            per = [sentence_lags(f, sentences) for f in finals]
+            found = [x for lags in per for x in lags if x is not None]
+            row["sentence_lag"] = percentiles(found)
+            row["sentences_without_final"] = sum(x is None for lags in per for x in lags)
+            row["sentence_lags"] = per
         rows.append(row)
         fp, fl = row["first_partial"], row["final_lag"]
+        extra = ""
+        if sentences:
+            sl = row["sentence_lag"]
+            extra = f" sentence lag p50 / p95 {sl[0]:.2f} / {sl[1]:.2f} s |"
         print(f"| {count} | {fp[0]:.2f} / {fp[1]:.2f} | {fl[0]:.2f} / {fl[1]:.2f} | "
-              f"{row['wer']:.1f} ({batch_wer:.1f}) | {dropped:.2f} | {lagging} |", flush=True)
+              f"{row['wer']:.1f} ({batch_wer:.1f}) | {dropped:.2f} | {lagging} |{extra}",
+              flush=True)
     capacity = max((r["streams"] for r in rows if r["final_lag"][1] <= 3.0), default=0)
     print(f"\nconcurrent real-time streams with final-lag p95 <= 3 s: {capacity}")
     report["streams"] = rows
