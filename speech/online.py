@@ -143,6 +143,9 @@ class _Utterance(Utterance):
     """Samples of the buffer the last partial decode saw."""
     boundary: int | None = None
     """Stream sample where a committed sentence ends: the buffer up to it awaits its final."""
+    settled: str | None = None
+    """The language a final of this turn was identified in: the turn's later finals (the
+    speaker went on without a pause) are decoded in it without identifying it again."""
 
     def trim(self, sample: int) -> None:
         """Drop the buffer before stream sample ``sample``; the words heard after it stay as
@@ -254,7 +257,7 @@ class OnlineTranscriber(UtteranceGate):
         language = self.options.language or utterance.language
         candidates = self.options.languages
         if kind == "final" and self.options.language is None and len(candidates) != 1:
-            language = None  # identify again on the whole utterance
+            language = utterance.settled  # None: identify again on the whole utterance
         if self.options.language is None and len(candidates) == 1:
             language = candidates[0]
         limit = None if until is None else until - utterance.start
@@ -280,6 +283,7 @@ class OnlineTranscriber(UtteranceGate):
                  for s in segments for w in s.words]
         self._decoded_until = max(self._decoded_until, utterance.start + len(job.audio))
         if job.kind == "final":
+            utterance.settled = language
             return self._finalise(job, list(segments), words, language)
         if utterance is not self._open:
             return []  # it closed while this partial was decoded; its final comes next

@@ -52,6 +52,8 @@ class Scripted:
         self.final_words = final_words
         self.calls: list[tuple[str, float, float, str | None]] = []
         """(kind, window start, window end in seconds, prompt) of every decode."""
+        self.languages: list[tuple[str, str | None]] = []
+        """(kind, language asked for: None to identify it) of every decode."""
 
     def open_stream(self, options: StreamOptions) -> OnlineTranscriber:
         stream = OnlineTranscriber(options)
@@ -67,6 +69,7 @@ class Scripted:
         begin = job.utterance.start / SAMPLE_RATE
         end = begin + job.seconds
         self.calls.append((job.kind, begin, end, job.options.initial_prompt))
+        self.languages.append((job.kind, job.options.language))
         heard = [replace(w, start=w.start - begin, end=w.end - begin,
                          text=self._slip(i, w, end, final))
                  for i, w in enumerate(self.words)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -22,8 +20,9 @@ from speech.online import (
 )
 from speech.options import TranscribeOptions
 from speech.types import Segment, Word
-from speech.vad import SpeechProbabilities, StreamingVAD, VadEvent
+from speech.vad import SpeechProbabilities, StreamingVAD
 from tests.conftest import REPO, SPEECH
+from tests.scripted import Scripted, monologue
 
 JFK = SPEECH / "jfk_inaugural" / "jfk.flac"
 
@@ -136,102 +135,35 @@ def test_long_speech_is_trimmed_at_committed_sentences(tiny_en: Any) -> None:
 
 
 # -- the finalisation policy, with a scripted recogniser (fast) --------------------------------
-SR = 16000
-
-
-class _ScriptedVad:
-    """Speech from ``onset`` to ``offset`` (samples): the VAD's events without Silero."""
-
-    def __init__(self, onset: int, offset: int) -> None:
-        self.onset, self.offset, self.fed = onset, offset, 0
-
-    def feed(self, samples: np.ndarray) -> list[VadEvent]:
-        begin, self.fed = self.fed, self.fed + len(samples)
-        return [VadEvent(kind, at) for kind, at in (("onset", self.onset),
-                                                    ("offset", self.offset))
-                if begin <= at < self.fed]
-
-
-class _Scripted:
-    """A recogniser that hears a script: the words that lie wholly inside a window. The audio
-    is a ramp (sample ``i`` has the value ``i``), so a window says where it starts on the
-    stream. ``partial_slips`` replaces words in greedy (partial) decodes of windows that end
-    within 1 s after the word, the way a short context gets the last words wrong; finals
-    (``beam_size`` > 1) hear ``final_words`` (default: the script's)."""
-
-    multilingual = False
-
-    def __init__(self, words: list[Word], partial_slips: dict[int, str] | None = None,
-                 final_words: bool = True) -> None:
-        self.words = words
-        self.partial_slips = partial_slips or {}
-        self.final_words = final_words
-        self.calls: list[tuple[str, float, float, str | None]] = []
-        """(kind, window start, window end in seconds, prompt) of every decode."""
-
-    def detect_language(self, audio: np.ndarray, *,
-                        vad_filter: bool = True) -> list[tuple[str, float]]:
-        return [("en", 1.0)]
-
-    def transcribe_windows(self, windows: Sequence[np.ndarray], options: TranscribeOptions,
-                           *, fallback: bool = True, context: int | None = None
-                           ) -> list[list[Segment]]:
-        final = options.beam_size > 1
-        out = []
-        for window in windows:
-            begin = round(float(window[0])) / SR
-            end = begin + len(window) / SR
-            self.calls.append(("final" if final else "partial", begin, end,
-                               options.initial_prompt))
-            heard = [replace(w, start=w.start - begin, end=w.end - begin,
-                             text=self._slip(i, w, end, final))
-                     for i, w in enumerate(self.words)
-                     if w.start >= begin - 1e-6 and w.end <= end + 1e-6]
-            if final and not self.final_words:
-                heard = []
-            out.append([Segment(0, heard[0].start, heard[-1].end,
-                                "".join(w.text for w in heard).strip(), tuple(heard))]
-                       if heard else [])
-        return out
-
-    def _slip(self, index: int, word: Word, end: float, final: bool) -> str:
-        if not final and index in self.partial_slips and end - word.end < 1.0:
-            return self.partial_slips[index]
-        return word.text
-
-
-def _monologue(sentences: list[str], gap: float = 0.3, word: float = 0.4,
-               start: float = 0.5) -> list[Word]:
-    """Words of ``sentences`` spoken one after another: ``word`` seconds each, ``gap``
-    seconds between sentences."""
-    words, clock = [], start
-    for sentence in sentences:
-        for token in sentence.split():
-            words.append(Word(clock, clock + word - 0.05, " " + token, 0.9))
-            clock += word
-        clock += gap
-    return words
-
-
-def _stream_script(recogniser: _Scripted, options: StreamOptions, seconds: float,
-                   offset: float) -> list[tuple[float, StreamUpdate]]:
-    """Feed a ramp of ``seconds`` with speech until ``offset``, decoding as soon as the
-    stream asks; each update with the audio received (s) when it came."""
-    stream = OnlineTranscriber(options)
-    stream.vad = _ScriptedVad(round(0.3 * SR), round(offset * SR))  # type: ignore[assignment]
-    audio = np.arange(round(seconds * SR), dtype=np.float32)
+def _stream_script(recogniser: Scripted, options: StreamOptions, seconds: float
+                   ) -> list[tuple[float, StreamUpdate]]:
+    """Feed ``seconds`` of audio in 100 ms pieces, decoding as soon as the stream asks;
+    each update with the audio received (s) when it came."""
+    stream = recogniser.open_stream(options)
+    audio = np.zeros(round(seconds * 16000), np.float32)
     updates: list[tuple[float, StreamUpdate]] = []
     for begin in range(0, len(audio), 1600):
         stream.accept(audio[begin:begin + 1600])
         while (job := stream.next_job()) is not None:
-            result = decode_jobs(recogniser, [job])[0]
-            updates += [(stream.received / SR, u) for u in stream.complete(job, result)]
+            updates += [(stream.received / 16000, u)
+                        for u in stream.complete(job, recogniser.decode([job])[0])]
     stream.finish()
     while (job := stream.next_job()) is not None:
-        updates += [(stream.received / SR, u)
-                    for u in stream.complete(job, decode_jobs(recogniser, [job])[0])]
+        updates += [(stream.received / 16000, u)
+                    for u in stream.complete(job, recogniser.decode([job])[0])]
     assert stream.done
     return updates
+
+
+def _turn(sentences: list[str], options: StreamOptions, gap: float = 0.3,
+          **script: Any) -> tuple[list[Word], Scripted, list[tuple[float, Segment]]]:
+    """One turn of ``sentences`` streamed: its words, the recogniser, the finals (each with
+    the audio received when it came)."""
+    words = monologue(sentences, gap)
+    end = words[-1].end
+    recogniser = Scripted(words, 0.3, end + 0.5, **script)
+    updates = _stream_script(recogniser, options, end + 2)
+    return words, recogniser, [(at, u.segment) for at, u in updates if u.segment.is_final]
 
 
 SENTENCES = ["The pain started on Monday morning at work.",
@@ -241,16 +173,8 @@ SENTENCES = ["The pain started on Monday morning at work.",
              "I take aspirin and a statin every day."]
 
 
-def _finals(updates: list[tuple[float, StreamUpdate]]) -> list[tuple[float, Segment]]:
-    return [(at, u.segment) for at, u in updates if u.segment.is_final]
-
-
 def test_each_sentence_of_a_long_turn_is_final_once_committed() -> None:
-    words = _monologue(SENTENCES)
-    end = words[-1].end
-    recogniser = _Scripted(words)
-    finals = _finals(_stream_script(recogniser, StreamOptions(language="en"), end + 2,
-                                    end + 0.5))
+    words, _, finals = _turn(SENTENCES, StreamOptions(language="en"))
     texts = [f.text for _, f in finals]
     assert texts == SENTENCES  # one final per sentence, in order, every word once
     assert [f.id for _, f in finals] == list(range(len(SENTENCES)))
@@ -264,21 +188,15 @@ def test_each_sentence_of_a_long_turn_is_final_once_committed() -> None:
 
 
 def test_the_old_policy_held_sentences_until_the_buffer_passed_trim_after() -> None:
-    words = _monologue(SENTENCES)
-    end = words[-1].end
-    finals = _finals(_stream_script(_Scripted(words), StreamOptions(
-        language="en", trim_after=10.0), end + 2, end + 0.5))
+    words, _, finals = _turn(SENTENCES, StreamOptions(language="en", trim_after=10.0))
     first_sentence_end = words[8].end
     assert " ".join(f.text for _, f in finals) == " ".join(SENTENCES)
     assert finals[0][0] >= 10.3 > first_sentence_end + 5  # waited for 10 s of buffer
 
 
 def test_final_decodes_take_the_finals_before_them_as_prompt() -> None:
-    words = _monologue(SENTENCES[:3])
-    end = words[-1].end
-    recogniser = _Scripted(words)
-    finals = _finals(_stream_script(recogniser, StreamOptions(
-        language="en", initial_prompt="Cardiology.", prompt_chars=60), end + 2, end + 0.5))
+    _, recogniser, finals = _turn(SENTENCES[:3], StreamOptions(
+        language="en", initial_prompt="Cardiology.", prompt_chars=60))
     prompts = [p for kind, _, _, p in recogniser.calls if kind == "final"]
     assert prompts[0] == "Cardiology."
     assert prompts[1] == "Cardiology. " + finals[0][1].text
@@ -291,19 +209,16 @@ def test_final_decodes_take_the_finals_before_them_as_prompt() -> None:
 
 def test_a_sentence_final_is_decoded_again_not_copied_from_partials() -> None:
     """Partials that slip on a word (short context) do not carry the slip into the final."""
-    words = _monologue(SENTENCES[:3])
-    end = words[-1].end
-    slips = {3: " mundane"}  # "Monday" misheard near the end of a partial window
-    finals = _finals(_stream_script(_Scripted(words, slips), StreamOptions(language="en"),
-                                    end + 2, end + 0.5))
+    slips = {3: " mundane"}  # "on" misheard near the end of a partial window
+    _, _, copied = _turn(SENTENCES[:3], StreamOptions(language="en", sentence_decode=False),
+                         partial_slips=slips)
+    assert copied[0][1].text.startswith("The pain started mundane")  # the slip was committed
+    _, _, finals = _turn(SENTENCES[:3], StreamOptions(language="en"), partial_slips=slips)
     assert [f.text for _, f in finals] == SENTENCES[:3]
 
 
 def test_committed_words_are_kept_when_a_final_decode_hears_nothing() -> None:
-    words = _monologue(SENTENCES[:3])
-    end = words[-1].end
-    finals = _finals(_stream_script(_Scripted(words, final_words=False),
-                                    StreamOptions(language="en"), end + 2, end + 0.5))
+    _, _, finals = _turn(SENTENCES[:3], StreamOptions(language="en"), final_words=False)
     # The sentence finals fall back to the committed words; the turn's last final decode
     # (the whole closed rest) has no committed sentence end to fall back on.
     assert [f.text for _, f in finals] == SENTENCES[:2]
@@ -311,14 +226,19 @@ def test_committed_words_are_kept_when_a_final_decode_hears_nothing() -> None:
 
 def test_a_pause_inside_a_turn_ends_a_final_when_asked() -> None:
     phrases = ["so the pain comes and goes", "mostly in the evening", "after dinner really"]
-    words = _monologue(phrases, gap=0.35)
-    end = words[-1].end
-    unsplit = _finals(_stream_script(_Scripted(words), StreamOptions(language="en"),
-                                     end + 2, end + 0.5))
+    _, _, unsplit = _turn(phrases, StreamOptions(language="en"), gap=0.35)
     assert [f.text for _, f in unsplit] == [" ".join(phrases)]
-    split = _finals(_stream_script(_Scripted(words), StreamOptions(
-        language="en", pause_split=0.3), end + 2, end + 0.5))
+    _, _, split = _turn(phrases, StreamOptions(language="en", pause_split=0.3), gap=0.35)
     assert [f.text for _, f in split] == phrases
+
+
+def test_an_interpreter_turn_identifies_its_language_once() -> None:
+    """Language identification (an encoder pass) runs for a turn's first final only: the
+    finals after it in the same turn are decoded in its language, adding nothing to them."""
+    _, recogniser, finals = _turn(SENTENCES[:4], StreamOptions(languages=("en", "es")))
+    assert len(finals) == 4
+    asked = [language for kind, language in recogniser.languages if kind == "final"]
+    assert asked == [None, "en", "en", "en"]
 
 
 def test_stream_options_refuse_a_pause_split_as_long_as_the_end_of_utterance() -> None:
