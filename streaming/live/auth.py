@@ -79,11 +79,12 @@ def _split_host(host: str, default_port: int) -> tuple[str, int] | None:
 
 def host_allowed(host: str | None, allowed: Iterable[str]) -> bool:
     """Whether a ``Host`` header names this server: an IP address, ``localhost``, or a name in
-    ``allowed`` (``*`` allows any; a missing header is refused)."""
+    ``allowed`` (``*`` allows any). A request without one (HTTP/1.0: a load balancer's health
+    check) passes: a browser always sends it, so rebinding cannot go without it."""
     allowed = {a.lower() for a in allowed}
-    if "*" in allowed:
+    if "*" in allowed or host is None:
         return True
-    split = _split_host(host or "", 0)
+    split = _split_host(host, 0)
     if split is None:
         return False
     name = split[0]
