@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import av
 import numpy as np
@@ -100,7 +100,7 @@ def load_audio(source: str | Path | BinaryIO, name: str | None = None) -> np.nda
     return decode_checked(source, name).samples
 
 
-def decode_checked(source: str | Path | BinaryIO, name: str | None = None,
+def decode_checked(source: str | Path | IO[bytes], name: str | None = None,
                    max_seconds: float | None = None) -> DecodedAudio:
     """Decode ``source`` as :func:`load_audio` does, and compare the result with the
     container's declared duration (:attr:`DecodedAudio.warning`).
@@ -152,7 +152,7 @@ def _declared_seconds(container: av.container.InputContainer) -> float | None:
     return None
 
 
-def _decode(source: str | BinaryIO, label: str, max_seconds: float | None) -> DecodedAudio:
+def _decode(source: str | IO[bytes], label: str, max_seconds: float | None) -> DecodedAudio:
     """PyAV decoding to 16 kHz mono s16, then float32: the samples faster-whisper's
     ``decode_audio`` gives, with the skipped packets counted and the length capped."""
     limit = None if max_seconds is None else round(max_seconds * SAMPLE_RATE)

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from speech.audio import AUDIO_EXTENSIONS, SAMPLE_RATE, load_audio, probe_duration
+from speech.audio import (
+    AUDIO_EXTENSIONS,
+    SAMPLE_RATE,
+    decode_checked,
+    load_audio,
+    probe_duration,
+)
 from speech.backends.base import ASRBackend
 from speech.backends.faster_whisper import speech_runs
 from speech.chunking import Span
@@ -77,6 +83,9 @@ class FileOutcome:
     text: str = ""
     error: str | None = None
     outputs: tuple[Path, ...] = ()
+    warning: str | None = None
+    """The recording decoded only in part (truncated or damaged: what, with the decoded and
+    the declared duration); its transcript holds what could be decoded."""
 
 
 @dataclass
@@ -280,6 +289,8 @@ class FileWork:
     """A previous run's transcript holds everything: only renderings may be missing."""
     entities_changed: bool = False
     error: str | None = None
+    warning: str | None = None
+    """What decoding found wrong with the recording (:attr:`DecodedAudio.warning`)."""
     interrupted: bool = False
     seconds: float = 0.0
     """Wall time the stages spent on it so far."""
@@ -359,11 +370,15 @@ class FileStages:
                     and self.prints.translations_current(done) \
                     and self.prints.speakers_current(done):
                 return replace(work, source=source, doc=done, complete=True)
-            audio = load_audio(item.path) if self.prints.needs_audio(done) else None
+            audio, warning = None, None
+            if self.prints.needs_audio(done):
+                decoded = decode_checked(item.path)
+                audio, warning = decoded.samples, decoded.warning
             speech = None
             if find_speech and done is None and audio is not None:
                 speech = tuple(speech_runs(audio, self.job.options))
-            return replace(work, source=source, doc=done, audio=audio, speech=speech)
+            return replace(work, source=source, doc=done, audio=audio, speech=speech,
+                           warning=warning)
 
         return self._guarded(FileWork(item), step)
 
@@ -437,6 +452,7 @@ class FileStages:
         assert work.doc is not None
         return FileOutcome(item, "skipped" if work.complete else "done",
                            audio_seconds=work.doc.info.duration, wall_seconds=wall,
+                           warning=work.warning,
                            language=work.doc.info.language, text=_printed(work.doc),
                            outputs=outputs)
 

@@ -211,9 +211,14 @@ def _announce(runner: BatchTranscriber | RayBatch, info: PipelineInfo) -> None:
 
 
 def _reporter(print_text: bool) -> Callable[[FileOutcome], None]:
-    """What happens as each file finishes: failures on stderr, texts on stdout with --print."""
+    """What happens as each file finishes: failures, and recordings that decoded only in part
+    (truncated or damaged: transcribed as far as they go), on stderr; texts on stdout with
+    --print."""
 
     def report(outcome: FileOutcome) -> None:
+        if outcome.warning is not None:
+            stderr.print(f"[bold yellow]warning:[/] {outcome.input.path}: {outcome.warning}",
+                         highlight=False)
         if outcome.status == "failed":
             stderr.print(f"[bold red]failed:[/] {outcome.error}", highlight=False)
         elif print_text and outcome.status in ("done", "skipped"):

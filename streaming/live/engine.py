@@ -50,6 +50,7 @@ from speech.types import Segment
 from streaming.annotate import EntityAnnotator
 from streaming.enrich import SegmentEnrichment, TranslationTarget
 from streaming.live.dialogue import LiveDialogue
+from streaming.live.memory import release_when_freed
 from streaming.live.pcm import PcmDecoder
 from streaming.live.protocol import (
     End,
@@ -206,6 +207,7 @@ class Engine(Generic[JobT, ResultT]):
             language=start.language, languages=tuple(start.languages), beam_size=s.beam_size,
             partial_interval=s.partial_interval, min_silence_ms=s.min_silence_ms,
             vocabulary=tuple(s.vocabulary)))
+        release_when_freed(stream)  # its audio's memory goes back to the OS with it
         speakers, speakers_by = self._speakers(start)
         session = LiveSession(start, stream, deliver, self._enrichment(
             start, translator if wants_translation else None), speakers, speakers_by)
@@ -284,7 +286,7 @@ class Engine(Generic[JobT, ResultT]):
         """Forget a session (its client went away): pending work is dropped, resources freed."""
         with self._cond:
             session.closed = True
-            self._sessions.pop(session.id, None)
+            self._forget(session)
 
     def shutdown(self) -> None:
         with self._cond:
@@ -336,6 +338,9 @@ class Engine(Generic[JobT, ResultT]):
                         self._publish(session, update)
                     self._report_lag(session)
                     self._maybe_end(session, "stop")
+            # The last job holds its stream (all of its session's audio) until the next
+            # round: on an idle server, a closed session's memory would never be freed.
+            del job, result, session
 
     def _collect(self) -> tuple[list[JobT], bool]:
         """The next round's jobs, and whether the recogniser should hurry."""
@@ -379,7 +384,7 @@ class Engine(Generic[JobT, ResultT]):
                     session.deliver(End(reason="error", audio_seconds=session.audio_time,
                                         finals=session.stats.finals))
                     session.ended = True
-                    self._sessions.pop(session.id, None)
+                    self._forget(session)
 
     def _publish(self, session: LiveSession[JobT, ResultT], update: StreamUpdate) -> None:
         segment = update.segment
@@ -424,13 +429,25 @@ class Engine(Generic[JobT, ResultT]):
             session.ended = True
             session.deliver(End(reason="stop", audio_seconds=round(session.audio_time, 3),
                                 finals=session.stats.finals))
-            self._sessions.pop(session.id, None)
+            self._forget(session)
+
+    def _forget(self, session: LiveSession[JobT, ResultT]) -> None:
+        """Drop a session that ended or was closed (under the lock). Its delivery, a method of
+        the client's connection, which holds the session, is cut too: without that cycle the
+        session, and its audio, are freed as soon as the connection is, not at the next
+        garbage collection (minutes away on a quiet server)."""
+        self._sessions.pop(session.id, None)
+        session.deliver = _nowhere
 
     def metrics(self) -> dict[str, float]:
         with self._cond:
             return {**self.totals, "active_sessions": len(self._sessions),
                     "max_backlog_seconds": max(
                         (s.transcriber.backlog for s in self._sessions.values()), default=0.0)}
+
+
+def _nowhere(item: Message | Future[list[Message]]) -> None:
+    """The delivery of a session that is over: its client is gone or has had ``end``."""
 
 
 def _one_core() -> None:

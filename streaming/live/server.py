@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import io
 import json
 import logging
 import time
@@ -26,7 +25,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from importlib.resources import files
-from typing import Any, Generic
+from typing import IO, Any, Generic
 
 from fastapi import FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.concurrency import run_in_threadpool
@@ -34,12 +33,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from speech.audio import load_audio
+from speech.audio import AudioTooLongError, decode_checked
 from speech.backends.base import ASRBackend
 from speech.errors import MedstreamError
 from speech.live import JobT, ResultT
 from speech.options import TranscribeOptions
 from streaming.live.engine import Engine, LiveSession, UnsupportedError
+from streaming.live.memory import release_freed_memory
 from streaming.live.pcm import FrameError
 from streaming.live.protocol import (
     CLIENT_MESSAGE,
@@ -50,8 +50,16 @@ from streaming.live.protocol import (
     Message,
     Ready,
     Start,
+    Status,
     Stop,
     encode,
+)
+from streaming.live.uploads import (
+    UploadLimits,
+    UploadRefusedError,
+    UploadSlots,
+    check_content_length,
+    spool,
 )
 
 logger = logging.getLogger("medstream.server")
@@ -79,7 +87,22 @@ class ServerConfig:
     max_messages_per_second: float = 100.0
     max_session_seconds: float = 4 * 3600.0
     """Longest audio one session may stream."""
+    max_session_backlog_seconds: float = 60.0
+    """Received audio one session may have waiting for recognition (seconds). A frame that
+    would take it over is refused (``backlog_full`` error, and a ``status``): a client that
+    sends faster than the server recognises cannot make it buffer without bound. Audio held
+    per server is then at most ``max_sessions`` times this (64 kB per second of audio)."""
     max_upload_bytes: int = 512 * 1024 * 1024
+    """Largest ``POST /v1/transcribe`` body: refused by its Content-Length before reading
+    (413), and counted while it is streamed to a temporary file."""
+    max_upload_seconds: float = 1800.0
+    """Longest upload, in seconds of audio: refused by its header's duration, or as soon as
+    decoding passes it (413). 30 min decode to 115 MB; longer recordings go through
+    ``medstream transcribe``."""
+    max_concurrent_uploads: int = 2
+    """Uploads received, decoded and recognised at once; more get 503 with Retry-After."""
+    upload_receive_seconds: float = 300.0
+    """Longest time to receive an upload's body (408 after it): a slow client holds a slot."""
     debug_transcripts: bool = False
 
 
@@ -142,22 +165,31 @@ def create_app(engine: Engine[JobT, ResultT], asr: ASRBackend,
     async def metrics() -> str:
         return _prometheus(engine.metrics(), config.max_sessions)
 
+    limits = UploadLimits(config.max_upload_bytes, config.max_upload_seconds,
+                          config.max_concurrent_uploads, config.upload_receive_seconds)
+    uploads = UploadSlots(limits.max_concurrent)
+
     @app.post("/v1/transcribe")
     async def transcribe(request: Request, language: str | None = Query(None),
                          beam_size: int = Query(5, ge=1, le=10)) -> JSONResponse:
-        """Recognise a recording sent as the request body (any format PyAV reads)."""
+        """Recognise a recording sent as the request body (any format PyAV reads).
+
+        Refused: over ``max_upload_bytes`` (413, by Content-Length before reading), over
+        ``max_upload_seconds`` of audio (413), ``max_concurrent_uploads`` already running (503,
+        Retry-After). A truncated or damaged recording is transcribed as far as it decodes,
+        with a ``warning`` and its ``decoded_duration`` and ``declared_duration``."""
         _authorise_http(request, config)
-        body = await request.body()
-        if not body:
-            raise HTTPException(400, "the request body is empty: send the audio file as body")
-        if len(body) > config.max_upload_bytes:
-            raise HTTPException(413, f"the upload is over {config.max_upload_bytes} bytes")
         try:
+            check_content_length(request.headers.get("content-length"), limits.max_bytes)
             options = TranscribeOptions(language=language, beam_size=beam_size)
-            result = await run_in_threadpool(_transcribe_upload, asr, body, options)
-        except MedstreamError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        except ValueError as exc:
+            with uploads.take(), await spool(request.stream(), limits) as body:
+                result = await run_in_threadpool(_transcribe_upload, asr, body, options,
+                                                 limits.max_seconds)
+        except UploadRefusedError as exc:
+            raise HTTPException(exc.status, exc.message, headers=exc.headers) from exc
+        except AudioTooLongError as exc:
+            raise HTTPException(413, str(exc)) from exc
+        except (MedstreamError, ValueError) as exc:
             raise HTTPException(422, str(exc)) from exc
         return JSONResponse(result)
 
@@ -228,13 +260,21 @@ def _origin_ok(websocket: WebSocket, config: ServerConfig) -> bool:
     return origin.split("://", 1)[-1] == host
 
 
-def _transcribe_upload(asr: ASRBackend, body: bytes, options: TranscribeOptions) -> dict[str,
-                                                                                          Any]:
-    audio = load_audio(io.BytesIO(body), name="upload")
-    segments, info = asr.transcribe(audio, options)
+def _transcribe_upload(asr: ASRBackend, body: IO[bytes], options: TranscribeOptions,
+                       max_seconds: float) -> dict[str, Any]:
+    """Decode (at most ``max_seconds``) and recognise an upload; the memory of its samples
+    goes back to the operating system before the answer does."""
+    decoded = decode_checked(body, name="upload", max_seconds=max_seconds)
+    segments, info = asr.transcribe(decoded.samples, options)
     found = [s.to_dict() for s in segments]
-    return {"language": info.language, "duration": info.duration, "model": info.model,
-            "segments": found, "text": " ".join(s["text"] for s in found)}
+    declared = decoded.declared_seconds
+    result = {"language": info.language, "duration": info.duration, "model": info.model,
+              "segments": found, "text": " ".join(s["text"] for s in found),
+              "warning": decoded.warning, "decoded_duration": round(decoded.seconds, 3),
+              "declared_duration": round(declared, 3) if declared is not None else None}
+    del decoded, segments
+    release_freed_memory()
+    return result
 
 
 async def _serve_session(websocket: WebSocket, engine: Engine[JobT, ResultT],
@@ -362,7 +402,8 @@ class _Connection(Generic[JobT, ResultT]):
             languages=languages, notes=notes,
             limits={"max_frame_bytes": self.config.max_frame_bytes,
                     "max_messages_per_second": self.config.max_messages_per_second,
-                    "max_session_seconds": self.config.max_session_seconds}))
+                    "max_session_seconds": self.config.max_session_seconds,
+                    "max_backlog_seconds": self.config.max_session_backlog_seconds}))
         logger.info("session %s started (%s, %d Hz)", s.id, start.encoding, start.sample_rate)
 
     async def _audio(self, frame: bytes) -> None:
@@ -377,13 +418,23 @@ class _Connection(Generic[JobT, ResultT]):
             await self._error("frame_too_large", f"a frame of {len(frame)} bytes is over the "
                               f"limit of {self.config.max_frame_bytes}; send smaller frames")
             return
-        if session.pcm.seconds_in + len(frame) / session.pcm.width / session.pcm.sample_rate \
-                > self.config.max_session_seconds:
+        seconds = len(frame) / session.pcm.width / session.pcm.sample_rate
+        if session.pcm.seconds_in + seconds > self.config.max_session_seconds:
             await self._error("session_too_long", f"the session reached "
                               f"{self.config.max_session_seconds:g} s of audio; it is finalised",
                               fatal=True)
             self.stopping = True
             await asyncio.to_thread(self.engine.stop, session)
+            return
+        backlog = session.transcriber.backlog
+        if backlog + seconds > self.config.max_session_backlog_seconds:
+            # Faster than the server recognises: the frame is refused, never held.
+            await self._error("backlog_full", f"{backlog:.1f} s of this session's audio wait "
+                              f"for recognition, the limit is "
+                              f"{self.config.max_session_backlog_seconds:g} s: this frame "
+                              f"({seconds:.2f} s) is dropped; send audio at real time")
+            self.queue.put_nowait(Status(state="lagging", backlog=round(backlog, 2),
+                                         audio_time=session.audio_time))
             return
         try:
             # The VAD runs in feed: off the event loop, which serves every other session.
