@@ -65,6 +65,20 @@ def serve_command(
                                                "above which /healthz says not ready (503, "
                                                "lagging) so a balancer sends new sessions "
                                                "elsewhere.")] = 10.0,
+    max_session_backlog: Annotated[float, typer.Option(
+        min=1.0, help="Seconds of audio one session may have waiting for recognition; "
+        "frames past it are dropped with a backlog_full error (audio sent faster than "
+        "real time).")] = 60.0,
+    max_upload_mb: Annotated[int, typer.Option(
+        min=1, help="Largest POST /v1/transcribe body, MB (413 by Content-Length, "
+        "before reading).")] = 512,
+    max_upload_seconds: Annotated[float, typer.Option(
+        min=1.0, help="Longest upload in seconds of audio, declared or decoded (413); "
+        "longer recordings: medstream transcribe.")] = 1800.0,
+    max_uploads: Annotated[int, typer.Option(
+        min=1, help="Uploads transcribed at once; more get 503 with Retry-After.")] = 2,
+    upload_timeout: Annotated[float, typer.Option(
+        min=1.0, help="Seconds to receive an upload's body (408 after).")] = 300.0,
     max_batch: Annotated[int, typer.Option(
         help="Windows of different sessions decoded in one call: 0 = 4 on CPU (partials; "
              "finals one at a time), 16 on CUDA.")
@@ -116,6 +130,10 @@ def serve_command(
     config = ServerConfig(token=token or os.environ.get("MEDSTREAM_TOKEN") or None,
                           allowed_origins=tuple(allow_origin or ()), max_sessions=max_sessions,
                           max_backlog_seconds=max_backlog,
+                          max_session_backlog_seconds=max_session_backlog,
+                          max_upload_bytes=max_upload_mb * 1024 * 1024,
+                          max_upload_seconds=max_upload_seconds, max_concurrent_uploads=max_uploads,
+                          upload_receive_seconds=upload_timeout,
                           debug_transcripts=debug_transcripts)
     app = create_app(engine, asr, config)
     stderr.print(f"serving {asr.identifier} on {'https' if ssl_certfile else 'http'}://"
