@@ -19,9 +19,10 @@ An :class:`AbbreviationMemory` reads a stream of texts in order (the segments of
 transcript, the sentences of one document) and remembers each definition for the texts that
 follow (``window`` of them, or all):
 
-- if the recognizers marked an entity that ends where the long form ends, every later
-  occurrence of the short form (a whole word, same case) outside other entities becomes an
-  entity of that type, with the long form's score and source ``abbreviation``;
+- if the recognizers marked an entity that ends where the long form ends (and does not hold
+  it as the object of a preposition: "deficiency of aspartoacylase (ASPA)" names an enzyme),
+  every later occurrence of the short form (a whole word, same case) outside other entities
+  becomes an entity of that type, with the long form's score and source ``abbreviation``;
   an entity that is exactly such an occurrence but of another type takes the long form's;
 - if no entity touches the long form, an entity that is exactly a later occurrence of the short
   form is dropped.
@@ -41,7 +42,7 @@ from ner.schema import EntityType
 from ner.spans import non_overlapping
 from ner.types import Entity
 
-ABBREVIATIONS = "schwartz-hearst/1"
+ABBREVIATIONS = "schwartz-hearst/2"
 """Names this step in the recognizer's fingerprint (``ner.build``): change it when the rules
 change, so the batch job annotates its transcripts again."""
 MAX_SHORT_FORM = 10
@@ -177,10 +178,24 @@ def _meaning(definition: Definition, entities: Sequence[Entity]) -> _Meaning:
                 if e.start < definition.long_end and definition.long_start < e.end]
     for entity in touching:
         if entity.end == definition.long_end:
+            if _object_of_preposition(definition, entity):
+                break
             return _Meaning(pattern, entity.type, entity.score)
     # An entity inside the long form that does not end with it (part of a longer phrase)
     # says nothing either way: the short form's own entities are left alone.
     return _Meaning(pattern, None, drop=not touching)
+
+
+_PREPOSITION = re.compile(r"\b(?:of|in|to|for|with|by|on|from)\s*$", re.IGNORECASE)
+
+
+def _object_of_preposition(definition: Definition, entity: Entity) -> bool:
+    """Whether the long form is the object of a preposition inside a longer entity: in
+    "deficiency of aspartoacylase (ASPA)" the entity is the deficiency, "ASPA" the enzyme."""
+    if entity.start >= definition.long_start:
+        return False
+    before = entity.text[:definition.long_start - entity.start]
+    return _PREPOSITION.search(before) is not None
 
 
 def _apply(text: str, entities: Sequence[Entity], meanings: dict[str, _Meaning]

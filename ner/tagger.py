@@ -9,15 +9,14 @@ best valid IOB2 sequence over those is decoded (:mod:`ner.decoding`), and its sp
 :class:`~ner.types.Entity` with character offsets from the tokenizer's offset mapping. A
 sentence longer than a window is cut into overlapping windows (:mod:`ner.windows`).
 
-**Whole words.** BERT's words split "ataxia-telangiectasia" into "ataxia", "-" and
-"telangiectasia". On raw text, an entity may not start on a word glued to the one before it
-(no space between them, and the one before is not an opening bracket or quote): decoding
-forbids ``B-`` there, so "telangiectasia" can only continue "ataxia-" or stay outside. A
-trailing "-" or "/" is dropped from a span, and a span that then ends inside a hyphenated word
-("red" of "red-blood-cell") is dropped. NCBI-disease does mark a few such spans (39 of 5,932
-in train and devel: "malaria" of "malaria-causing"), but on the half of its devel split used
-to choose settings, 11 of the tagger's 12 spans ending before a hyphen were wrong
-("tumor" of "tumor-suppressor").
+**Whole words, as the corpora mark them.** BERT's words split "ataxia-telangiectasia" into
+"ataxia", "-" and "telangiectasia". On raw text an entity may not start on a word glued to the
+one before it (:class:`RawWords`): decoding forbids ``B-`` there, so "telangiectasia" can only
+continue "ataxia-" or stay outside; after an opening bracket ("(G6PD)") or a slash
+("ephedrine/propofol") an entity may start. A trailing "-" or "/" is dropped from a span. The
+corpora differ on entities that end inside a hyphenated word: BC5CDR marks "cocaine" in
+"cocaine-induced", NCBI-disease hardly ever marks "red" in "red-blood-cell", so the NCBI-disease
+head's spans that end there are dropped (:data:`ENDS_BEFORE_HYPHEN`).
 
 A model with one head per training corpus (:mod:`ner.heads`) is read through its view, or
 through one named head.
@@ -53,6 +52,16 @@ TRAINING_WINDOW = 128
 """Sub-tokens per window that ``recipes/ner`` trains with (its ``max_length``)."""
 CONNECTORS = frozenset("-/")
 """Words that never end an entity: an entity ends before a hyphen or slash, never on one."""
+ENDS_BEFORE_HYPHEN = frozenset({"bc5cdr", "anatem"})
+"""Heads whose corpus marks entities that end inside a hyphenated word: "cocaine" of
+"cocaine-induced" (7.2 % of BC5CDR's train entities end before a hyphen, 2.8 % of AnatEM's).
+NCBI-disease does so for 1.4 % ("malaria" of "malaria-causing"), but 11 of its head's 12 such
+spans on the half of its devel split used to choose settings were wrong ("tumor" of
+"tumor-suppressor"), so its head's spans must end at a word's end."""
+STARTS_AFTER_HYPHEN = frozenset({"bc5cdr", "anatem"})
+"""Heads whose corpus marks entities that start inside a hyphenated word: "colistin" of
+"kanamycin-colistin" (1.2 % of BC5CDR's and 1.5 % of AnatEM's train entities start after a
+hyphen or slash; allowing it was worth +0.2 F1 on the choosing half of each devel split)."""
 OPENERS = frozenset("([{\"'\u201c\u2018")
 """Words after which an entity may start though no space separates them ("(G6PD)")."""
 
@@ -159,11 +168,9 @@ class TransformerTagger:
         for (index, offset, _), sentence, logits, spans in zip(
                 pieces, sentences, words, encoded.word_spans, strict=True):
             order = sorted(spans)
-            inside = glued_words(sentence, [spans[w] for w in order])
-            found = self.decode(logits, order, head, inside)
+            raw = RawWords.of(sentence, [spans[w] for w in order])
             result[index].extend(_entity(texts[index], offset, spans, order, s)
-                                 for s in whole_word_spans(sentence, spans, order, found,
-                                                           inside))
+                                 for s in self.decode(logits, order, head, raw))
         return result
 
     def tag_words(self, sentences: Sequence[Sequence[str]],
@@ -180,13 +187,13 @@ class TransformerTagger:
         return result
 
     def decode(self, logits: dict[int, np.ndarray], order: Sequence[int],
-               head: str | None = None,
-               inside: frozenset[int] = frozenset()) -> list[WordSpan]:
+               head: str | None = None, raw: RawWords | None = None) -> list[WordSpan]:
         """Entities over the words ``order`` (word indices; a word without logits is ``O``)
         from their label logits: through ``head``, or through the view, whose heads' spans are
         kept by type (schema order: a condition before anatomy), then longest first, where
-        they overlap. No entity starts at a position (index into ``order``) in ``inside``
-        (:func:`glued_words`). Raises InvalidOptionError for an unknown head."""
+        they overlap. Given the ``raw`` words of a text, entities are whole words as each
+        head's corpus marks them (:func:`whole_word_spans`). Raises InvalidOptionError for an
+        unknown head."""
         if head is not None and head not in self.heads.groups:
             raise InvalidOptionError(f"the model has no head {head!r} "
                                      f"(it has {', '.join(self.heads.groups)})")
@@ -195,8 +202,12 @@ class TransformerTagger:
         found: list[WordSpan] = []
         for name in names:
             keep = None if head is not None else self.heads.types_viewed_from(name)
-            found.extend(s for s in _decode_head(self._decoders[name], logits, order, inside)
-                         if keep is None or s.type in keep)
+            inside = frozenset() if raw is None else raw.starts_forbidden(
+                name in STARTS_AFTER_HYPHEN)
+            decoded = _decode_head(self._decoders[name], logits, order, inside)
+            if raw is not None:
+                decoded = whole_word_spans(raw, decoded, name in ENDS_BEFORE_HYPHEN)
+            found.extend(s for s in decoded if keep is None or s.type in keep)
         return _without_overlaps(found) if len(names) > 1 else found
 
     def _word_logits(self, encoded: Encoded, count: int) -> list[dict[int, np.ndarray]]:
@@ -314,37 +325,49 @@ def _without_overlaps(spans: Sequence[WordSpan]) -> list[WordSpan]:
                            lambda s: (rank[s.type], s.start - s.end, -s.score, s.start))
 
 
-def glued_words(text: str, bounds: Sequence[tuple[int, int]]) -> frozenset[int]:
-    """Positions of the words (character ``bounds`` in ``text``, in order) that continue the
-    word before them: no space between the two, and the one before is not an opening bracket
-    or quote. An entity never starts there (module docstring)."""
-    return frozenset(k for k in range(1, len(bounds))
-                     if bounds[k][0] == bounds[k - 1][1]
-                     and text[bounds[k - 1][0]:bounds[k - 1][1]] not in OPENERS)
+@dataclass(frozen=True)
+class RawWords:
+    """The words of a raw sentence, in order, and which of them continue the word before."""
+
+    words: tuple[str, ...]
+    inside: frozenset[int]
+    """Positions of the words glued to the one before them (:meth:`of`): no entity starts
+    there."""
+
+    def starts_forbidden(self, after_hyphen_allowed: bool) -> frozenset[int]:
+        """Where no entity may start: :attr:`inside`, less the words right after a hyphen
+        when ``after_hyphen_allowed`` (the corpus marks "colistin" in "kanamycin-colistin")."""
+        if not after_hyphen_allowed:
+            return self.inside
+        return frozenset(k for k in self.inside if self.words[k - 1] != "-")
+
+    @classmethod
+    def of(cls, text: str, bounds: Sequence[tuple[int, int]]) -> RawWords:
+        """The words at character ``bounds`` of ``text``. A word is inside a word when no
+        space separates it from the one before and that one is neither an opening bracket or
+        quote ("(G6PD)") nor a slash ("ephedrine/propofol": two entities in every corpus)."""
+        words = tuple(text[start:end] for start, end in bounds)
+        return cls(words, frozenset(
+            k for k in range(1, len(bounds))
+            if bounds[k][0] == bounds[k - 1][1] and words[k - 1] not in OPENERS | {"/"}))
 
 
-def whole_word_spans(text: str, spans: dict[int, tuple[int, int]], order: Sequence[int],
-                     found: Sequence[WordSpan], inside: frozenset[int]) -> list[WordSpan]:
+def whole_word_spans(raw: RawWords, found: Sequence[WordSpan],
+                     ends_before_hyphen: bool) -> list[WordSpan]:
     """``found`` without trailing hyphens and slashes (an entity never ends on a connector);
-    a span that then ends inside a hyphenated or slashed word (a connector glued to both
-    sides follows it) is dropped, and so is a span of connectors only. ``inside``:
-    :func:`glued_words` of the positions of ``order``."""
+    unless ``ends_before_hyphen`` (the head's corpus marks "cocaine" in "cocaine-induced"), a
+    span that then ends inside a hyphenated word is dropped. A span of connectors only is
+    dropped."""
     result = []
     for span in found:
         end = span.end
-        while end > span.start and _word(text, spans, order, end - 1) in CONNECTORS:
+        while end > span.start and raw.words[end - 1] in CONNECTORS:
             end -= 1
-        cut = (end in inside and end + 1 in inside
-               and _word(text, spans, order, end) in CONNECTORS)
+        cut = (not ends_before_hyphen and end in raw.inside and end + 1 in raw.inside
+               and raw.words[end] == "-")
         if end > span.start and not cut:
             result.append(span if end == span.end else replace(span, end=end))
     return result
-
-
-def _word(text: str, spans: dict[int, tuple[int, int]], order: Sequence[int],
-          position: int) -> str:
-    start, end = spans[order[position]]
-    return text[start:end]
 
 
 def _entity(text: str, offset: int, spans: dict[int, tuple[int, int]], order: Sequence[int],

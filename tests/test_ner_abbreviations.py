@@ -64,6 +64,21 @@ def test_a_defined_abbreviation_takes_the_long_forms_type_everywhere_after() -> 
     assert all(text[e.start:e.end] == e.text for e in result)
 
 
+def test_a_long_form_held_by_a_preposition_gives_the_short_form_no_type() -> None:
+    # NCBI-disease devel: the disease is the deficiency; "ASPA" is the enzyme.
+    text = ("Canavan disease is caused by the deficiency of aspartoacylase (ASPA). ASPA is "
+            "expressed in oligodendrocytes. Severe overactive bladder (OAB) and OAB again.")
+    found = [entity(text, "Canavan disease", CONDITION),
+             entity(text, "deficiency of aspartoacylase", CONDITION),
+             entity(text, "Severe overactive bladder", CONDITION)]
+    result = AbbreviationMemory().resolve(text, found)
+    assert spans(result) == [("Canavan disease", "MEDICAL_CONDITION", "model"),
+                             ("deficiency of aspartoacylase", "MEDICAL_CONDITION", "model"),
+                             ("Severe overactive bladder", "MEDICAL_CONDITION", "model"),
+                             ("OAB", "MEDICAL_CONDITION", "abbreviation"),
+                             ("OAB", "MEDICAL_CONDITION", "abbreviation")]
+
+
 def test_an_abbreviation_whose_long_form_is_no_entity_is_not_one_either() -> None:
     text = "Serum parathyroid hormone (PTH) fell after calcitriol; PTH stayed low."
     found = [entity(text, "PTH", MEDICATION, 0.6), entity(text, "PTH", MEDICATION, 0.7, 1),

@@ -27,7 +27,7 @@ from ner.raw_corpora import (
 )
 from ner.schema import EntityType
 from ner.sentences import sentence_spans
-from ner.tagger import WordSpan, glued_words, whole_word_spans
+from ner.tagger import RawWords, WordSpan, whole_word_spans
 from streaming.cli.app import app
 from tests.conftest import SHARED_DATA
 
@@ -70,18 +70,21 @@ def test_sentences_of_a_real_abstract_keep_et_al_and_brackets_inside() -> None:
 
 
 def test_no_entity_starts_inside_a_hyphenated_word_or_after_a_bracketed_letter() -> None:
-    words = _words(G6PD)
-    glued = {G6PD[words[k][0]:words[k][1]] for k in glued_words(G6PD, words)}
+    raw = RawWords.of(G6PD, _words(G6PD))
+    glued = {raw.words[k] for k in raw.inside}
     assert {"blood", "cell", "-", "6", "phosphate", ")", ","} <= glued
     # A word after an opening bracket may start an entity: "(G6PD)" is an abbreviation.
     assert "G6PD" not in glued and "glucose" not in glued and "red" not in glued
+    # BC5CDR and AnatEM mark "colistin" in "kanamycin-colistin"; after a slash, all do.
+    pair = "kanamycin-colistin and ephedrine/propofol"
+    raw = RawWords.of(pair, _words(pair))
+    assert {raw.words[k] for k in raw.inside} == {"-", "colistin", "/"}
+    assert {raw.words[k] for k in raw.starts_forbidden(True)} == {"-", "/"}
 
 
-def test_a_span_never_ends_on_or_inside_a_hyphenated_word() -> None:
+def test_a_span_ends_inside_a_hyphenated_word_only_where_the_corpus_does_so() -> None:
     words = _words(G6PD)
-    order = list(range(len(words)))
-    spans = dict(enumerate(words))
-    inside = glued_words(G6PD, words)
+    raw = RawWords.of(G6PD, words)
     red = words.index((20, 23))
     deficiency = next(k for k, (a, _) in enumerate(words) if G6PD[a:].startswith("deficiency"))
     glucose = next(k for k, (a, _) in enumerate(words) if G6PD[a:].startswith("glucose"))
@@ -89,14 +92,18 @@ def test_a_span_never_ends_on_or_inside_a_hyphenated_word() -> None:
     def span(start: int, end: int) -> WordSpan:
         return WordSpan(start, end, EntityType.MEDICAL_CONDITION, 0.9)
 
-    kept = whole_word_spans(G6PD, spans, order, [span(red, red + 4), span(red, red + 1),
-                                                 span(glucose, deficiency + 1)], inside)
-    # "red-blood-" loses its hyphen and then ends inside "red-blood-cell": dropped, as is
-    # "red" alone; the whole-word condition stays.
+    found = [span(red, red + 4), span(red, red + 1), span(glucose, deficiency + 1)]
+    kept = whole_word_spans(raw, found, ends_before_hyphen=False)
+    # NCBI-disease: "red-blood-" loses its hyphen and then ends inside "red-blood-cell":
+    # dropped, as is "red" alone; the whole-word condition stays.
     assert [G6PD[words[s.start][0]:words[s.end - 1][1]] for s in kept] == [
         "glucose-6-phosphate dehydrogenase (G6PD) deficiency"]
-    assert whole_word_spans(ATM, dict(enumerate(_words(ATM))), list(range(len(_words(ATM)))),
-                            [span(0, 3)], glued_words(ATM, _words(ATM))) == [span(0, 3)]
+    # BC5CDR marks "cocaine" of "cocaine-induced": only the trailing hyphen goes.
+    kept = whole_word_spans(raw, found, ends_before_hyphen=True)
+    assert [G6PD[words[s.start][0]:words[s.end - 1][1]] for s in kept] == [
+        "red-blood", "red", "glucose-6-phosphate dehydrogenase (G6PD) deficiency"]
+    atm = RawWords.of(ATM, _words(ATM))
+    assert whole_word_spans(atm, [span(0, 3)], ends_before_hyphen=False) == [span(0, 3)]
 
 
 def test_decoding_cannot_open_an_entity_on_a_glued_word() -> None:
