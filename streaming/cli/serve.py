@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import ipaddress
 import json
 import os
 import sys
@@ -59,8 +61,30 @@ def serve_command(
         help="Bearer token clients must send (default: $MEDSTREAM_TOKEN; none: no auth).")
                      ] = None,
     allow_origin: Annotated[list[str] | None, typer.Option(
-        help="Browser origin allowed to connect (repeatable; * for any).")] = None,
-    max_sessions: Annotated[int, typer.Option(help="Sessions this process accepts.")] = 16,
+        help="Browser origin allowed to connect besides the server's own, as "
+             "scheme://host[:port], matched exactly (repeatable; * for any).")] = None,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        help="Host name clients may reach the server by, besides IP addresses and localhost "
+             "(repeatable; * for any). Other Host headers are refused (DNS rebinding).")
+                          ] = None,
+    insecure: Annotated[bool, typer.Option(
+        help="Listen beyond loopback without a token or without TLS (refused otherwise: "
+             "patient audio and transcripts would be open or in clear on the network).")
+                        ] = False,
+    max_sessions: Annotated[int, typer.Option(help="Websocket sessions this process holds "
+                                                   "(a slot is taken at connection).")] = 16,
+    max_connections: Annotated[int, typer.Option(
+        help="Connections (HTTP and websocket) held at once; more get 503.")] = 256,
+    max_connections_per_client: Annotated[int, typer.Option(
+        help="Websockets one client address may hold at once (0: no limit).")] = 8,
+    start_timeout: Annotated[float, typer.Option(
+        help="Seconds a websocket may stay open without a valid start (then closed, 4408).")
+                             ] = 10.0,
+    idle_timeout: Annotated[float, typer.Option(
+        help="Seconds a started session may send no audio (then finalised and ended).")
+                            ] = 30.0,
+    ticket_seconds: Annotated[float, typer.Option(
+        help="Lifetime of a single-use websocket ticket (POST /v1/ticket).")] = 30.0,
     max_backlog: Annotated[float, typer.Option(help="Seconds of audio waiting for recognition "
                                                "above which /healthz says not ready (503, "
                                                "lagging) so a balancer sends new sessions "
@@ -94,8 +118,14 @@ def serve_command(
     import uvicorn
 
     from streaming.live.engine import Engine, EngineConfig, Stages
-    from streaming.live.server import ServerConfig, create_app
+    from streaming.live.server import ServerConfig, create_app, uvicorn_options
 
+    secret = token or os.environ.get("MEDSTREAM_TOKEN") or None
+    warning = check_exposure(host, token=secret is not None,
+                             tls=ssl_certfile is not None,
+                             insecure=insecure)
+    if warning:
+        stderr.print(warning)
     try:
         resolved_device: Device = "cuda" if resolve_device(device) == "cuda" else "cpu"
         asr = load_asr(model, ModelOptions(device=resolved_device, compute_type=compute_type),
@@ -127,20 +157,60 @@ def serve_command(
     batch = max_batch or (16 if gpu else 4)
     engine = Engine(asr, stages, EngineConfig(max_batch=batch, batch_finals=gpu),
                     name=asr.identifier)
-    config = ServerConfig(token=token or os.environ.get("MEDSTREAM_TOKEN") or None,
-                          allowed_origins=tuple(allow_origin or ()), max_sessions=max_sessions,
+    config = ServerConfig(token=secret, allowed_origins=tuple(allow_origin or ()),
+                          allowed_hosts=tuple(allow_host or ()), max_sessions=max_sessions,
                           max_backlog_seconds=max_backlog,
                           max_session_backlog_seconds=max_session_backlog,
                           max_upload_bytes=max_upload_mb * 1024 * 1024,
                           max_upload_seconds=max_upload_seconds, max_concurrent_uploads=max_uploads,
                           upload_receive_seconds=upload_timeout,
-                          debug_transcripts=debug_transcripts)
+                          debug_transcripts=debug_transcripts,
+                          max_connections=max_connections,
+                          max_connections_per_client=max_connections_per_client or None,
+                          start_timeout=start_timeout, idle_timeout=idle_timeout,
+                          ticket_seconds=ticket_seconds)
     app = create_app(engine, asr, config)
     stderr.print(f"serving {asr.identifier} on {'https' if ssl_certfile else 'http'}://"
                  f"{host}:{port} (auth: {'token' if config.token else 'none'})")
     uvicorn.run(app, host=host, port=port, ssl_certfile=str(ssl_certfile) if ssl_certfile
                 else None, ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
-                log_level="debug" if debug_transcripts else "info", ws_max_size=16 * 1024 * 1024)
+                log_level="info", log_config=log_config(debug_transcripts),
+                **uvicorn_options(config))
+
+
+def log_config(debug_transcripts: bool = False) -> dict[str, Any]:
+    """uvicorn's logging configuration plus the server's own loggers (its access log, session
+    lines; finals too with ``debug_transcripts``) on the same stderr handler."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["medstream"] = {"handlers": ["default"], "propagate": False,
+                                      "level": "DEBUG" if debug_transcripts else "INFO"}
+    return config
+
+
+def check_exposure(host: str, *, token: bool, tls: bool, insecure: bool) -> str | None:
+    """Refuse (raise) listening beyond loopback without a token or without TLS unless
+    ``insecure``; with it, return the warning to print (None when there is nothing to say)."""
+    if _loopback(host) or (token and tls):
+        return None
+    missing = " and ".join(m for m, ok in (("a token", token), ("TLS", tls)) if not ok)
+    risk = f"listening on {host} without {missing}: anyone on the network could " + (
+        "stream or read sessions" if not token else "read patient audio and transcripts")
+    if not insecure:
+        raise fail(f"refusing to {risk}. Give --token (or $MEDSTREAM_TOKEN) and "
+                   "--ssl-certfile/--ssl-keyfile, or listen on 127.0.0.1 behind a TLS proxy "
+                   "(docs/security.md), or pass --insecure to accept the risk")
+    return f"WARNING: {risk} (--insecure)"
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _mt_model(name: str | None, device: Device, offline: bool) -> MTModel | None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import websockets
@@ -42,9 +43,14 @@ async def stream_audio(url: str, audio: np.ndarray, start: dict[str, Any] | None
                        frame_seconds: float = FRAME_SECONDS,
                        on_event: Callable[[dict[str, Any]], None] | None = None,
                        timeout: float = 600.0) -> StreamResult:
-    """Send ``audio`` (16 kHz float32) as pcm_s16le frames, then ``stop``; collect events."""
+    """Send ``audio`` (16 kHz float32) as pcm_s16le frames, then ``stop``; collect events.
+
+    ``token`` goes in the ``Authorization`` header, never in the URL (the server refuses
+    ``?token=``: URLs end up in logs)."""
     if speed <= 0:
         raise ValueError("speed must be positive")
+    if "token" in parse_qs(urlsplit(url).query):
+        raise ValueError("give the token as token=, not in the URL (URLs end up in logs)")
     headers = {"Authorization": f"Bearer {token}"} if token else None
     result = StreamResult()
     message = {"type": "start", "sample_rate": SAMPLE_RATE, "encoding": "pcm_s16le",

@@ -6,8 +6,14 @@ Routes:
 * ``WS /v1/stream`` — the live protocol (``docs/protocol.md``);
 * ``POST /v1/transcribe`` — a recording in the request body → its segments as JSON;
 * ``GET /healthz`` — readiness and load, for a load balancer;
+* ``POST /v1/ticket`` — a single-use websocket ticket for a browser (``Authorization: Bearer``);
 * ``GET /metrics`` — Prometheus text format;
-* ``GET /docs`` — the OpenAPI documentation.
+* ``GET /docs``, ``GET /openapi.json`` — the OpenAPI documentation.
+
+With a token, everything but ``/``, ``/healthz`` and the websocket handshake itself asks for
+``Authorization: Bearer``; ``streaming.live.auth`` says how browsers get in, and
+``docs/security.md`` what the server guarantees. uvicorn's access log is off (it prints query
+strings): ``streaming.live.middleware`` writes the server's own.
 
 Session state lives only in the process that holds the websocket, so replicas behind any load
 balancer need no shared state. Transcripts are never logged unless ``debug_transcripts`` is on.
@@ -17,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import time
@@ -29,6 +34,7 @@ from typing import IO, Any, Generic
 
 from fastapi import FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
@@ -38,11 +44,19 @@ from speech.backends.base import ASRBackend
 from speech.errors import MedstreamError
 from speech.live import JobT, ResultT
 from speech.options import TranscribeOptions
+from streaming.live.admission import Admission
+from streaming.live.auth import Tickets, bearer_ok, origin_allowed
 from streaming.live.engine import Engine, LiveSession, UnsupportedError
 from streaming.live.memory import release_freed_memory
+from streaming.live.middleware import AccessLog, HostGuard, printable, redact_logs
 from streaming.live.pcm import FrameError
 from streaming.live.protocol import (
     CLIENT_MESSAGE,
+    CLOSE_BUSY,
+    CLOSE_FORBIDDEN,
+    CLOSE_PROTOCOL,
+    CLOSE_START_TIMEOUT,
+    CLOSE_UNAUTHORIZED,
     PROTOCOL_VERSION,
     End,
     Error,
@@ -64,10 +78,14 @@ from streaming.live.uploads import (
 
 logger = logging.getLogger("medstream.server")
 
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN_ORIGIN = 4403
-CLOSE_BUSY = 4429
-CLOSE_PROTOCOL = 4400
+CLOSE_FORBIDDEN_ORIGIN = CLOSE_FORBIDDEN
+__all__ = ["CLOSE_BUSY", "CLOSE_FORBIDDEN", "CLOSE_FORBIDDEN_ORIGIN", "CLOSE_PROTOCOL",
+           "CLOSE_START_TIMEOUT", "CLOSE_UNAUTHORIZED", "ServerConfig", "create_app",
+           "serve_in_thread", "uvicorn_options"]
+ECHO_LIMIT = 40
+"""Characters of a client's value that an error message quotes."""
+MESSAGE_LIMIT = 500
+"""Characters of an error message sent to a client."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +122,26 @@ class ServerConfig:
     upload_receive_seconds: float = 300.0
     """Longest time to receive an upload's body (408 after it): a slow client holds a slot."""
     debug_transcripts: bool = False
+    allowed_hosts: tuple[str, ...] = ()
+    """Names the ``Host`` header may carry besides IP addresses and ``localhost`` (``*``:
+    any). Guards against DNS rebinding, token or not."""
+    ticket_seconds: float = 30.0
+    """How long a websocket ticket (``POST /v1/ticket``) stays valid; it opens one websocket."""
+    start_timeout: float = 10.0
+    """Seconds a connection may stay open without a valid ``start`` (then closed, 4408)."""
+    idle_timeout: float = 30.0
+    """Seconds a started session may go without an audio frame (then finalised and ended)."""
+    max_connections: int = 256
+    """Connections (HTTP and websocket) the server holds at once; more get 503 (uvicorn's
+    ``limit_concurrency``)."""
+    max_connections_per_client: int | None = 8
+    """Websockets one client address may hold at once (None: no limit)."""
+
+    @property
+    def ws_max_size(self) -> int:
+        """Largest websocket message the websocket layer reads: twice ``max_frame_bytes``
+        (a frame between the two gets ``frame_too_large``; a larger one closes with 1009)."""
+        return 2 * self.max_frame_bytes
 
 
 class _RateLimit:
@@ -127,8 +165,13 @@ class _RateLimit:
 
 def create_app(engine: Engine[JobT, ResultT], asr: ASRBackend,
                config: ServerConfig | None = None) -> FastAPI:
-    """The FastAPI application serving ``engine`` (which the caller owns and shuts down)."""
+    """The FastAPI application serving ``engine`` (which the caller owns and shuts down).
+
+    It also puts a filter on uvicorn's loggers that keeps query strings and credentials out of
+    every log line (:func:`streaming.live.middleware.redact_logs`)."""
     config = config or ServerConfig()
+    redact_logs([config.token] if config.token else [])
+    guard = _Guard(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -137,7 +180,9 @@ def create_app(engine: Engine[JobT, ResultT], asr: ASRBackend,
 
     app = FastAPI(title="medstream", version=f"protocol {PROTOCOL_VERSION}",
                   description="Live transcription, medical entities and translation.",
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(HostGuard, allowed=config.allowed_hosts)
+    app.add_middleware(AccessLog)  # outermost: it sees what HostGuard refuses too
     started = time.monotonic()
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -149,7 +194,7 @@ def create_app(engine: Engine[JobT, ResultT], asr: ASRBackend,
         """Ready (200) when a session can be opened and served in time: 503 with status
         ``full`` at ``max_sessions``, ``lagging`` when the backlog is over
         ``max_backlog_seconds``. ``load`` is the recogniser's busy fraction since start."""
-        sessions = engine.sessions
+        sessions = guard.admission.open
         backlog = engine.backlog()
         uptime = max(time.monotonic() - started, 1e-9)
         status = "full" if sessions >= config.max_sessions else \
@@ -162,8 +207,33 @@ def create_app(engine: Engine[JobT, ResultT], asr: ASRBackend,
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
     @app.get("/metrics", response_class=PlainTextResponse)
-    async def metrics() -> str:
+    async def metrics(request: Request) -> str:
+        """Prometheus text (with a token: ``Authorization: Bearer`` required)."""
+        _authorise_http(request, config)
         return _prometheus(engine.metrics(), config.max_sessions)
+
+    @app.post("/v1/ticket")
+    async def ticket(request: Request) -> JSONResponse:
+        """A single-use ticket that opens one websocket (``/v1/stream?ticket=…``) within
+        ``expires_in`` seconds: how a browser, which cannot set headers on a websocket,
+        authenticates without putting the token in a URL."""
+        _authorise_http(request, config)
+        issued = guard.tickets.issue()
+        if issued is None:
+            raise HTTPException(429, "too many unused tickets: use or let expire the ones "
+                                     "issued")
+        return JSONResponse({"ticket": issued, "expires_in": config.ticket_seconds},
+                            headers={"Cache-Control": "no-store"})
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> JSONResponse:
+        _authorise_http(request, config)
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        _authorise_http(request, config)
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="medstream")
 
     limits = UploadLimits(config.max_upload_bytes, config.max_upload_seconds,
                           config.max_concurrent_uploads, config.upload_receive_seconds)
@@ -195,7 +265,7 @@ def create_app(engine: Engine[JobT, ResultT], asr: ASRBackend,
 
     @app.websocket("/v1/stream")
     async def stream(websocket: WebSocket) -> None:
-        await _serve_session(websocket, engine, config)
+        await _serve_session(websocket, engine, config, guard)
 
     return app
 
@@ -203,10 +273,11 @@ def create_app(engine: Engine[JobT, ResultT], asr: ASRBackend,
 @contextlib.contextmanager
 def serve_in_thread(engine: Engine[JobT, ResultT], asr: ASRBackend,
                     config: ServerConfig | None = None, host: str = "127.0.0.1",
-                    port: int = 0) -> Iterator[str]:
+                    port: int = 0, log_level: str = "warning") -> Iterator[str]:
     """Run the server on a thread (tests, benchmarks, embedding); yields its base URL.
 
-    ``port`` 0 picks a free port. The engine is shut down when the block ends.
+    ``port`` 0 picks a free port. The engine is shut down when the block ends. uvicorn runs
+    with :func:`uvicorn_options`, as ``medstream serve`` does.
     """
     import socket
     import threading
@@ -217,8 +288,9 @@ def serve_in_thread(engine: Engine[JobT, ResultT], asr: ASRBackend,
         with socket.socket() as sock:
             sock.bind((host, 0))
             port = int(sock.getsockname()[1])
+    config = config or ServerConfig()
     server = uvicorn.Server(uvicorn.Config(create_app(engine, asr, config), host=host, port=port,
-                                           log_level="warning", ws_max_size=16 * 1024 * 1024))
+                                           log_level=log_level, **uvicorn_options(config)))
     thread = threading.Thread(target=server.run, name="medstream-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -233,31 +305,47 @@ def serve_in_thread(engine: Engine[JobT, ResultT], asr: ASRBackend,
         thread.join(timeout=60)
 
 
+def uvicorn_options(config: ServerConfig) -> dict[str, Any]:
+    """uvicorn settings for this app, beyond host, port, TLS and log level: no uvicorn access
+    log (it prints query strings; :class:`~streaming.live.middleware.AccessLog` replaces it),
+    websocket messages bounded while they are read, and at most ``max_connections``."""
+    return {"access_log": False, "ws_max_size": config.ws_max_size,
+            "limit_concurrency": config.max_connections, "server_header": False}
+
+
+class _Guard:
+    """The server's admission state: session slots and unspent tickets."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.admission = Admission(config.max_sessions, config.max_connections_per_client)
+        self.tickets = Tickets(config.ticket_seconds)
+
+    def refusal(self, websocket: WebSocket, config: ServerConfig) -> tuple[int, str] | None:
+        """Why a websocket is refused before it gets a slot (close code, reason), or None. A
+        ticket presented is spent here, whatever the outcome."""
+        ticket = websocket.query_params.get("ticket")
+        spent = ticket is not None and self.tickets.redeem(ticket)
+        if not origin_allowed(websocket.headers.get("origin"), scheme=websocket.url.scheme,
+                              host=websocket.headers.get("host"),
+                              allowed=config.allowed_origins):
+            return CLOSE_FORBIDDEN, "origin not allowed"
+        if config.token is None:
+            return None
+        if "token" in websocket.query_params:
+            return CLOSE_UNAUTHORIZED, ("unauthorized: the token is not accepted in the URL; "
+                                        "send Authorization: Bearer, or a ticket from "
+                                        "POST /v1/ticket")
+        if bearer_ok(websocket.headers.get("authorization"), config.token) or spent:
+            return None
+        return CLOSE_UNAUTHORIZED, "unauthorized: missing or wrong bearer token or ticket"
+
+
 def _authorise_http(request: Request, config: ServerConfig) -> None:
     if config.token is None:
         return
-    if not _token_ok(request.headers.get("authorization"), None, config.token):
+    if not bearer_ok(request.headers.get("authorization"), config.token):
         raise HTTPException(401, "missing or wrong bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
-
-
-def _token_ok(header: str | None, query: str | None, token: str) -> bool:
-    presented = None
-    if header and header.lower().startswith("bearer "):
-        presented = header[7:].strip()
-    elif query:
-        presented = query  # browsers cannot set headers on a websocket
-    return presented is not None and hmac.compare_digest(presented.encode(), token.encode())
-
-
-def _origin_ok(websocket: WebSocket, config: ServerConfig) -> bool:
-    origin = websocket.headers.get("origin")
-    if origin is None or "*" in config.allowed_origins:
-        return True
-    if origin in config.allowed_origins:
-        return True
-    host = websocket.headers.get("host", "")
-    return origin.split("://", 1)[-1] == host
 
 
 def _transcribe_upload(asr: ASRBackend, body: IO[bytes], options: TranscribeOptions,
@@ -278,24 +366,23 @@ def _transcribe_upload(asr: ASRBackend, body: IO[bytes], options: TranscribeOpti
 
 
 async def _serve_session(websocket: WebSocket, engine: Engine[JobT, ResultT],
-                         config: ServerConfig) -> None:
-    if config.token is not None and not _token_ok(websocket.headers.get("authorization"),
-                                                  websocket.query_params.get("token"),
-                                                  config.token):
+                         config: ServerConfig, guard: _Guard) -> None:
+    """Refuse (accept, then close with a code a browser can read) or serve one websocket. The
+    session slot is reserved before the first ``await`` after the checks and released
+    whichever way the connection ends."""
+    refused = guard.refusal(websocket, config)
+    if refused is not None:
         await websocket.accept()
-        await websocket.close(CLOSE_UNAUTHORIZED, "unauthorized: missing or wrong bearer token")
+        await websocket.close(*refused)
         return
-    if not _origin_ok(websocket, config):
+    client = websocket.client.host if websocket.client else "-"
+    with guard.admission.reserve(client) as busy:
         await websocket.accept()
-        await websocket.close(CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
-        return
-    if engine.sessions >= config.max_sessions:
-        await websocket.accept()
-        await websocket.close(CLOSE_BUSY, "server full: try another replica or later")
-        return
-    await websocket.accept()
-    connection = _Connection(websocket, engine, config)
-    await connection.run()
+        if busy is not None:
+            await websocket.close(CLOSE_BUSY, busy)
+            return
+        connection = _Connection(websocket, engine, config)
+        await connection.run()
 
 
 class _Connection(Generic[JobT, ResultT]):
@@ -311,6 +398,9 @@ class _Connection(Generic[JobT, ResultT]):
         self.session: LiveSession[JobT, ResultT] | None = None
         self.limit = _RateLimit(config.max_messages_per_second)
         self.stopping = False
+        self.opened = time.monotonic()
+        self.last_audio = self.opened
+        """When the last audio frame (or the ``start``) came: the idle timeout counts from it."""
 
     def deliver(self, item: Message | Future[list[Message]]) -> None:
         """Called from the engine's threads."""
@@ -331,7 +421,12 @@ class _Connection(Generic[JobT, ResultT]):
 
     async def _receive(self) -> None:
         while True:
-            message = await self.websocket.receive()
+            try:
+                message = await asyncio.wait_for(self.websocket.receive(), self._patience())
+            except TimeoutError:  # receive() is safe to cancel: no message is lost
+                if await self._timed_out():
+                    return
+                continue
             if message["type"] == "websocket.disconnect":
                 return
             if not self.limit.allow():
@@ -339,21 +434,45 @@ class _Connection(Generic[JobT, ResultT]):
                                   f"{self.config.max_messages_per_second:g} messages per second")
                 continue
             if message.get("bytes") is not None:
+                self.last_audio = time.monotonic()
                 await self._audio(message["bytes"])
             elif message.get("text") is not None and await self._text(message["text"]):
                 return
 
+    def _patience(self) -> float | None:
+        """Seconds to wait for the next message before a timeout applies (None: no limit,
+        once the client has stopped and the server is finishing)."""
+        if self.session is None:
+            return max(0.0, self.opened + self.config.start_timeout - time.monotonic())
+        if self.stopping:
+            return None
+        return max(0.0, self.last_audio + self.config.idle_timeout - time.monotonic())
+
+    async def _timed_out(self) -> bool:
+        """Apply the timeout that expired; True when the connection is closed by it."""
+        session = self.session
+        if session is None:
+            logger.info("connection closed: no start within %g s", self.config.start_timeout)
+            with contextlib.suppress(Exception):
+                await self.websocket.close(CLOSE_START_TIMEOUT, f"no start message within "
+                                           f"{self.config.start_timeout:g} s")
+            return True
+        await self._error("idle_timeout", f"no audio for {self.config.idle_timeout:g} s: the "
+                          "session is finalised and ended", fatal=True)
+        self.stopping = True
+        await asyncio.to_thread(self.engine.stop, session)
+        return False  # ``end`` follows; the sender then closes the socket
+
     async def _text(self, text: str) -> bool:
         """Handle a text frame; True when the client has stopped."""
-        try:
-            payload = json.loads(text)
-        except json.JSONDecodeError as exc:
-            await self._error("bad_json", f"not JSON: {exc.msg} at character {exc.pos}")
+        payload = await self._parse(text)
+        if payload is None:
             return False
         kind = payload.get("type") if isinstance(payload, dict) else None
         if kind not in ("start", "stop"):
-            await self._error("unknown_type", f"unknown message type {kind!r}; the client "
-                              "sends start, binary audio, then stop")
+            await self._error("unknown_type", f"unknown message type "
+                              f"{printable(repr(kind), ECHO_LIMIT)}; the client sends start, "
+                              "binary audio, then stop")
             return False
         try:
             message = CLIENT_MESSAGE.validate_python(payload)
@@ -371,6 +490,19 @@ class _Connection(Generic[JobT, ResultT]):
         await asyncio.to_thread(self.engine.stop, self.session)
         # The sender closes the socket after ``end``; keep reading so a disconnect is seen.
         return False
+
+    async def _parse(self, text: str) -> Any:
+        """The JSON value of a text frame, or None after a ``bad_json`` error (malformed,
+        nested past the parser's recursion limit, or an integer over Python's 4,300 digits)."""
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            await self._error("bad_json", f"not JSON: {exc.msg} at character {exc.pos}")
+        except RecursionError:
+            await self._error("bad_json", "JSON nested too deeply")
+        except ValueError:
+            await self._error("bad_json", "a JSON number has too many digits")
+        return None
 
     async def _start(self, start: Start) -> None:
         if self.session is not None:
@@ -403,7 +535,9 @@ class _Connection(Generic[JobT, ResultT]):
             limits={"max_frame_bytes": self.config.max_frame_bytes,
                     "max_messages_per_second": self.config.max_messages_per_second,
                     "max_session_seconds": self.config.max_session_seconds,
+                    "idle_seconds": self.config.idle_timeout,
                     "max_backlog_seconds": self.config.max_session_backlog_seconds}))
+        self.last_audio = time.monotonic()
         logger.info("session %s started (%s, %d Hz)", s.id, start.encoding, start.sample_rate)
 
     async def _audio(self, frame: bytes) -> None:
@@ -445,7 +579,8 @@ class _Connection(Generic[JobT, ResultT]):
 
     async def _error(self, code: str, message: str, fatal: bool = False) -> None:
         self.engine.totals["errors"] += 1
-        self.queue.put_nowait(Error(code=code, message=message, fatal=fatal))
+        self.queue.put_nowait(Error(code=code, message=printable(message, MESSAGE_LIMIT),
+                                    fatal=fatal))
 
     async def _send_events(self) -> None:
         while True:
@@ -487,10 +622,13 @@ class _Connection(Generic[JobT, ResultT]):
 
 
 def _describe(exc: ValidationError) -> str:
+    """The first problems of an invalid message, quoting the client's field names and values
+    only in part."""
     problems = []
     for error in exc.errors()[:5]:
-        where = ".".join(str(p) for p in error["loc"] if p not in ("start", "stop"))
-        problems.append(f"{where or 'message'}: {error['msg']}")
+        where = ".".join(printable(str(p), ECHO_LIMIT) for p in error["loc"]
+                         if p not in ("start", "stop"))
+        problems.append(f"{where or 'message'}: {printable(error['msg'], 2 * ECHO_LIMIT)}")
     return "; ".join(problems)
 
 
