@@ -74,7 +74,8 @@ def serve_command(
     max_sessions: Annotated[int, typer.Option(help="Websocket sessions this process holds "
                                                    "(a slot is taken at connection).")] = 16,
     max_connections: Annotated[int, typer.Option(
-        help="Connections (HTTP and websocket) held at once; more get 503.")] = 256,
+        help="Open connections (HTTP and websocket) past which HTTP requests get 503 "
+             "(websockets are bounded by --max-sessions).")] = 256,
     max_connections_per_client: Annotated[int, typer.Option(
         help="Websockets one client address may hold at once (0: no limit).")] = 8,
     start_timeout: Annotated[float, typer.Option(

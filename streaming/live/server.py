@@ -132,8 +132,8 @@ class ServerConfig:
     idle_timeout: float = 30.0
     """Seconds a started session may go without an audio frame (then finalised and ended)."""
     max_connections: int = 256
-    """Connections (HTTP and websocket) the server holds at once; more get 503 (uvicorn's
-    ``limit_concurrency``)."""
+    """Open connections (HTTP and websocket) past which an HTTP request gets 503 (uvicorn's
+    ``limit_concurrency``; a websocket handshake is bounded by the session slots instead)."""
     max_connections_per_client: int | None = 8
     """Websockets one client address may hold at once (None: no limit)."""
 
@@ -351,18 +351,23 @@ def _authorise_http(request: Request, config: ServerConfig) -> None:
 def _transcribe_upload(asr: ASRBackend, body: IO[bytes], options: TranscribeOptions,
                        max_seconds: float) -> dict[str, Any]:
     """Decode (at most ``max_seconds``) and recognise an upload; the memory of its samples
-    goes back to the operating system before the answer does."""
+    goes back to the operating system before the answer leaves, refused or not."""
+    try:
+        return _recognise_upload(asr, body, options, max_seconds)
+    finally:
+        release_freed_memory()
+
+
+def _recognise_upload(asr: ASRBackend, body: IO[bytes], options: TranscribeOptions,
+                      max_seconds: float) -> dict[str, Any]:
     decoded = decode_checked(body, name="upload", max_seconds=max_seconds)
     segments, info = asr.transcribe(decoded.samples, options)
     found = [s.to_dict() for s in segments]
     declared = decoded.declared_seconds
-    result = {"language": info.language, "duration": info.duration, "model": info.model,
-              "segments": found, "text": " ".join(s["text"] for s in found),
-              "warning": decoded.warning, "decoded_duration": round(decoded.seconds, 3),
-              "declared_duration": round(declared, 3) if declared is not None else None}
-    del decoded, segments
-    release_freed_memory()
-    return result
+    return {"language": info.language, "duration": info.duration, "model": info.model,
+            "segments": found, "text": " ".join(s["text"] for s in found),
+            "warning": decoded.warning, "decoded_duration": round(decoded.seconds, 3),
+            "declared_duration": round(declared, 3) if declared is not None else None}
 
 
 async def _serve_session(websocket: WebSocket, engine: Engine[JobT, ResultT],
