@@ -161,19 +161,23 @@ def _decode(source: str | IO[bytes], label: str, max_seconds: float | None) -> D
     pieces: list[np.ndarray] = []
     total = 0
     skipped = [0]
-    with av.open(source, mode="r", metadata_errors="ignore") as container:
-        declared = _declared_seconds(container)
-        if max_seconds is not None and declared is not None and declared > max_seconds:
-            raise AudioTooLongError(label, declared, max_seconds, declared=True)
-        frames = _grouped(_readable(container, skipped))
-        for frame in itertools.chain(frames, [None]):  # None flushes the resampler
-            for out in resampler.resample(frame):
-                piece = out.to_ndarray().reshape(-1)
-                total += len(piece)
-                if limit is not None and total > limit:
-                    raise AudioTooLongError(label, total / SAMPLE_RATE, limit / SAMPLE_RATE,
-                                            declared=False)
-                pieces.append(piece)
+    try:
+        with av.open(source, mode="r", metadata_errors="ignore") as container:
+            declared = _declared_seconds(container)
+            if max_seconds is not None and declared is not None and declared > max_seconds:
+                raise AudioTooLongError(label, declared, max_seconds, declared=True)
+            frames = _grouped(_readable(container, skipped))
+            for frame in itertools.chain(frames, [None]):  # None flushes the resampler
+                for out in resampler.resample(frame):
+                    piece = out.to_ndarray().reshape(-1)
+                    total += len(piece)
+                    if limit is not None and total > limit:
+                        raise AudioTooLongError(label, total / SAMPLE_RATE,
+                                                limit / SAMPLE_RATE, declared=False)
+                    pieces.append(piece)
+    except BaseException:
+        pieces.clear()  # the error's traceback keeps this frame alive, not the samples
+        raise
     # PyAV's resampler holds native buffers until collected (faster-whisper issue 390).
     del resampler
     gc.collect()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import queue
 import threading
 import weakref
 from collections.abc import Callable
@@ -46,13 +47,28 @@ def release_freed_memory() -> bool:
 def release_when_freed(holder: object) -> None:
     """Return memory to the operating system once ``holder`` (say a session's stream, which
     holds its audio) has been freed, whatever path its owner took to let it go."""
+    _releaser()  # started now: starting a thread while ``holder`` is freed would be early
     finalizer = weakref.finalize(holder, _release_soon)
     finalizer.atexit = False
 
 
 def _release_soon() -> None:
-    # Called while ``holder`` is being deallocated, before what it holds is: trim on another
-    # thread, which runs once this one has finished (it needs the GIL that this one holds).
-    threading.Thread(target=release_freed_memory, name="medstream-release",
-                     daemon=True).start()
+    # Called while ``holder`` is being deallocated, before what it holds is. The releaser
+    # thread wakes up only when this thread lets the GIL go, which it does not do before the
+    # deallocation is over (no Python code runs in it); starting a thread here would (its
+    # start() waits), and the trim would come too early: 1,800 s of audio stayed resident.
+    _releaser().put(None)
 
+
+@cache
+def _releaser() -> queue.SimpleQueue[None]:
+    """The queue of a daemon thread that calls :func:`release_freed_memory` once per item."""
+    requests: queue.SimpleQueue[None] = queue.SimpleQueue()
+
+    def serve() -> None:
+        while True:
+            requests.get()
+            release_freed_memory()
+
+    threading.Thread(target=serve, name="medstream-release", daemon=True).start()
+    return requests
