@@ -132,8 +132,8 @@ class ServerConfig:
     idle_timeout: float = 30.0
     """Seconds a started session may go without an audio frame (then finalised and ended)."""
     max_connections: int = 256
-    """Connections (HTTP and websocket) the server holds at once; more get 503 (uvicorn's
-    ``limit_concurrency``)."""
+    """Open connections (HTTP and websocket) past which an HTTP request gets 503 (uvicorn's
+    ``limit_concurrency``; a websocket handshake is bounded by the session slots instead)."""
     max_connections_per_client: int | None = 8
     """Websockets one client address may hold at once (None: no limit)."""
 
