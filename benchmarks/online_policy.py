@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import numpy as np
 from eval.wer import error_rate
 from speech.audio import SAMPLE_RATE, load_audio
 from speech.loader import load_asr
-from speech.online import OnlineTranscriber, StreamOptions, decode_jobs
+from speech.online import OnlineTranscriber, StreamOptions, decode_jobs, parse_stream_options
 from speech.options import ModelOptions, TranscribeOptions
 
 STEP = 1600
@@ -86,31 +86,19 @@ def simulate(asr: Any, audio: np.ndarray, options: StreamOptions, clock_kind: st
 
 
 def parse_setting(text: str) -> tuple[str, StreamOptions]:
-    """``name:key=value,...`` as StreamOptions (language en)."""
+    """``name:key=value,...`` as a name and StreamOptions (language en)."""
     name, _, body = text.partition(":")
-    types = {f.name: f.type for f in fields(StreamOptions)}
-    values: dict[str, Any] = {"language": "en"}
-    for item in filter(None, body.split(",")):
-        key, _, raw = item.partition("=")
-        if key not in types:
-            raise SystemExit(f"unknown StreamOptions field {key!r} in {text!r}")
-        kind = str(types[key])
-        if raw in ("none", "None"):
-            values[key] = None
-        elif "bool" in kind:
-            values[key] = raw not in ("0", "false", "False")
-        elif "int" in kind and "float" not in kind:
-            values[key] = int(raw)
-        else:
-            values[key] = float(raw)
-    return name, StreamOptions(**values)
+    return name, parse_stream_options(body, language="en")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--audio", type=Path, required=True)
-    parser.add_argument("--reference", type=Path, required=True,
-                        help="the words spoken in the part streamed")
+    parser.add_argument("--reference", type=Path,
+                        help="the words spoken (all of them: give --seconds 0)")
+    parser.add_argument("--sentences", type=Path,
+                        help="instead of --reference: sentences.jsonl of long_turns.py, whose "
+                             "sentences that end within --seconds are the reference")
     parser.add_argument("--seconds", type=float, default=0.0,
                         help="stream only the first seconds (0: all)")
     parser.add_argument("--model", default="tiny.en")
@@ -123,7 +111,18 @@ def main() -> None:
     audio = load_audio(args.audio)
     if args.seconds:
         audio = audio[: round(args.seconds * SAMPLE_RATE)]
-    reference = args.reference.read_text(encoding="utf-8")
+    if args.sentences:
+        timed = [json.loads(line) for line in
+                 args.sentences.read_text(encoding="utf-8").splitlines()]
+        reference = " ".join(t["text"] for t in timed
+                             if not args.seconds or t["end"] <= args.seconds)
+        if args.seconds:  # end the audio in the gap after the last whole sentence
+            last = max(t["end"] for t in timed if t["end"] <= args.seconds)
+            audio = audio[: round((last + 0.15) * SAMPLE_RATE)]
+    elif args.reference and not args.seconds:
+        reference = args.reference.read_text(encoding="utf-8")
+    else:
+        raise SystemExit("give --reference (whole recording) or --sentences")
     segments, _ = asr.transcribe(audio, TranscribeOptions(language="en"))
     batch = error_rate([reference], [" ".join(s.text for s in segments)]).score
     print(f"{args.audio.name}, {len(audio) / SAMPLE_RATE:.0f} s, batch WER {batch:.1f}")

@@ -29,19 +29,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+import streaming.live.engine
 from eval.latency import Emission, FinalLag, FirstPartialLatency, UtteranceTimeline
 from eval.wer import error_rate
 from speech.audio import load_audio
 from speech.backends.faster_whisper import resolve_device
 from speech.loader import load_asr
-from speech.online import OnlineTranscriber, StreamOptions, decode_jobs
+from speech.online import OnlineTranscriber, StreamOptions, decode_jobs, parse_stream_options
 from speech.options import ModelOptions, TranscribeOptions
 from streaming.live.client import StreamResult, stream_audio
 from streaming.live.engine import Engine, EngineConfig
@@ -77,6 +80,16 @@ def decode_cost(asr: Any, audio: np.ndarray, short: bool) -> tuple[float, str]:
         return spent, " ".join(finals)
     finally:
         speech.online.PARTIAL_CONTEXT = saved
+
+
+def session_options(text: str) -> None:
+    """Every session the engine opens from now on gets these StreamOptions (those its start
+    message does not set), e.g. to measure another finalisation policy over the websocket."""
+    chosen, default = parse_stream_options(text), StreamOptions()
+    overrides = {f.name: getattr(chosen, f.name) for f in fields(StreamOptions)
+                 if getattr(chosen, f.name) != getattr(default, f.name)}
+    setattr(streaming.live.engine, StreamOptions.__name__,
+            functools.partial(StreamOptions, **overrides))
 
 
 def costs(asr: Any, audio: np.ndarray, reference: str) -> dict[str, float]:
@@ -157,9 +170,15 @@ def main() -> None:
     parser.add_argument("--languages", default="",
                         help="interpreter mode: the two languages, e.g. en,es")
     parser.add_argument("--no-cost", action="store_true", help="skip part 1")
+    parser.add_argument("--options", default="",
+                        help="StreamOptions of every session, key=value,... (e.g. the policy "
+                             "before issue 23: trim_after=10,sentence_decode=0,sentence_gap=0,"
+                             "min_sentence=0)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
+    if args.options:
+        session_options(args.options)
     device = resolve_device(args.device)
     asr = load_asr(args.model, ModelOptions(device="cuda" if device == "cuda" else "cpu"))
     gpu = device == "cuda"

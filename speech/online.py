@@ -32,8 +32,8 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -51,6 +51,8 @@ HURRIED_FINAL_CONTEXT = 2000
 SENTENCE_END = re.compile(r"[.!?。！？…]['\"”)\]]*$")
 PROMPT_KEPT = 800
 """Characters of the finals so far kept for prompts (the most ``prompt_chars`` allows)."""
+TRAILING_OFF = re.compile(r"(\.\.|…)['\"”)\]]*$")
+"""An ellipsis: Whisper's mark of a hesitation, not of a sentence's end."""
 CUT_MARGIN = 0.2
 """Seconds after a sentence's last word at most where its audio is cut (half the gap to the
 next word, when that is shorter): word times are rough, and a cut must not clip the word."""
@@ -78,15 +80,23 @@ class StreamOptions:
     trim_after: float = 0.0
     """Seconds an open utterance must have before its committed sentences become finals of
     their own (0: as soon as they are committed)."""
+    sentence_gap: float = 0.1
+    """A committed sentence end ends a final only when the next word starts this many seconds
+    after it (by Whisper's word times): a short-context partial puts a full stop wherever its
+    audio stops, and a cut where the speaker did not pause can clip a word."""
+    min_sentence: float = 1.5
+    """Seconds of audio a sentence's final has at least (a shorter one waits to join the
+    next): Whisper invents words on very short windows."""
     pause_split: float | None = None
     """A committed word followed by a gap of this many seconds ends a final too, even without
     sentence punctuation (None: only sentence ends do); below ``min_silence_ms``."""
     sentence_decode: bool = True
     """A sentence's final is a beam-search decode of its audio (True), or its committed
     partial words as they stand (False: no extra decode, less accurate)."""
-    prompt_chars: int = 200
+    prompt_chars: int = 0
     """Characters of the stream's last finals given to each final decode as its prompt
-    (after ``initial_prompt``); 0: none."""
+    (after ``initial_prompt``); 0: none. Off by default: with tiny.en a prompt makes short
+    finals invent text (loops of "see you next time") and costs WER (README, live section)."""
     max_utterance: float = 25.0
     """Seconds after which an utterance is cut even without a committed sentence end."""
     vocabulary: tuple[str, ...] = ()
@@ -120,6 +130,28 @@ class StreamOptions:
             beam_size=self.beam_size if kind == "final" else 1,
             word_timestamps=True, vad_filter=False, vocabulary=self.vocabulary,
             initial_prompt=prompt, condition_on_previous_text=False)
+
+
+def parse_stream_options(text: str, **base: Any) -> StreamOptions:
+    """StreamOptions from ``key=value,...`` (e.g. ``trim_after=10,sentence_decode=0``; ``none``
+    for None), over ``base``: how benchmarks take a policy on their command line."""
+    kinds = {f.name: str(f.type) for f in fields(StreamOptions)}
+    values = dict(base)
+    for item in filter(None, text.split(",")):
+        key, _, raw = item.partition("=")
+        if key not in kinds:
+            raise ValueError(f"unknown stream option {key!r}; known: {', '.join(kinds)}")
+        if raw.lower() == "none":
+            values[key] = None
+        elif "bool" in kinds[key]:
+            values[key] = raw.lower() not in ("0", "false", "no")
+        elif "int" in kinds[key] and "float" not in kinds[key]:
+            values[key] = int(raw)
+        elif "float" in kinds[key]:
+            values[key] = float(raw)
+        else:
+            values[key] = raw
+    return StreamOptions(**values)
 
 
 @dataclass(frozen=True)
@@ -313,14 +345,16 @@ class OnlineTranscriber(UtteranceGate):
         committed = utterance.committed
         heard = [*committed, *words[len(committed):]]
         start = utterance.start / SAMPLE_RATE
+        options = self.options
         for index in range(len(committed) - 1, -1, -1):
             word = committed[index]
-            if index + 1 >= len(heard) or word.end <= start:
+            if index + 1 >= len(heard) or word.end - start < options.min_sentence:
                 continue
-            after = heard[index + 1]
-            gap = after.start - word.end
-            pause = self.options.pause_split is not None and gap >= self.options.pause_split
-            if SENTENCE_END.search(word.text.strip()) or pause:
+            gap = heard[index + 1].start - word.end
+            text = word.text.strip()
+            ends = (SENTENCE_END.search(text) is not None and not TRAILING_OFF.search(text)
+                    and gap >= options.sentence_gap)
+            if ends or (options.pause_split is not None and gap >= options.pause_split):
                 cut = word.end + max(0.0, min(gap / 2, CUT_MARGIN))
                 return index, round(cut * SAMPLE_RATE)
         return None
