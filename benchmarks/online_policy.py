@@ -11,9 +11,12 @@ moves them all); the real-time figures come from ``stream_latency.py``.
 
 Settings are given as ``name:key=value,key=value`` (StreamOptions fields, e.g.
 ``trim_after=10,sentence_decode=0,prompt_chars=0``); per setting it prints final lag p50 / p95
-/ max, the WER of the finals, finals and decodes, and writes per-final lags with ``--json``.
+/ max, with ``--sentences`` (a conversation of ``long_turns.py``) the lag of each spoken
+sentence from its exact end (:func:`eval.latency.sentence_lags`), the WER of the finals,
+finals and decodes, and writes per-final and per-sentence lags with ``--json``.
 
-    python benchmarks/online_policy.py --audio A --reference R [--seconds 240] SETTING...
+    python benchmarks/online_policy.py --audio A (--reference R | --sentences S [--seconds N])
+        [--clock wall|cpu] [--json OUT] SETTING...
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from eval.latency import sentence_lags
 from eval.wer import error_rate
 from speech.audio import SAMPLE_RATE, load_audio
 from speech.loader import load_asr
@@ -111,9 +115,11 @@ def main() -> None:
     audio = load_audio(args.audio)
     if args.seconds:
         audio = audio[: round(args.seconds * SAMPLE_RATE)]
+    ends: list[float] = []
     if args.sentences:
         timed = [json.loads(line) for line in
                  args.sentences.read_text(encoding="utf-8").splitlines()]
+        ends = [t["end"] for t in timed if not args.seconds or t["end"] <= args.seconds]
         reference = " ".join(t["text"] for t in timed
                              if not args.seconds or t["end"] <= args.seconds)
         if args.seconds:  # end the audio in the gap after the last whole sentence
@@ -126,8 +132,9 @@ def main() -> None:
     segments, _ = asr.transcribe(audio, TranscribeOptions(language="en"))
     batch = error_rate([reference], [" ".join(s.text for s in segments)]).score
     print(f"{args.audio.name}, {len(audio) / SAMPLE_RATE:.0f} s, batch WER {batch:.1f}")
-    print("| setting | final lag p50 / p95 / max (s) | WER of finals | finals | decodes |")
-    print("|---|---|---|---|---|")
+    print("| setting | final lag p50 / p95 / max (s) | sentence lag p50 / p95 / max (s) | "
+          "WER of finals | finals | decodes |")
+    print("|---|---|---|---|---|---|")
     report: dict[str, Any] = {"audio": str(args.audio), "seconds": len(audio) / SAMPLE_RATE,
                               "clock": args.clock,
                               "batch_wer": batch, "settings": {}}
@@ -137,11 +144,15 @@ def main() -> None:
         lags = [f.lag for f in finals]
         wer = error_rate([reference], [" ".join(f.text for f in finals)]).score
         p50, p95 = np.percentile(lags, [50, 95]) if lags else (float("nan"),) * 2
-        print(f"| {name} | {p50:.2f} / {p95:.2f} / {max(lags, default=0):.2f} | {wer:.1f} | "
-              f"{len(finals)} | {decodes} |", flush=True)
+        per = sentence_lags([(f.end, f.sent) for f in finals], ends)
+        reached = [x for x in per if x is not None]
+        s50, s95 = np.percentile(reached, [50, 95]) if reached else (float("nan"),) * 2
+        print(f"| {name} | {p50:.2f} / {p95:.2f} / {max(lags, default=0):.2f} | {s50:.2f} / "
+              f"{s95:.2f} / {max(reached, default=0):.2f} | {wer:.1f} | {len(finals)} | "
+              f"{decodes} |", flush=True)
         report["settings"][name] = {
             "options": setting, "wer": wer, "lag_p50": float(p50), "lag_p95": float(p95),
-            "decodes": decodes,
+            "decodes": decodes, "sentence_lags": per,
             "finals": [{"start": round(f.start, 2), "end": round(f.end, 2),
                         "lag": round(f.lag, 3), "text": f.text} for f in finals]}
     if args.json:

@@ -39,7 +39,13 @@ from typing import Any
 import numpy as np
 
 import streaming.live.engine
-from eval.latency import Emission, FinalLag, FirstPartialLatency, UtteranceTimeline
+from eval.latency import (
+    Emission,
+    FinalLag,
+    FirstPartialLatency,
+    UtteranceTimeline,
+    sentence_lags,
+)
 from eval.wer import error_rate
 from speech.audio import load_audio
 from speech.backends.faster_whisper import resolve_device
@@ -134,17 +140,6 @@ def final_records(result: StreamResult) -> list[dict[str, Any]]:
             for f in result.of_type("final")]
 
 
-def sentence_lags(finals: list[dict[str, Any]], sentences: list[dict[str, Any]],
-                  tolerance: float = 0.3) -> list[float | None]:
-    """Per spoken sentence (exact ``end``): the first final reaching its end (within
-    ``tolerance``: word times are rough) received, minus that end; None if none does."""
-    lags: list[float | None] = []
-    for sentence in sentences:
-        reached = [f["received"] for f in finals if f["end"] >= sentence["end"] - tolerance]
-        lags.append(round(min(reached) - sentence["end"], 3) if reached else None)
-    return lags
-
-
 async def run_clients(url: str, audio: np.ndarray, count: int, start: dict[str, Any]
                       ) -> list[StreamResult]:
     timeout = len(audio) / 16000 * 1.5 + 300
@@ -228,7 +223,8 @@ def main() -> None:
                "dropped_seconds": dropped, "lagging_events": lagging,
                "utterances": len(lines), "finals": finals}
         if sentences:
-            per = [sentence_lags(f, sentences) for f in finals]
+            ends = [x["end"] for x in sentences]
+            per = [sentence_lags([(x["end"], x["received"]) for x in f], ends) for f in finals]
             found = [x for lags in per for x in lags if x is not None]
             row["sentence_lag"] = percentiles(found)
             row["sentences_without_final"] = sum(x is None for lags in per for x in lags)

@@ -355,3 +355,18 @@ def latency_distribution(timelines: Sequence[UtteranceTimeline], references: Seq
     metrics: list[_LatencyMetric] = [FirstPartialLatency(language), FinalLag(), LAAL(language)]
     return {m.name: [s for s in m.sentence_scores(timelines, references) if s is not None]
             for m in metrics}
+
+
+def sentence_lags(finals: Sequence[tuple[float, float]], sentence_ends: Sequence[float],
+                  tolerance: float = 0.3) -> list[float | None]:
+    """How long after each spoken sentence ended a final had all of it: for each sentence end
+    (exact, e.g. of synthesised speech), the earliest ``sent`` time among the finals
+    (``(end, sent)`` pairs on the audio clock) whose ``end`` reaches it, less ``tolerance``
+    (recognisers' word times are rough), minus the sentence end; None when no final reaches
+    it. Unlike the final lag, this does not depend on where the recogniser says a final ends.
+    """
+    lags: list[float | None] = []
+    for end in sentence_ends:
+        reached = [sent for final_end, sent in finals if final_end >= end - tolerance]
+        lags.append(min(reached) - end if reached else None)
+    return lags
