@@ -106,6 +106,23 @@ def test_a_span_ends_inside_a_hyphenated_word_only_where_the_corpus_does_so() ->
     assert whole_word_spans(atm, [span(0, 3)], ends_before_hyphen=False) == [span(0, 3)]
 
 
+def test_no_entity_ends_with_a_function_word_or_stray_punctuation() -> None:
+    # MTS-Dialog / ACI-Bench validation turns, where the shipped tagger did exactly this.
+    def kept(text: str, start: int, end: int) -> list[str]:
+        words = _words(text)
+        found = [WordSpan(start, end, EntityType.MEDICAL_CONDITION, 0.9)]
+        raw = RawWords.of(text, words)
+        return [text[words[s.start][0]:words[s.end - 1][1]]
+                for s in whole_word_spans(raw, found, ends_before_hyphen=True)]
+
+    assert kept("A rash on my upper arms and torso.", 1, 3) == ["rash"]
+    assert kept("so , i'm gon na just take a listen", 6, 7) == []
+    assert kept("no focal , motor , or sensory deficit", 1, 6) == ["focal , motor"]
+    assert kept("deficiency of vitamin A in type I diabetes", 0, 4) == [
+        "deficiency of vitamin A"]
+    assert kept("dehydrogenase (G6PD) deficiency", 0, 4) == ["dehydrogenase (G6PD)"]
+
+
 def test_decoding_cannot_open_an_entity_on_a_glued_word() -> None:
     from ner.tagger import _decode_head, _head
 
