@@ -16,8 +16,9 @@ import numpy as np
 
 from ner.schema import type_of_label
 
-DECODING = "iob2-viterbi/1"
-"""Names this decoding in fingerprints: outputs made by another decoding are redone."""
+DECODING = "iob2-viterbi/2"
+"""Names this decoding in fingerprints: outputs made by another decoding are redone. /2: raw
+text tagged sentence by sentence with whole-word spans (``ner.tagger``, issue 22)."""
 
 NEVER = -1e9
 """Log-score of a forbidden transition (finite, so an all-forbidden row cannot produce NaN)."""
