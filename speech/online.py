@@ -80,7 +80,7 @@ class StreamOptions:
     trim_after: float = 0.0
     """Seconds an open utterance must have before its committed sentences become finals of
     their own (0: as soon as they are committed)."""
-    sentence_gap: float = 0.1
+    sentence_gap: float = 0.05
     """A committed sentence end ends a final only when the next word starts this many seconds
     after it (by Whisper's word times): a short-context partial puts a full stop wherever its
     audio stops, and a cut where the speaker did not pause can clip a word."""
