@@ -6,7 +6,10 @@
   overlap scored) with the count found and with ``speakers=2``.
 - ``speech/fareez_osce_en`` (four recorded OSCE interviews, mp3, no timings): the speakers
   found and each one's share of the talk time, found and with ``speakers=2`` (the first
-  ``--osce-seconds`` of each, all of it by default).
+  ``--osce-seconds`` of each, all of it by default); with ``--osce-words`` (a finished batch of
+  the interviews), WER and cpWER with 2 speakers, from its words without recognising again; with
+  ``--merges``, the count found and cpWER at each merge similarity, one chosen on
+  ``--osce-choose`` and reported on the others.
 - Wall time of :meth:`Diarizer.diarize` per second of audio on this machine.
 - :class:`speech.speakers.OnlineSpeakers` on the synthetic dialogues, utterance by utterance as
   the live VAD cuts them (:class:`speech.vad.StreamingVAD`): the share of utterances whose
@@ -14,7 +17,7 @@
   most agreement). The threshold is chosen on ``--choose`` recordings and reported on the rest.
 
     python benchmarks/diarization_quality.py [--json OUT] [--only synthetic,online,osce]
-        [--osce-seconds S]
+        [--osce-seconds S] [--osce-words DIR] [--merges 0.8,0.85,0.9] [--osce-choose A,B]
 """
 
 from __future__ import annotations

@@ -80,6 +80,13 @@ SHIFT = 0.6
 unit's windows do not overlap."""
 MIN_UNITS = 3
 """Fewer units than this are one speaker."""
+FEW_UNITS = 10
+"""With fewer units of :data:`MIN_UNIT_SECONDS` than this (senko's ``cluster_line``), their
+windows are clustered instead, each unit taking its windows' majority: spectral clustering
+cannot find the count among a handful of points (three voices, three lines, were one)."""
+DENSE_BELOW = 120.0
+"""Recordings with less speech than this (seconds) get windows every :data:`SHIFT` seconds,
+overlapping, as senko cuts them (more points to cluster; cheap on short audio)."""
 MIN_UNIT_SECONDS = 1.0
 """Units with less speech than this are not clustered (their embedding is too noisy) but
 given the nearest speaker found (pyannote does the same)."""
@@ -92,11 +99,13 @@ UNIT: Unit = "piece"
 """What gets one embedding and is clustered: each piece, or all pieces of one local speaker
 of one segmentation window (pyannote's unit, longer). Chosen on CAR0001 and GAS0001 (cpWER
 with 2 speakers, summed over both: 35.4 for pieces, 35.8 for local speakers)."""
-MERGE_SIMILARITY = 0.85
+MERGE_SIMILARITY = 0.8
 """With the count found, speakers whose mean embeddings are at least this close (cosine) are
 merged into one (senko's ``mer_cos``, 0.875 there). Chosen on two OSCE interviews (CAR0001,
-GAS0001; two speakers each): both get 2 speakers for 0.80-0.90 (GAS0001 gets 1 below), 0.85 is
-the middle (benchmarks/diarization_quality.py --merges; reported on the other two)."""
+GAS0001; two speakers each): both get 2 speakers for 0.80-0.90 (GAS0001 gets 1 below); 0.80,
+the value chosen for windows before, keeps espeak-ng voices of short clips, whose windows are
+clustered (:data:`FEW_UNITS`), one speaker each (benchmarks/diarization_quality.py --merges;
+reported on the other two interviews)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,10 @@ class LocalSpeech:
     """(units, 192) float32, L2-normalised: the mean of the unit's windows' embeddings."""
     seconds: np.ndarray = field(repr=False)
     """Seconds of speech of each unit."""
+    windows: np.ndarray = field(repr=False)
+    """(windows, 192) float32, L2-normalised: the embedding of each window embedded."""
+    owners: tuple[int, ...] = ()
+    """The unit of each window."""
 
 
 class Diarizer:
@@ -188,11 +201,15 @@ class Diarizer:
                                           else (piece.window, piece.local), len(keys))
                           for index, piece in enumerate(pieces))
             joined, spans = _joined_units(samples, pieces, units, len(keys))
-            windows, owners = _thinned(*_windows(spans, WINDOW), self.max_windows)
+            if len(joined) < DENSE_BELOW * SAMPLE_RATE:
+                windows, owners = _windows(spans, SHIFT)
+            else:
+                windows, owners = _thinned(*_windows(spans, WINDOW), self.max_windows)
             embeddings = (self._embeddings(joined, windows) if windows
                           else np.zeros((0, 192), dtype=np.float32))
         return LocalSpeech(pieces, units, *_unit_embeddings(embeddings, windows, owners,
-                                                            len(keys)))
+                                                            len(keys)),
+                           _normalised(embeddings), tuple(owners))
 
     def cluster(self, speech: LocalSpeech, speakers: int | None = None, *,
                 merge_similarity: float | None = None) -> list[SpeakerTurn]:
@@ -202,12 +219,16 @@ class Diarizer:
             raise ValueError(f"the number of speakers must be at least 1, not {speakers}")
         if not speech.pieces:
             return []
+        merge = merge_similarity or self.merge_similarity
         long = speech.seconds >= MIN_UNIT_SECONDS
+        if long.sum() < FEW_UNITS and len(speech.owners) > long.sum():
+            return _turns(speech.pieces, [int(label) for label in _majority(
+                self._labels(speech.windows, speakers, merge), speech.owners,
+                len(speech.seconds))[list(speech.units)]])
         if long.sum() < MIN_UNITS:
             long = np.ones(len(speech.seconds), dtype=bool)
         labels = np.zeros(len(speech.seconds), dtype=int)
-        labels[long] = self._labels(speech.embeddings[long], speakers,
-                                    merge_similarity or self.merge_similarity)
+        labels[long] = self._labels(speech.embeddings[long], speakers, merge)
         labels[~long] = _nearest(speech.embeddings, labels, long)
         return _turns(speech.pieces, [int(labels[unit]) for unit in speech.units])
 
@@ -344,6 +365,14 @@ def _unit_embeddings(embeddings: np.ndarray, windows: Sequence[tuple[float, floa
         np.add.at(sums, np.asarray(owners), _normalised(embeddings) * lengths[:, None])
         np.add.at(seconds, np.asarray(owners), lengths)
     return _normalised(sums), seconds
+
+
+def _majority(labels: np.ndarray, owners: Sequence[int], units: int) -> np.ndarray:
+    """Each unit's most frequent window label (0 for a unit without windows)."""
+    votes = np.zeros((units, int(labels.max()) + 1 if len(labels) else 1))
+    np.add.at(votes, (np.asarray(owners, dtype=int), labels.astype(int)), 1)
+    majority: np.ndarray = votes.argmax(axis=1)
+    return majority
 
 
 def _nearest(embeddings: np.ndarray, labels: np.ndarray, known: np.ndarray) -> np.ndarray:

@@ -20,7 +20,8 @@ from tests.conftest import speak
 pytestmark = pytest.mark.slow
 
 CLINICIAN, PATIENT, RELATIVE = "en-us", "en+f3", "en-gb-scotland+m3"
-# (The diarizer hears en-us and en-gb+f4 as one speaker; these two it tells apart.)
+# (The diarizer hears en-us and en-gb+f4 as one speaker: espeak-ng 1.51 ignores +f4 after en-gb,
+# whose output is byte-identical to plain en-gb, a male voice; en+f3 is a female voice.)
 CONSULTATION = [
     (CLINICIAN, "Good morning. What brings you in today?"),
     (PATIENT, "I have had chest pain and a bad cough for three days."),
