@@ -37,18 +37,21 @@ class Scripted:
     """Hears ``words`` (times on the stream clock) between ``onset`` and ``offset`` seconds.
 
     ``partial_slips`` replaces words (by index) in greedy partial decodes of windows that
-    end within 1 s after the word, as a short context gets the last words wrong; with
-    ``final_words`` False, final decodes (beam search) hear nothing."""
+    end within 1 s after the word, as a short context gets the last words wrong;
+    ``unstable`` words (by index) alternate with another spelling from one partial decode to
+    the next, as numbers and names do; with ``final_words`` False, final decodes (beam
+    search) hear nothing."""
 
     identifier = "scripted"
     multilingual = False
 
     def __init__(self, words: list[Word], onset: float, offset: float,
                  partial_slips: dict[int, str] | None = None,
-                 final_words: bool = True) -> None:
+                 unstable: dict[int, str] | None = None, final_words: bool = True) -> None:
         self.words = words
         self.onset, self.offset = onset, offset
         self.partial_slips = partial_slips or {}
+        self.unstable = unstable or {}
         self.final_words = final_words
         self.calls: list[tuple[str, float, float, str | None]] = []
         """(kind, window start, window end in seconds, prompt) of every decode."""
@@ -82,6 +85,8 @@ class Scripted:
     def _slip(self, index: int, word: Word, end: float, final: bool) -> str:
         if not final and index in self.partial_slips and end - word.end < 1.0:
             return self.partial_slips[index]
+        if not final and index in self.unstable and len(self.calls) % 2:
+            return self.unstable[index]
         return word.text
 
 

@@ -217,6 +217,21 @@ def test_a_sentence_final_is_decoded_again_not_copied_from_partials() -> None:
     assert [f.text for _, f in finals] == SENTENCES[:3]
 
 
+def test_a_word_that_keeps_changing_does_not_hold_back_the_sentence_ends_after_it() -> None:
+    """A number spelt two ways in turn stops LocalAgreement at it for the rest of the turn;
+    with ``agreed_ends``, the sentence ends after it, where both hypotheses agree, still end
+    finals promptly."""
+    unstable = {1: " pain's"}  # "pain" / "pain's", partial after partial
+    words, _, finals = _turn(SENTENCES, StreamOptions(language="en", agreed_ends=True),
+                             unstable=unstable)
+    assert [f.text for _, f in finals] == SENTENCES
+    last_words = [w for w in words if w.text.endswith(".")]
+    for (at, final), last in zip(finals[1:-1], last_words[1:], strict=False):
+        assert at <= last.end + 1.5, (final.text, at, last.end)
+    _, _, committed_only = _turn(SENTENCES, StreamOptions(language="en"), unstable=unstable)
+    assert len(committed_only) == 1  # LocalAgreement alone: one final at the turn's end
+
+
 def test_committed_words_are_kept_when_a_final_decode_hears_nothing() -> None:
     _, _, finals = _turn(SENTENCES[:3], StreamOptions(language="en"), final_words=False)
     # The sentence finals fall back to the committed words; the turn's last final decode
