@@ -17,8 +17,8 @@ CAR0001.mp3 --reference`` its transcript), or the synthetic long-turn conversati
 ``benchmarks/long_turns.py`` with ``--sentences`` its ``sentences.jsonl``: then each spoken
 sentence's lag is measured too, from its exact end to the first final that reaches it.
 ``--languages en,es`` streams in interpreter mode (language identified per final; needs a
-multilingual model); ``--model path.nemo`` serves a NeMo cache-aware model. ``--no-cost``
-skips part 1 (it decodes the whole recording twice).
+multilingual model); ``--model path.nemo`` serves a NeMo cache-aware model (part 1, Whisper's
+alone, is skipped). ``--no-cost`` skips part 1 (it decodes the whole recording twice).
 
     python benchmarks/stream_latency.py [--model tiny.en] [--audio FILE --reference TXT]
         [--sentences JSONL] [--streams 1,2,4,6] [--languages en,es] [--no-cost]
@@ -192,7 +192,7 @@ def main() -> None:
                               "audio_seconds": seconds, "batch_wer": batch_wer}
 
     print(f"{asr.identifier}, {seconds:.1f} s of audio, batch WER {batch_wer:.1f}")
-    if not args.no_cost:
+    if not args.no_cost and hasattr(asr, "transcribe_windows"):  # Whisper (not NeMo)
         report["decode_cost"] = cost = costs(asr, audio, reference)
         print(f"decode cost per audio second: short-context partials "
               f"{cost['short_partials_s_per_audio_s']:.3f} s, padded partials "
