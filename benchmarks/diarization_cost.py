@@ -11,7 +11,8 @@ roles. Usage::
     .venv/bin/python benchmarks/diarization_cost.py --model tiny.en --speakers auto
     .venv/bin/python benchmarks/diarization_cost.py --out /tmp/osce   # keep the transcripts
 
-Wall times on a shared 2-core machine vary by ±20 % from run to run: compare within one run.
+Wall times on a shared 2-core machine vary by ±20 % from run to run (far more when others
+load it): compare within one run, and compare the CPU times too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,11 +34,18 @@ OSCE = REPO.parent / "shared" / "data" / "speech" / "fareez_osce_en" / "audio"
 MEDSTREAM = str(Path(sys.executable).with_name("medstream"))
 
 
-def transcribe(audio: Path, out: Path, extra: list[str]) -> float:
-    started = time.perf_counter()
+def transcribe(audio: Path, out: Path, extra: list[str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one ``medstream transcribe`` run: on a busy
+    machine the CPU time varies less than the wall time."""
+    started, used = time.perf_counter(), _children_cpu()
     subprocess.run([MEDSTREAM, "transcribe", str(audio), "-o", str(out), "--offline",
                     "--format", "json", *extra], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _children_cpu() - used
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -51,8 +60,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         out = args.out or Path(scratch)
         common = ["--model", args.model]
-        recognise = transcribe(args.audio, out, common)
-        speakers = transcribe(args.audio, out, [*common, "--speakers", args.speakers])
+        recognise_times = transcribe(args.audio, out, common)
+        speakers_times = transcribe(args.audio, out, [*common, "--speakers", args.speakers])
         audio_seconds = 0.0
         print(f"{args.audio} with {args.model}, --speakers {args.speakers}:")
         for path in sorted(out.rglob("*.json")):
@@ -61,9 +70,12 @@ def main() -> None:
             table = ", ".join(f"{s['id']} {s['role']} {s['talk_time']:.0f} s"
                               for s in document.get("speakers", []))
             print(f"  {path.stem}: {table}")
-    print(f"  recognise: {recognise:.1f} s ({audio_seconds / recognise:.1f}x real time)")
-    print(f"  add --speakers to the finished batch: {speakers:.1f} s")
-    print(f"  speakers / recognition wall time: {speakers / recognise:.2f}")
+    (recognise, recognise_cpu), (speakers, speakers_cpu) = recognise_times, speakers_times
+    print(f"  recognise: {recognise:.1f} s ({audio_seconds / recognise:.1f}x real time), "
+          f"{recognise_cpu:.1f} s CPU")
+    print(f"  add --speakers to the finished batch: {speakers:.1f} s, {speakers_cpu:.1f} s CPU")
+    print(f"  speakers / recognition: wall time {speakers / recognise:.2f}, "
+          f"CPU time {speakers_cpu / recognise_cpu:.2f}")
 
 
 if __name__ == "__main__":

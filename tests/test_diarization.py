@@ -19,6 +19,7 @@ from speech.diarization import (
     Diarizer,
     SpeakerTurn,
     _joined_units,
+    _majority,
     _nearest,
     _turns,
     _unit_embeddings,
@@ -185,6 +186,11 @@ def test_short_units_get_the_nearest_speaker() -> None:
     labels = np.array([3, 4, 0, 0])
     known = np.array([True, True, False, False])
     assert _nearest(embeddings, labels, known).tolist() == [4, 3]
+
+
+def test_a_unit_takes_its_windows_majority() -> None:
+    assert _majority(np.array([1, 1, 0, 2, 2, 2]), [0, 0, 0, 1, 1, 1], 3).tolist() == [
+        1, 2, 0]
 
 
 # -- local segmentation -----------------------------------------------------------------------
