@@ -155,8 +155,8 @@ def main() -> None:
             "decodes": decodes, "sentence_lags": per,
             "finals": [{"start": round(f.start, 2), "end": round(f.end, 2),
                         "lag": round(f.lag, 3), "text": f.text} for f in finals]}
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        if args.json:  # after each setting: a long run can be read while it goes on
+            args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":
