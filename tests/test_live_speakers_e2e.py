@@ -1,6 +1,6 @@
 """Speakers and roles of live finals end to end: real speech over a websocket to a server with
 the real speaker and role models (two espeak-ng voices, a monologue, silence, an interpreter
-session, a version 1 client)."""
+session, a version 1 client; the synthetic dialogues, whose two voices are one, fail)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from streaming.annotate import EntityAnnotator
 from streaming.live.client import StreamResult, stream_audio
 from streaming.live.engine import Stages
 from streaming.live.speakers import load_speaker_models
-from tests.conftest import SPEECH
+from tests.conftest import SPEECH, speak
 from tests.live import live_server
 
 pytestmark = pytest.mark.slow
@@ -78,16 +78,8 @@ def _reference_role(turns: list[dict[str, Any]], start: float, end: float) -> st
     return ROLES[max(overlap, key=lambda r: overlap[r])]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "speech.speakers.OnlineSpeakers cannot tell these two espeak-ng voices apart one utterance "
-    "at a time: CAM++ scores them 0.88-0.90 apart, about as close as one voice to itself "
-    "(0.93-0.96); its threshold (0.60) is chosen on real speech (benchmarks/live_speakers.py)"))
-@pytest.mark.parametrize("name", ["mts_valid_1", "mts_valid_61"])
-def test_two_voices_get_two_speakers_and_the_right_roles(server: str, name: str) -> None:
-    audio = load_audio(DIALOGUE / "audio" / f"{name}.wav")
-    turns = [json.loads(line) for line in
-             (DIALOGUE / "turns" / f"{name}.jsonl").read_text().splitlines()]
-    result = _stream(server, audio, settings={"min_silence_ms": 300})
+def _check_two_speakers(result: StreamResult, turns: list[dict[str, Any]]) -> None:
+    """Two speakers, and at least 90 % of the settled finals with their turn's role."""
     assert result.of_type("ready")[0]["speakers"]
     finals = _settled(result)
     assert len(finals) >= len(turns) // 2
@@ -95,6 +87,45 @@ def test_two_voices_get_two_speakers_and_the_right_roles(server: str, name: str)
     right = [f["role"] == _reference_role(turns, f["start"], f["end"]) for f in finals]
     assert sum(right) >= 0.9 * len(finals), [(f["text"], f["speaker"], f["role"])
                                              for f in finals]
+
+
+# Voices CAM++ tells apart (as in tests/test_transcribe_speakers_e2e.py).
+CONSULTATION = (
+    ("doctor", "en-us", "Good morning. What brings you in today?"),
+    ("patient", "en+f3", "I have had chest pain and a bad cough for three days."),
+    ("doctor", "en-us", "Do you have any fever or shortness of breath?"),
+    ("patient", "en+f3", "No, I do not. But the pain gets worse when I breathe in."),
+    ("doctor", "en-us", "Are you taking any medication at the moment?"),
+    ("patient", "en+f3", "Only paracetamol, twice a day, and it helps a little."),
+    ("doctor", "en-us", "I will listen to your chest and we will order a chest x-ray."),
+)
+
+
+def test_two_voices_get_two_speakers_and_the_right_roles(server: str, tmp_path: Path) -> None:
+    pieces: list[np.ndarray] = []
+    turns: list[dict[str, Any]] = []
+    at = 0.0
+    for index, (role, voice, text) in enumerate(CONSULTATION):
+        clip = load_audio(speak(text, tmp_path / f"{index}.wav", voice=voice))
+        turns.append({"start": at, "end": at + len(clip) / SAMPLE_RATE, "role": role})
+        pieces += [clip, np.zeros(SAMPLE_RATE, np.float32)]
+        at += len(clip) / SAMPLE_RATE + 1.0
+    result = _stream(server, np.concatenate(pieces), settings={"min_silence_ms": 300})
+    _check_two_speakers(result, turns)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the dialogues' two 'voices' are one: espeak-ng 1.51 ignores the +f2 variant after en-gb "
+    "(en-gb+f2 is byte-identical to en-gb, a male voice at ~100 Hz like en-us+m3), so no "
+    "speaker model can tell the doctor from the patient (CAM++: 0.88-0.90 apart, as close "
+    "as one voice to itself; segmentation-3.0 hears one local speaker)"))
+@pytest.mark.parametrize("name", ["mts_valid_1", "mts_valid_61"])
+def test_the_synthetic_dialogues_get_two_speakers_and_the_right_roles(server: str,
+                                                                      name: str) -> None:
+    audio = load_audio(DIALOGUE / "audio" / f"{name}.wav")
+    turns = [json.loads(line) for line in
+             (DIALOGUE / "turns" / f"{name}.jsonl").read_text().splitlines()]
+    _check_two_speakers(_stream(server, audio, settings={"min_silence_ms": 300}), turns)
 
 
 def test_a_monologue_gets_one_speaker_and_silence_none(server: str) -> None:
