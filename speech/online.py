@@ -9,17 +9,18 @@ hypotheses: committed words are shown as stable and do not change in later parti
 An utterance ends when the VAD hears ``min_silence_ms`` of silence (or the stream stops): its
 whole audio is decoded once more, with beam search, and that text is the utterance's *final*.
 A speaker does not wait for the end of a turn to finish a sentence, and neither do finals: as
-soon as LocalAgreement has committed a word that ends a sentence (``.``, ``?``, ``!``) and the
-word after it has begun (or, with ``pause_split``, a committed word followed by a pause of that
-length), the audio up to the gap between those words is decoded as a final of its own (beam
-search, full context, like any final) and the buffer is trimmed there; the rest of the turn
-goes on as the next utterance. The text is the final decode's, not the committed partial
-words' (greedy on a short context: on long turns they cost several WER points), and each final
-is decoded with the stream's last finals as its prompt, as batch transcription conditions each
-window on the previous one. This also keeps the work per decode bounded over a 30-minute
-monologue. An utterance that reaches ``max_utterance`` seconds without such a boundary is cut:
-it is decoded as a final and the buffer restarts at the start of the last segment Whisper found
-in it, which is decoded again with what follows.
+soon as LocalAgreement has committed a word that ends a sentence (``.``, ``?``, ``!``; not an
+ellipsis), the word after it has begun ``sentence_gap`` later and the sentence has
+``min_sentence`` seconds of audio (or, with ``pause_split``, a committed word followed by a
+pause of that length), the audio up to the gap between those words is decoded as a final of
+its own (beam search, full context, like any final) and the buffer is trimmed there; the rest
+of the turn goes on as the next utterance. The text is the final decode's, not the committed
+partial words' (greedy on a short context: on long turns they cost several WER points). With
+``prompt_chars``, each final is decoded with the stream's last finals as its prompt (off by
+default: it makes tiny.en invent text). This also keeps the work per decode bounded over a
+30-minute monologue. An utterance that reaches ``max_utterance`` seconds without such a
+boundary is cut: it is decoded as a final and the buffer restarts at the start of the last
+segment Whisper found in it, which is decoded again with what follows.
 
 :class:`OnlineTranscriber` holds one stream's state and never calls the model itself: it hands
 out :class:`DecodeJob` s (:meth:`~OnlineTranscriber.next_job`), and :func:`decode_jobs` runs a
@@ -121,6 +122,10 @@ class StreamOptions:
                 0.05 <= self.pause_split < self.min_silence_ms / 1000:
             raise ValueError("pause_split must be at least 0.05 s and shorter than "
                              "min_silence_ms (a longer pause ends the utterance anyway)")
+        if not 0 <= self.sentence_gap < self.min_silence_ms / 1000:
+            raise ValueError("sentence_gap must be at least 0 and shorter than min_silence_ms")
+        if not 0 <= self.min_sentence < self.max_utterance:
+            raise ValueError("need 0 <= min_sentence < max_utterance seconds")
         if not 0 <= self.prompt_chars <= 800:
             raise ValueError("prompt_chars must be between 0 and 800")
         if self.beam_size < 1:
