@@ -19,7 +19,7 @@ from rich.progress import Progress
 from eval.asr_entities import TaggedText
 from eval.readers import ManifestEntry, TermSegment, read_manifest
 from eval.report import Section
-from eval.sections import asr_entity_section, asr_section, ner_span_section
+from eval.sections import asr_entity_section, asr_section, conll_spans, ner_span_section
 from eval.terms import dictionary
 from ner.iob import Span
 from speech.errors import MedstreamError
@@ -232,13 +232,10 @@ def score_files(gold_files: Sequence[Path], pred_files: Sequence[Path]) -> Secti
             corpora[name] = ([d.spans for d in gold_docs], [d.spans for d in pred_docs])
             continue
         gold, predicted = read_conll(gold_path), read_conll(pred_path)
-        if len(gold) != len(predicted):
-            raise UsageError(f"{name}: {len(gold)} gold sentences but {len(predicted)} predicted")
-        for number, (g, p) in enumerate(zip(gold, predicted, strict=True), 1):
-            if g.tokens != p.tokens:
-                raise UsageError(f"{name}: sentence {number} has different tokens in the gold "
-                                 "and predicted files")
-        corpora[name] = ([g.spans for g in gold], [p.spans for p in predicted])
+        try:
+            corpora[name] = conll_spans(name, gold, predicted)
+        except ValueError as error:
+            raise UsageError(str(error)) from error
     return ner_span_section(corpora)
 
 

@@ -109,19 +109,18 @@ def mt_section(segments: Sequence[ParallelSegment], hypotheses: Sequence[str],
     return section
 
 
-def ner_section(corpora: Mapping[str, tuple[Sequence[TaggedSentence],
-                                            Sequence[TaggedSentence]]]) -> Section:
-    """Entity F1 in the four matching modes, per corpus, from (gold, predicted) sentences."""
-    section = Section("ner", "Entity recognition")
-    for name, (gold, predicted) in corpora.items():
-        if len(gold) != len(predicted):
-            raise ValueError(f"{name}: {len(gold)} gold sentences but {len(predicted)} predicted")
-        for number, (g, p) in enumerate(zip(gold, predicted, strict=True), 1):
-            if g.tokens != p.tokens:
-                raise ValueError(f"{name}: sentence {number} has different tokens in the gold "
-                                 "and predicted files")
-        add_entity_scores(section, name, [g.spans for g in gold], [p.spans for p in predicted])
-    return section
+def conll_spans(name: str, gold: Sequence[TaggedSentence], predicted: Sequence[TaggedSentence]
+                ) -> tuple[list[Sequence[Span]], list[Sequence[Span]]]:
+    """The (gold, predicted) spans of corpus ``name`` read from two CoNLL files, after checking
+    that they hold the same sentences with the same tokens (``ValueError`` names the first
+    that differs)."""
+    if len(gold) != len(predicted):
+        raise ValueError(f"{name}: {len(gold)} gold sentences but {len(predicted)} predicted")
+    for number, (g, p) in enumerate(zip(gold, predicted, strict=True), 1):
+        if g.tokens != p.tokens:
+            raise ValueError(f"{name}: sentence {number} has different tokens in the gold "
+                             "and predicted files")
+    return [g.spans for g in gold], [p.spans for p in predicted]
 
 
 def ner_span_section(corpora: Mapping[str, tuple[Sequence[Sequence[Span]],
