@@ -159,19 +159,28 @@ def _settled_rss(below: float) -> float:
     return rss
 
 
+def _held_session(held: _Held, base: str, seconds: int
+                  ) -> tuple[list[dict[str, Any]], float, float]:
+    """After a short warm-up session (the VAD, the websocket stack), stream ``seconds`` of audio
+    while recognition is held, so that it all waits in the backlog: the session's events and
+    the server's RSS (MB) before and during it; the session is closed on return."""
+    _stream(base, 5)
+    held.gate.set()
+    _sessions_closed(base)
+    held.gate.clear()
+    before = _rss()
+    events = _stream(base, seconds)
+    during = _rss()
+    held.gate.set()
+    _sessions_closed(base)
+    return events, before, during
+
+
 def test_audio_faster_than_real_time_is_refused_and_memory_stays_bounded(held: _Held) -> None:
     """The issue's repro: 1,800 s of speech sent at once (+295 MB before). With a 30 s
     backlog cap, frames past it get backlog_full and a status, and the server holds ~2 MB."""
     with _serve(held, max_session_backlog_seconds=30.0) as base:
-        _stream(base, 5)  # warm up: the VAD, the websocket stack
-        held.gate.set()
-        _sessions_closed(base)
-        held.gate.clear()
-        before = _rss()
-        events = _stream(base, 1800)
-        during = _rss()
-        held.gate.set()
-        _sessions_closed(base)
+        events, before, during = _held_session(held, base, 1800)
     refused = [e for e in events if e.get("code") == "backlog_full"]
     statuses = [e for e in events if e["type"] == "status" and e["state"] == "lagging"]
     assert events[0]["type"] == "ready" and events[0]["limits"]["max_backlog_seconds"] == 30
@@ -185,15 +194,7 @@ def test_audio_faster_than_real_time_is_refused_and_memory_stays_bounded(held: _
 def test_a_finished_sessions_memory_goes_back_to_the_system(held: _Held) -> None:
     """600 s held in one session's backlog, then the client leaves: the RSS comes back."""
     with _serve(held, max_session_backlog_seconds=3600.0) as base:
-        _stream(base, 5)
-        held.gate.set()
-        _sessions_closed(base)
-        held.gate.clear()
-        before = _rss()
-        events = _stream(base, 600)
-        during = _rss()
-        held.gate.set()
-        _sessions_closed(base)
+        events, before, during = _held_session(held, base, 600)
         after = _settled_rss(before + 10)
     assert not any(e.get("code") == "backlog_full" for e in events)
     assert during - before > 25, (before, during)  # the test did hold the audio
