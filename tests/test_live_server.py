@@ -29,13 +29,8 @@ from streaming.annotate import EntityAnnotator
 from streaming.live.client import stream_audio
 from streaming.live.engine import Engine, Stages
 from streaming.live.pcm import encode_pcm
-from streaming.live.protocol import ERROR_CODES, schemas
-from streaming.live.server import (
-    CLOSE_FORBIDDEN_ORIGIN,
-    CLOSE_UNAUTHORIZED,
-    ServerConfig,
-    serve_in_thread,
-)
+from streaming.live.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, ERROR_CODES, schemas
+from streaming.live.server import ServerConfig, serve_in_thread
 from tests.conftest import REPO, SPEECH
 from tests.live import live_server
 
@@ -207,7 +202,7 @@ def test_token_and_origin_are_enforced(tiny_en: Any) -> None:
         assert asyncio.run(closed({"Authorization": "Bearer wrong"}))[0] == CLOSE_UNAUTHORIZED
         code, _ = asyncio.run(closed({"Authorization": "Bearer s3cret",
                                       "Origin": "https://evil.example"}))
-        assert code == CLOSE_FORBIDDEN_ORIGIN
+        assert code == CLOSE_FORBIDDEN
         events = asyncio.run(_exchange(_ws(base), start, headers={
             "Authorization": "Bearer s3cret", "Origin": "https://clinic.example"}, expect=1))
         assert events[0]["type"] == "ready"

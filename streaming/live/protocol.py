@@ -40,7 +40,6 @@ ADDED_IN: dict[int, dict[str, frozenset[str]]] = {
 """Fields of server events that a version introduced, by event type: a client of an older
 version never receives them."""
 
-CLOSE_PROTOCOL = 4400
 CLOSE_UNAUTHORIZED = 4401
 """No valid ``Authorization: Bearer`` header or ticket (or the token in the URL)."""
 CLOSE_FORBIDDEN = 4403

@@ -54,7 +54,6 @@ from streaming.live.protocol import (
     CLIENT_MESSAGE,
     CLOSE_BUSY,
     CLOSE_FORBIDDEN,
-    CLOSE_PROTOCOL,
     CLOSE_START_TIMEOUT,
     CLOSE_UNAUTHORIZED,
     PROTOCOL_VERSION,
@@ -78,10 +77,6 @@ from streaming.live.uploads import (
 
 logger = logging.getLogger("medstream.server")
 
-CLOSE_FORBIDDEN_ORIGIN = CLOSE_FORBIDDEN
-__all__ = ["CLOSE_BUSY", "CLOSE_FORBIDDEN", "CLOSE_FORBIDDEN_ORIGIN", "CLOSE_PROTOCOL",
-           "CLOSE_START_TIMEOUT", "CLOSE_UNAUTHORIZED", "ServerConfig", "create_app",
-           "serve_in_thread", "uvicorn_options"]
 ECHO_LIMIT = 40
 """Characters of a client's value that an error message quotes."""
 MESSAGE_LIMIT = 500
