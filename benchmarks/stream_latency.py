@@ -50,7 +50,15 @@ from eval.wer import error_rate
 from speech.audio import load_audio
 from speech.backends.faster_whisper import resolve_device
 from speech.loader import load_asr
-from speech.online import OnlineTranscriber, StreamOptions, decode_jobs, parse_stream_options
+from speech.online import (
+    DecodeJob,
+    OnlineTranscriber,
+    StreamOptions,
+    WindowResult,
+    decode_jobs,
+    parse_stream_options,
+    replay,
+)
 from speech.options import ModelOptions, TranscribeOptions
 from streaming.live.client import StreamResult, stream_audio
 from streaming.live.engine import Engine, EngineConfig
@@ -68,21 +76,17 @@ def decode_cost(asr: Any, audio: np.ndarray, short: bool) -> tuple[float, str]:
     if not short:
         speech.online.PARTIAL_CONTEXT = 3000  # Whisper's full window
     try:
+        spent = 0.0
+
+        def decode(job: DecodeJob) -> WindowResult:
+            nonlocal spent
+            began = time.perf_counter()
+            result = decode_jobs(asr, [job])[0]
+            spent += time.perf_counter() - began
+            return result
+
         stream = OnlineTranscriber(StreamOptions(language="en"))
-        spent, finals = 0.0, []
-        for begin in range(0, len(audio) + 1600, 1600):
-            if begin < len(audio):
-                stream.accept(audio[begin:begin + 1600])
-            else:
-                stream.finish()
-            while (job := stream.next_job()) is not None:
-                began = time.perf_counter()
-                result = decode_jobs(asr, [job])[0]
-                spent += time.perf_counter() - began
-                finals += [u.segment.text for u in stream.complete(job, result)
-                           if u.segment.is_final]
-                if begin < len(audio):
-                    break
+        finals = [u.segment.text for u in replay(stream, audio, decode) if u.segment.is_final]
         return spent, " ".join(finals)
     finally:
         speech.online.PARTIAL_CONTEXT = saved

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, Protocol
 
@@ -503,6 +503,23 @@ def _common_prefix(previous: Sequence[Word], current: Sequence[Word]) -> list[Wo
             break
         agreed.append(now)
     return agreed
+
+
+def replay(stream: OnlineTranscriber, audio: np.ndarray,
+           decode: Callable[[DecodeJob], WindowResult], step: int = 1600
+           ) -> Iterator[StreamUpdate]:
+    """Stream recorded ``audio`` through ``stream`` without a clock: ``step`` samples (0.1 s)
+    at a time with at most one decode after each piece, as a server that keeps up decodes;
+    then, once the audio has ended, every job left. The updates in order."""
+    for begin in range(0, len(audio) + step, step):
+        if begin < len(audio):
+            stream.accept(audio[begin:begin + step])
+        else:
+            stream.finish()
+        while (job := stream.next_job()) is not None:
+            yield from stream.complete(job, decode(job))
+            if begin < len(audio):
+                break
 
 
 def decode_jobs(recogniser: Recogniser, jobs: Sequence[DecodeJob], *, batch: bool = True,

@@ -15,7 +15,7 @@ import pytest
 
 from eval.wer import error_rate
 from speech.audio import SAMPLE_RATE, load_audio
-from speech.online import OnlineTranscriber, StreamOptions, decode_jobs
+from speech.online import OnlineTranscriber, StreamOptions, decode_jobs, replay
 from speech.types import Segment
 from streaming.annotate import EntityAnnotator
 from streaming.live.engine import Engine, Stages
@@ -41,17 +41,8 @@ def test_a_long_monologue_is_finalised_sentence_by_sentence(tiny_en: Any,
     audio = load_audio(speak(" ".join(MONOLOGUE), tmp_path / "monologue.wav"))
     assert len(audio) / SAMPLE_RATE > 25
     stream = OnlineTranscriber(StreamOptions(language="en"))
-    finals: list[Segment] = []
-    for begin in range(0, len(audio) + 1600, 1600):
-        if begin < len(audio):
-            stream.accept(audio[begin:begin + 1600])
-        else:
-            stream.finish()
-        while (job := stream.next_job()) is not None:
-            finals += [u.segment for u in stream.complete(job, decode_jobs(tiny_en, [job])[0])
-                       if u.segment.is_final]
-            if begin < len(audio):
-                break
+    finals: list[Segment] = [u.segment for u in replay(
+        stream, audio, lambda job: decode_jobs(tiny_en, [job])[0]) if u.segment.is_final]
     assert stream.done
     assert len(finals) >= 4, [f.text for f in finals]
     assert all(re.search(r"[.?!]$", f.text) for f in finals), [f.text for f in finals]
