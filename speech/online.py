@@ -95,6 +95,11 @@ class StreamOptions:
     a word before it differs (LocalAgreement stalls at such a word for the rest of the turn).
     Off: on the long-turn conversation it cut sentence lag p95 from 13.6 to 5.9 s but cost
     3 WER points (README, live section)."""
+    pause_end: float | None = 0.15
+    """A sentence end in the latest partial (whether committed or not) that falls in a pause
+    the VAD heard inside the turn, of at least this many seconds, ends a final too; the cut is
+    the middle of the pause, so it never clips a word (None: only committed sentence ends).
+    LocalAgreement alone stalls behind one word the partials keep writing two ways."""
     pause_split: float | None = None
     """A committed word followed by a gap of this many seconds ends a final too, even without
     sentence punctuation (None: only sentence ends do); below ``min_silence_ms``."""
@@ -122,6 +127,10 @@ class StreamOptions:
                 0.05 <= self.pause_split < self.min_silence_ms / 1000:
             raise ValueError("pause_split must be at least 0.05 s and shorter than "
                              "min_silence_ms (a longer pause ends the utterance anyway)")
+        if self.pause_end is not None and not \
+                0.03 <= self.pause_end < self.min_silence_ms / 1000:
+            raise ValueError("pause_end must be at least 0.03 s and shorter than "
+                             "min_silence_ms")
         if not 0 <= self.sentence_gap < self.min_silence_ms / 1000:
             raise ValueError("sentence_gap must be at least 0 and shorter than min_silence_ms")
         if not 0 <= self.min_sentence < self.max_utterance:
@@ -187,6 +196,11 @@ class _Utterance(Utterance):
     """Samples of the buffer the last partial decode saw."""
     boundary: int | None = None
     """Stream sample where a committed sentence ends: the buffer up to it awaits its final."""
+    pauses: list[tuple[int, int]] = field(default_factory=list)
+    """Pauses of at least ``pause_end`` the VAD heard in the buffer (stream samples where
+    each began and ended)."""
+    paused: bool = False
+    """Such a pause was heard since the last partial decode."""
     settled: str | None = None
     """The language a final of this turn was identified in: the turn's later finals (the
     speaker went on without a pause) are decoded in it without identifying it again."""
@@ -205,6 +219,7 @@ class _Utterance(Utterance):
         if [_key(w) for w in committed] != [_key(w) for w in previous[:len(committed)]]:
             committed = []
         self.previous, self.committed, self.decoded = previous, committed, 0
+        self.pauses = [p for p in self.pauses if p[0] >= self.start]
         self.boundary = None
 
 
@@ -256,6 +271,13 @@ class OnlineTranscriber(UtteranceGate):
     def _new_utterance(self, number: int, onset: int) -> _Utterance:
         return _Utterance(number, onset)
 
+    def _paused(self, start: int, end: int) -> None:
+        pause_end = self.options.pause_end
+        if self._open is not None and pause_end is not None \
+                and end - start >= pause_end * SAMPLE_RATE:
+            self._open.pauses.append((start, end))
+            self._open.paused = True  # decode now: a sentence may have ended there
+
     # -- work out ---------------------------------------------------------------------------
     @property
     def pending_final(self) -> bool:
@@ -284,7 +306,7 @@ class OnlineTranscriber(UtteranceGate):
                 job = self._job("final", utterance)
             else:
                 job = self._job("partial", utterance)
-                utterance.decoded = utterance.samples
+                utterance.decoded, utterance.paused = utterance.samples, False
         else:
             return None
         self._busy = True
@@ -292,7 +314,7 @@ class OnlineTranscriber(UtteranceGate):
 
     def _needs_partial(self, utterance: _Utterance) -> bool:
         fresh = (utterance.samples - utterance.decoded) / SAMPLE_RATE
-        return fresh >= self.options.partial_interval
+        return fresh >= self.options.partial_interval or (utterance.paused and fresh > 0)
 
     def _job(self, kind: JobKind, utterance: _Utterance, until: int | None = None
              ) -> DecodeJob:
@@ -340,6 +362,10 @@ class OnlineTranscriber(UtteranceGate):
         updates: list[StreamUpdate] = []
         if utterance.samples / SAMPLE_RATE >= self.options.trim_after:
             found = self._boundary(utterance, words)
+            if self.options.pause_end is not None and self.options.sentence_decode:
+                paused = self._pause_boundary(utterance, words)
+                if paused is not None and (found is None or paused[1] > found[1]):
+                    found = paused
             if found is None and self.options.agreed_ends and self.options.sentence_decode:
                 found = self._agreed_boundary(utterance, before, words)
             if found is not None and self.options.sentence_decode:
@@ -364,6 +390,22 @@ class OnlineTranscriber(UtteranceGate):
                 cut = self._cut(utterance, heard[index], heard[index + 1], pause=True)
                 if cut is not None:
                     return index, cut
+        return None
+
+    def _pause_boundary(self, utterance: _Utterance, words: Sequence[Word]
+                        ) -> tuple[int, int] | None:
+        """The last pause (of at least ``pause_end`` seconds, after which the speaker went on)
+        where the latest hypothesis ``words`` ends a sentence: the word before the pause's
+        middle ends with sentence punctuation, ``min_sentence`` seconds or more into the
+        buffer. The index of that word and the pause's middle, where the buffer is cut; None
+        when there is none."""
+        begin = utterance.start / SAMPLE_RATE
+        for start, end in reversed(utterance.pauses):
+            middle = (start + end) // 2
+            before = sum(1 for w in words if (w.start + w.end) / 2 * SAMPLE_RATE < middle)
+            if before and _ends_sentence(words[before - 1]) \
+                    and words[before - 1].end - begin >= self.options.min_sentence:
+                return before - 1, middle
         return None
 
     def _agreed_boundary(self, utterance: _Utterance, before: Sequence[Word],

@@ -107,6 +107,9 @@ class UtteranceGate:
             position = upto
             if event.kind == "onset":
                 self._open_utterance(event.sample)
+            elif event.kind == "pause":
+                if self._open is not None and event.until is not None:
+                    self._paused(event.sample, event.until)
             elif self._open is not None:
                 self._close(event.sample)
         self._route(samples[position - begin:], position)
@@ -144,6 +147,10 @@ class UtteranceGate:
         self._preroll.clear()
         self._preroll_samples = 0
         self._open = utterance
+
+    def _paused(self, start: int, end: int) -> None:
+        """The open utterance's speaker paused from sample ``start`` to ``end`` and went on
+        (shorter than the silence that closes an utterance); a subclass may cut there."""
 
     def _close(self, end: int) -> None:
         assert self._open is not None

@@ -80,8 +80,12 @@ class VadEvent:
     """An utterance boundary, in samples on the stream's clock."""
 
     kind: str
-    """``onset`` (speech began at ``sample``, padding included) or ``offset`` (it ended)."""
+    """``onset`` (speech began at ``sample``, padding included), ``offset`` (it ended), or
+    ``pause``: a dip inside speech, from ``sample`` to ``until``, shorter than the silence that
+    ends speech (the speaker went on)."""
     sample: int
+    until: int | None = None
+    """Where a ``pause`` ends (speech resumed); None for the other kinds."""
 
 
 class StreamingVAD:
@@ -95,8 +99,6 @@ class StreamingVAD:
         self._candidate: int | None = None  # window where speech may have begun
         self._silence_from: int | None = None  # window where the current silence began
         self.last_probability = 0.0
-        self.quietest: tuple[float, int] = (1.0, 0)
-        """Lowest probability seen in the current utterance and the sample where it was."""
 
     @property
     def position(self) -> int:
@@ -131,19 +133,28 @@ class StreamingVAD:
                 self._silence_from = None
                 if index - self._candidate + 1 >= min_speech:
                     self.in_speech = True
-                    self.quietest = (1.0, self._windows * WINDOW)
                     events.append(VadEvent("onset", max(0, self._candidate * WINDOW - pad)))
                 continue
-            if p < self.quietest[0]:
-                self.quietest = (p, index * WINDOW + WINDOW // 2)
-            if p >= s.threshold:
-                self._silence_from = None
-            elif p < s.neg_threshold:
-                if self._silence_from is None:
-                    self._silence_from = index
-                if index - self._silence_from + 1 >= min_silence:
-                    self.in_speech = False
-                    self._candidate = None
-                    end = min(self._silence_from * WINDOW + pad, self._windows * WINDOW)
-                    events.append(VadEvent("offset", end))
+            event = self._speech_window(index, p, min_silence, pad)
+            if event is not None:
+                events.append(event)
         return events
+
+    def _speech_window(self, index: int, p: float, min_silence: int, pad: int
+                       ) -> VadEvent | None:
+        """Window ``index`` (probability ``p``) heard in speech: a ``pause`` where speech
+        resumes after a dip, an ``offset`` where the dip reaches ``min_silence`` windows."""
+        s = self.settings
+        if p >= s.threshold:
+            started, self._silence_from = self._silence_from, None
+            if started is not None:
+                return VadEvent("pause", started * WINDOW, index * WINDOW)
+        elif p < s.neg_threshold:
+            if self._silence_from is None:
+                self._silence_from = index
+            if index - self._silence_from + 1 >= min_silence:
+                self.in_speech = False
+                self._candidate = None
+                end = min(self._silence_from * WINDOW + pad, self._windows * WINDOW)
+                return VadEvent("offset", end)
+        return None

@@ -9,6 +9,7 @@ audio), so any audio will do.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -19,18 +20,25 @@ from speech.online import DecodeJob, OnlineTranscriber, StreamOptions, WindowRes
 from speech.types import Segment, Word
 from speech.vad import VadEvent
 
+PAUSE = 0.2
+"""Seconds between two scripted words that the scripted VAD hears as a pause."""
+
 
 class ScriptedVad:
-    """Speech from ``onset`` to ``offset`` (samples): the VAD's events without Silero."""
+    """Speech from ``onset`` to ``offset`` (samples), with ``pauses`` (first and last sample)
+    inside it: the VAD's events without Silero. A pause is heard where speech resumes."""
 
-    def __init__(self, onset: int, offset: int) -> None:
+    def __init__(self, onset: int, offset: int,
+                 pauses: Sequence[tuple[int, int]] = ()) -> None:
         self.onset, self.offset, self.fed = onset, offset, 0
+        self.pauses = pauses
 
     def feed(self, samples: np.ndarray) -> list[VadEvent]:
         begin, self.fed = self.fed, self.fed + len(samples)
-        return [VadEvent(kind, at) for kind, at in (("onset", self.onset),
-                                                    ("offset", self.offset))
-                if begin <= at < self.fed]
+        events = [VadEvent("onset", self.onset), *(VadEvent("pause", a, b)
+                                                   for a, b in self.pauses),
+                  VadEvent("offset", self.offset)]
+        return [e for e in events if begin <= (e.until or e.sample) < self.fed]
 
 
 class Scripted:
@@ -59,9 +67,13 @@ class Scripted:
         """(kind, language asked for: None to identify it) of every decode."""
 
     def open_stream(self, options: StreamOptions) -> OnlineTranscriber:
+        """A stream whose VAD hears speech from ``onset`` to ``offset`` and a pause wherever
+        two words are at least ``PAUSE`` seconds apart."""
         stream = OnlineTranscriber(options)
+        pauses = [(round(a.end * SAMPLE_RATE), round(b.start * SAMPLE_RATE))
+                  for a, b in itertools.pairwise(self.words) if b.start - a.end >= PAUSE]
         stream.vad = ScriptedVad(round(self.onset * SAMPLE_RATE),  # type: ignore[assignment]
-                                 round(self.offset * SAMPLE_RATE))
+                                 round(self.offset * SAMPLE_RATE), pauses)
         return stream
 
     def decode(self, jobs: Sequence[DecodeJob], *, hurry: bool = False) -> list[WindowResult]:

@@ -70,6 +70,10 @@ def test_vad_finds_the_pauses_between_phrases() -> None:
     # "And so my fellow Americans | ask not | what your country can do for you | ask what …"
     assert len(onsets) == 4
     assert onsets[0] < 0.5
+    # Dips shorter than the end of an utterance are heard as pauses inside it.
+    pauses = [(e.sample / 16000, (e.until or 0) / 16000) for e in events if e.kind == "pause"]
+    assert pauses and all(0 < b - a < 0.5 for a, b in pauses), pauses
+    assert any(3.5 < a < b < 4.2 for a, b in pauses), pauses  # "ask not | what your …"
 
 
 def test_local_agreement_commits_the_common_prefix() -> None:
@@ -219,17 +223,29 @@ def test_a_sentence_final_is_decoded_again_not_copied_from_partials() -> None:
 
 def test_a_word_that_keeps_changing_does_not_hold_back_the_sentence_ends_after_it() -> None:
     """A number spelt two ways in turn stops LocalAgreement at it for the rest of the turn;
-    with ``agreed_ends``, the sentence ends after it, where both hypotheses agree, still end
-    finals promptly."""
+    a sentence end of the latest partial that falls in a pause the VAD heard (``pause_end``,
+    the default), or one both hypotheses agree on (``agreed_ends``), still ends a final
+    promptly."""
     unstable = {1: " pain's"}  # "pain" / "pain's", partial after partial
-    words, _, finals = _turn(SENTENCES, StreamOptions(language="en", agreed_ends=True),
-                             unstable=unstable)
-    assert [f.text for _, f in finals] == SENTENCES
-    last_words = [w for w in words if w.text.endswith(".")]
-    for (at, final), last in zip(finals[1:-1], last_words[1:], strict=False):
-        assert at <= last.end + 1.5, (final.text, at, last.end)
-    _, _, committed_only = _turn(SENTENCES, StreamOptions(language="en"), unstable=unstable)
+    last_words = [w for w in monologue(SENTENCES) if w.text.endswith(".")]
+    for options in (StreamOptions(language="en"),
+                    StreamOptions(language="en", pause_end=None, agreed_ends=True)):
+        _, _, finals = _turn(SENTENCES, options, unstable=unstable)
+        assert [f.text for _, f in finals] == SENTENCES, options
+        for (at, final), last in zip(finals[1:-1], last_words[1:], strict=False):
+            assert at <= last.end + 1.5, (final.text, at, last.end)
+    _, _, committed_only = _turn(SENTENCES, StreamOptions(language="en", pause_end=None),
+                                 unstable=unstable)
     assert len(committed_only) == 1  # LocalAgreement alone: one final at the turn's end
+
+
+def test_a_sentence_end_without_a_pause_waits_for_local_agreement() -> None:
+    """The pause rule needs both: sentence punctuation in the partial and a pause the VAD
+    heard there. Sentences run together (no pause) are cut only where committed."""
+    unstable = {1: " pain's"}
+    _, _, finals = _turn(SENTENCES, StreamOptions(language="en"), gap=0.05,
+                         unstable=unstable)
+    assert len(finals) == 1
 
 
 def test_committed_words_are_kept_when_a_final_decode_hears_nothing() -> None:
