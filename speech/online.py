@@ -50,6 +50,8 @@ PARTIAL_CONTEXT = 1000
 HURRIED_FINAL_CONTEXT = 2000
 """Frames (20 s) finals are encoded with when the server is behind (else Whisper's 3000)."""
 SENTENCE_END = re.compile(r"[.!?。！？…]['\"”)\]]*$")
+LONGEST_WINDOW = 28.0
+"""Seconds of audio a final decodes at most, its context included."""
 PROMPT_KEPT = 800
 """Characters of the finals so far kept for prompts (the most ``prompt_chars`` allows)."""
 TRAILING_OFF = re.compile(r"(\.\.|…)['\"”)\]]*$")
@@ -110,6 +112,10 @@ class StreamOptions:
     """Characters of the stream's last finals given to each final decode as its prompt
     (after ``initial_prompt``); 0: none. Off by default: with tiny.en a prompt makes short
     finals invent text (loops of "see you next time") and costs WER (README, live section)."""
+    final_context: float = 0.0
+    """Seconds of the stream's audio before an utterance decoded with it in its final (the
+    words heard there are dropped): Whisper hears a short answer in its conversation, as batch
+    decoding does, instead of alone (0: the utterance's audio alone)."""
     max_utterance: float = 25.0
     """Seconds after which an utterance is cut even without a committed sentence end."""
     vocabulary: tuple[str, ...] = ()
@@ -135,6 +141,8 @@ class StreamOptions:
             raise ValueError("sentence_gap must be at least 0 and shorter than min_silence_ms")
         if not 0 <= self.min_sentence < self.max_utterance:
             raise ValueError("need 0 <= min_sentence < max_utterance seconds")
+        if not 0 <= self.final_context <= 10:
+            raise ValueError("final_context must be between 0 and 10 seconds")
         if not 0 <= self.prompt_chars <= 800:
             raise ValueError("prompt_chars must be between 0 and 800")
         if self.beam_size < 1:
@@ -236,10 +244,18 @@ class DecodeJob:
     """Languages to choose from when ``options.language`` is None (empty: any)."""
     sentence: bool = False
     """A final of the audio up to a committed sentence end (the rest of the turn goes on)."""
+    context: int = 0
+    """Samples of the stream before the utterance that ``audio`` begins with (finals with
+    ``final_context``): heard for context, their words are not the utterance's."""
+
+    @property
+    def samples(self) -> int:
+        """Samples of the utterance's own audio in the job."""
+        return len(self.audio) - self.context
 
     @property
     def seconds(self) -> float:
-        return len(self.audio) / SAMPLE_RATE
+        return self.samples / SAMPLE_RATE
 
 
 class Recogniser(Protocol):
@@ -267,6 +283,13 @@ class OnlineTranscriber(UtteranceGate):
         self._closed: deque[_Utterance]  # type: ignore[assignment]
         self._said = ""
         """The end of the stream's finals so far: the prompt of the next final decode."""
+        self._recent = RecentAudio(round((self.options.max_utterance
+                                          + self.options.final_context + 1) * SAMPLE_RATE)
+                                   if self.options.final_context else 0)
+
+    def accept(self, samples: np.ndarray) -> None:
+        super().accept(samples)
+        self._recent.add(samples)
 
     def _new_utterance(self, number: int, onset: int) -> _Utterance:
         return _Utterance(number, onset)
@@ -330,9 +353,13 @@ class OnlineTranscriber(UtteranceGate):
         context = self._said[-self.options.prompt_chars:] if self.options.prompt_chars else ""
         if context and len(context) < len(self._said):
             context = context.partition(" ")[2]  # whole words only
-        return DecodeJob(self, kind, utterance, utterance.audio(limit).copy(),
+        audio = utterance.audio(limit)
+        before = self._recent.before(utterance.start, min(
+            self.options.final_context, LONGEST_WINDOW - len(audio) / SAMPLE_RATE)) \
+            if kind == "final" else audio[:0]
+        return DecodeJob(self, kind, utterance, np.concatenate([before, audio]),
                          self.options.decode_options(kind, language, context), candidates,
-                         sentence=until is not None)
+                         sentence=until is not None, context=len(before))
 
     def complete(self, job: DecodeJob,
                  result: tuple[Sequence[Segment], str]) -> list[StreamUpdate]:
@@ -341,13 +368,15 @@ class OnlineTranscriber(UtteranceGate):
         segments, language = result
         if job.stream is not self:
             raise ValueError("this job belongs to another stream")
+        if job.context:
+            segments = _after(segments, job.context / SAMPLE_RATE)
         self._busy = False
         utterance = job.utterance
         utterance.language = language
         offset = utterance.start / SAMPLE_RATE
         words = [replace(w, start=w.start + offset, end=w.end + offset)
                  for s in segments for w in s.words]
-        self._decoded_until = max(self._decoded_until, utterance.start + len(job.audio))
+        self._decoded_until = max(self._decoded_until, utterance.start + job.samples)
         if job.kind == "final":
             utterance.settled = language
             return self._finalise(job, list(segments), words, language)
@@ -444,7 +473,7 @@ class OnlineTranscriber(UtteranceGate):
         if job.sentence:
             return self._finalise_sentence(job, segments, words, language)
         # An open utterance that reached max_utterance, or one that grew while it was decoded.
-        cut = utterance.end is None or len(job.audio) < utterance.samples
+        cut = utterance.end is None or job.samples < utterance.samples
         keep = segments
         if cut and len(segments) > 1:
             keep = segments[:-1]  # its last segment may run on: decode it again with the rest
@@ -454,7 +483,7 @@ class OnlineTranscriber(UtteranceGate):
         if keep and cut and len(segments) > 1:
             final_end = utterance.start + round(segments[-1].start * SAMPLE_RATE)
         else:
-            final_end = utterance.start + len(job.audio)
+            final_end = utterance.start + job.samples
         text = " ".join(s.text.strip() for s in keep if s.text.strip())
         if text:
             updates.append(self._final(utterance, text, kept_words, language,
@@ -471,7 +500,7 @@ class OnlineTranscriber(UtteranceGate):
         it. Should the decode find no words there, the committed words before the cut (or the
         last partial's, when it has more) are the final: what was shown is never lost."""
         utterance = job.utterance
-        end = utterance.start + len(job.audio)
+        end = utterance.start + job.samples
         text = " ".join(s.text.strip() for s in segments if s.text.strip())
         if not text:
             words = max(([w for w in heard if w.end * SAMPLE_RATE <= end]
@@ -526,6 +555,52 @@ class OnlineTranscriber(UtteranceGate):
         segment = Segment(id=utterance.number, start=start, end=start + job.seconds, text=text,
                           words=tuple(words), language=language, is_final=False)
         return StreamUpdate(utterance.number, segment, stable_text)
+
+
+class RecentAudio:
+    """The last ``keep`` samples of a stream, by their place on its clock."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self._pieces: deque[np.ndarray] = deque()
+        self._held = 0
+        self.end = 0
+        """Stream sample after the last one added."""
+
+    def add(self, samples: np.ndarray) -> None:
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        self.end += len(samples)
+        if not self.keep:
+            return
+        self._pieces.append(samples)
+        self._held += len(samples)
+        while self._pieces and self._held - len(self._pieces[0]) >= self.keep:
+            self._held -= len(self._pieces.popleft())
+
+    def before(self, sample: int, seconds: float) -> np.ndarray:
+        """Up to ``seconds`` of the audio that ends at stream sample ``sample`` (less when
+        less is held)."""
+        first = self.end - self._held
+        begin = max(first, sample - round(max(seconds, 0.0) * SAMPLE_RATE))
+        if not self._pieces or begin >= sample:
+            return np.zeros(0, np.float32)
+        held = np.concatenate(list(self._pieces))
+        return held[begin - first: sample - first]
+
+
+def _after(segments: Sequence[Segment], seconds: float) -> list[Segment]:
+    """``segments`` of a window that began ``seconds`` before the utterance, on the
+    utterance's clock, without the words heard before it (those centred before 0)."""
+    kept: list[Segment] = []
+    for segment in segments:
+        words = tuple(replace(w, start=max(0.0, w.start - seconds), end=max(0.0, w.end - seconds))
+                      for w in segment.words if (w.start + w.end) / 2 >= seconds)
+        if not words:
+            continue
+        kept.append(replace(segment, id=len(kept), start=words[0].start,
+                            end=max(words[-1].end, segment.end - seconds),
+                            text="".join(w.text for w in words).strip(), words=words))
+    return kept
 
 
 def _ends_sentence(word: Word) -> bool:

@@ -81,8 +81,8 @@ class Scripted:
 
     def _window(self, job: DecodeJob) -> list[Segment]:
         final = job.kind == "final"
-        begin = job.utterance.start / SAMPLE_RATE
-        end = begin + job.seconds
+        begin = (job.utterance.start - job.context) / SAMPLE_RATE
+        end = begin + len(job.audio) / SAMPLE_RATE
         self.calls.append((job.kind, begin, end, job.options.initial_prompt))
         self.languages.append((job.kind, job.options.language))
         heard = [replace(w, start=w.start - begin, end=w.end - begin,

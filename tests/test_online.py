@@ -248,6 +248,20 @@ def test_a_sentence_end_without_a_pause_waits_for_local_agreement() -> None:
     assert len(finals) == 1
 
 
+def test_a_final_hears_the_audio_before_it_without_repeating_its_words() -> None:
+    """With ``final_context``, a final's decode begins up to that many seconds before its
+    utterance (Whisper hears the conversation, as batch decoding does); the words heard
+    there belong to the finals before and are not repeated."""
+    words, recogniser, finals = _turn(SENTENCES[:3], StreamOptions(language="en",
+                                                                   final_context=3.0))
+    assert [f.text for _, f in finals] == SENTENCES[:3]
+    starts = [begin for kind, begin, _, _ in recogniser.calls if kind == "final"]
+    assert starts[0] == 0.0  # the stream's first 0.3 s are all there is before it
+    assert starts[1] == pytest.approx(finals[1][1].start - 3.0, abs=0.01)
+    firsts = [words[0], *(b for a, b in itertools.pairwise(words) if a.text.endswith("."))]
+    assert [f.words[0].start for _, f in finals] == pytest.approx([w.start for w in firsts])
+
+
 def test_committed_words_are_kept_when_a_final_decode_hears_nothing() -> None:
     _, _, finals = _turn(SENTENCES[:3], StreamOptions(language="en"), final_words=False)
     # The sentence finals fall back to the committed words; the turn's last final decode
