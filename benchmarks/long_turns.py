@@ -63,12 +63,17 @@ def detokenize(text: str) -> str:
     return re.sub(r"(^|[.?!]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)
 
 
+SENTENCE_BREAK = re.compile(r"(?<=[.?!])(?<!\b[DdMm]r\.)(?<!\b[Mm]rs\.)(?<!\b[Mm]s\.)\s+")
+"""Where a turn's text is cut into sentences: after ``.``, ``?``, ``!``, but not after the
+title of a name ("I asked Dr. Lewis" is one sentence, spoken without a pause)."""
+
+
 def sentences_of(text: str) -> list[str]:
     """The sentences of a turn; a run-on sentence of more than ``LONGEST`` words (the
     transcribers did not always punctuate) is cut at commas (or every ``LONGEST`` words)
     into sentences of its own."""
     out: list[str] = []
-    for part in re.split(r"(?<=[.?!])\s+", detokenize(text).strip()):
+    for part in re.split(SENTENCE_BREAK, detokenize(text).strip()):
         if len(re.findall(r"\w+", part)) < 2:
             continue
         pieces: list[str] = []
