@@ -259,8 +259,10 @@ class _Scripted:
                 continue
             said = self.said.get(id(job.stream), 0)
             self.said[id(job.stream)] = said + 1
-            text, seconds = self.lines[said % len(self.lines)], job.seconds
-            results.append(([Segment(0, 0.0, seconds, text, (Word(0.0, seconds, text, 1.0),))],
+            # Times are relative to the job's audio, which begins with its context.
+            text = self.lines[said % len(self.lines)]
+            begin, end = job.context / SAMPLE_RATE, len(job.audio) / SAMPLE_RATE
+            results.append(([Segment(0, begin, end, text, (Word(begin, end, text, 1.0),))],
                             "en"))
         return results
 

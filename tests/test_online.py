@@ -37,7 +37,8 @@ def _run(asr: Any, audio: np.ndarray, options: StreamOptions, step: int = 1600
         stream.accept(audio[begin:begin + step])
         job = stream.next_job()
         if job is not None:
-            longest = max(longest, len(job.audio))
+            longest = max(longest, job.samples)  # the utterance's own audio
+            assert job.context <= options.final_context * 16000
             updates += stream.complete(job, decode_jobs(asr, [job])[0])
     stream.finish()
     while not stream.done:
@@ -134,6 +135,7 @@ def test_long_speech_is_trimmed_at_committed_sentences(tiny_en: Any) -> None:
     finals = [u.segment for u in updates if u.segment.is_final]
     assert max(f.end - f.start for f in finals) <= 8.5
     assert stream.longest_window <= 8.6 * 16000  # type: ignore[attr-defined]
+    # (each final also hears up to final_context seconds of the audio before it)
     wer = error_rate([reference], [" ".join(f.text for f in finals)]).score
     assert wer < 35, wer
 
