@@ -118,7 +118,9 @@ class StreamOptions:
     final_context: float = 5.0
     """Seconds of the stream's audio before an utterance decoded with it in its final (the
     words heard there are dropped): Whisper hears a short answer in its conversation, as batch
-    decoding does, instead of alone (0: the utterance's audio alone). On the OSCE interview
+    decoding does, instead of alone (0: the utterance's audio alone). In interpreter mode
+    (language identified per turn) only audio of the same turn is heard: what came before it
+    may be the other party's language. On the OSCE interview
     CAR0001, 5 s took the finals' WER from 19.9 to 13.9 (batch 11.4; README, live section)."""
     max_utterance: float = 25.0
     """Seconds after which an utterance is cut even without a committed sentence end."""
@@ -208,6 +210,8 @@ class _Utterance(Utterance):
     """Samples of the buffer the last partial decode saw."""
     boundary: int | None = None
     """Stream sample where a committed sentence ends: the buffer up to it awaits its final."""
+    onset: int = 0
+    """Stream sample where the VAD heard the turn begin (``start`` moves on as it is cut)."""
     pauses: list[tuple[int, int]] = field(default_factory=list)
     """Pauses of at least ``pause_end`` the VAD heard in the buffer (stream samples where
     each began and ended)."""
@@ -297,7 +301,7 @@ class OnlineTranscriber(UtteranceGate):
         self._recent.add(samples)
 
     def _new_utterance(self, number: int, onset: int) -> _Utterance:
-        return _Utterance(number, onset)
+        return _Utterance(number, onset, onset=onset)
 
     def _paused(self, start: int, end: int) -> None:
         pause_end = self.options.pause_end
@@ -362,9 +366,12 @@ class OnlineTranscriber(UtteranceGate):
         if context and len(context) < len(self._said):
             context = context.partition(" ")[2]  # whole words only
         audio = utterance.audio(limit)
-        before = self._recent.before(utterance.start, min(
-            self.options.final_context, LONGEST_WINDOW - len(audio) / SAMPLE_RATE)) \
-            if kind == "final" else audio[:0]
+        heard = min(self.options.final_context, LONGEST_WINDOW - len(audio) / SAMPLE_RATE)
+        if self.options.language is None and len(candidates) != 1:
+            # Interpreter mode: the audio before the turn may be the other party's language.
+            heard = min(heard, (utterance.start - utterance.onset) / SAMPLE_RATE)
+        before = self._recent.before(utterance.start, heard) if kind == "final" \
+            else audio[:0]
         return DecodeJob(self, kind, utterance, np.concatenate([before, audio]),
                          self.options.decode_options(kind, language, context), candidates,
                          sentence=until is not None, context=len(before))
@@ -681,7 +688,7 @@ def _language(recogniser: Recogniser, job: DecodeJob) -> str:
         return job.options.language
     if not recogniser.multilingual:
         return "en"
-    ranked = recogniser.detect_language(job.audio, vad_filter=False)
+    ranked = recogniser.detect_language(job.audio[job.context:], vad_filter=False)
     if job.candidates:
         allowed = [(lang, p) for lang, p in ranked if lang in job.candidates]
         if allowed:

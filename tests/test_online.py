@@ -286,6 +286,10 @@ def test_an_interpreter_turn_identifies_its_language_once() -> None:
     assert len(finals) == 4
     asked = [language for kind, language in recogniser.languages if kind == "final"]
     assert asked == [None, "en", "en", "en"]
+    # The finals hear the turn before them, nothing from before the turn (the other party).
+    starts = [begin for kind, begin, _, _ in recogniser.calls if kind == "final"]
+    assert starts[0] == pytest.approx(0.3) and min(starts) == pytest.approx(0.3)
+    assert starts[1] < finals[1][1].start
 
 
 def test_stream_options_refuse_a_pause_split_as_long_as_the_end_of_utterance() -> None:
