@@ -56,7 +56,7 @@ PROMPT_KEPT = 800
 """Characters of the finals so far kept for prompts (the most ``prompt_chars`` allows)."""
 TRAILING_OFF = re.compile(r"(\.\.|…)['\"”)\]]*$")
 """An ellipsis: Whisper's mark of a hesitation, not of a sentence's end."""
-AFTER_PAUSE = 0.3
+AFTER_PAUSE = 0.15
 """Seconds of speech after a pause before the partial that looks for a sentence end there
 (its next word must be heard)."""
 AGREED_END = 0.25
