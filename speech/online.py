@@ -366,15 +366,19 @@ class OnlineTranscriber(UtteranceGate):
         if context and len(context) < len(self._said):
             context = context.partition(" ")[2]  # whole words only
         audio = utterance.audio(limit)
-        heard = min(self.options.final_context, LONGEST_WINDOW - len(audio) / SAMPLE_RATE)
-        if self.options.language is None and len(candidates) != 1:
-            # Interpreter mode: the audio before the turn may be the other party's language.
-            heard = min(heard, (utterance.start - utterance.onset) / SAMPLE_RATE)
-        before = self._recent.before(utterance.start, heard) if kind == "final" \
-            else audio[:0]
+        before = self._context(utterance, len(audio)) if kind == "final" else audio[:0]
         return DecodeJob(self, kind, utterance, np.concatenate([before, audio]),
                          self.options.decode_options(kind, language, context), candidates,
                          sentence=until is not None, context=len(before))
+
+    def _context(self, utterance: _Utterance, samples: int) -> np.ndarray:
+        """The stream's audio a final of ``samples`` of ``utterance`` hears before it
+        (``final_context``; within the turn in interpreter mode)."""
+        heard = min(self.options.final_context, LONGEST_WINDOW - samples / SAMPLE_RATE)
+        if self.options.language is None and len(self.options.languages) != 1:
+            # Interpreter mode: the audio before the turn may be the other party's language.
+            heard = min(heard, (utterance.start - utterance.onset) / SAMPLE_RATE)
+        return self._recent.before(utterance.start, heard)
 
     def complete(self, job: DecodeJob,
                  result: tuple[Sequence[Segment], str]) -> list[StreamUpdate]:
