@@ -49,13 +49,10 @@ PARTIAL_CONTEXT = 1000
 """Frames (10 s) partials are encoded with, at least (Whisper's window is 3000)."""
 HURRIED_FINAL_CONTEXT = 2000
 """Frames (20 s) finals are encoded with when the server is behind (else Whisper's 3000)."""
-SENTENCE_END = re.compile(r"[.!?。！？…]['\"”)\]]*$")
 LONGEST_WINDOW = 28.0
 """Seconds of audio a final decodes at most, its context included."""
 PROMPT_KEPT = 800
 """Characters of the finals so far kept for prompts (the most ``prompt_chars`` allows)."""
-TRAILING_OFF = re.compile(r"(\.\.|…)['\"”)\]]*$")
-"""An ellipsis: Whisper's mark of a hesitation, not of a sentence's end."""
 AFTER_PAUSE = 0.15
 """Seconds of speech after a pause before the partial that looks for a sentence end there
 (its next word must be heard)."""
@@ -452,7 +449,7 @@ class OnlineTranscriber(UtteranceGate):
         for start, end in reversed(utterance.pauses):
             middle = (start + end) // 2
             before = sum(1 for w in words if (w.start + w.end) / 2 * SAMPLE_RATE < middle)
-            if 0 < before < len(words) and _ends_sentence(words[before - 1]) \
+            if 0 < before < len(words) and words[before - 1].ends_sentence \
                     and words[before - 1].end - begin >= self.options.min_sentence:
                 return before - 1, middle
         return None
@@ -463,7 +460,7 @@ class OnlineTranscriber(UtteranceGate):
         ``AGREED_END`` seconds), though a word before it differs between them (a number
         written two ways, a name): LocalAgreement would hold the whole rest of the turn
         behind that word, but a final decodes its audio again, so only the place matters."""
-        ends = [w.end for w in before if _ends_sentence(w)]
+        ends = [w.end for w in before if w.ends_sentence]
         for index in range(len(words) - 2, -1, -1):
             word = words[index]
             if any(abs(word.end - end) <= AGREED_END for end in ends):
@@ -481,7 +478,7 @@ class OnlineTranscriber(UtteranceGate):
         if word.end - utterance.start / SAMPLE_RATE < options.min_sentence:
             return None
         gap = after.start - word.end
-        ends = _ends_sentence(word) and gap >= options.sentence_gap
+        ends = word.ends_sentence and gap >= options.sentence_gap
         if not ends and not (pause and options.pause_split is not None
                              and gap >= options.pause_split):
             return None
@@ -621,11 +618,6 @@ def _after(segments: Sequence[Segment], seconds: float) -> list[Segment]:
                             end=max(words[-1].end, segment.end - seconds),
                             text="".join(w.text for w in words).strip(), words=words))
     return kept
-
-
-def _ends_sentence(word: Word) -> bool:
-    text = word.text.strip()
-    return SENTENCE_END.search(text) is not None and not TRAILING_OFF.search(text)
 
 
 def _key(word: Word) -> str:

@@ -1,8 +1,10 @@
 """Words to speakers: recognised segments against a diarization, and speakers of live utterances.
 
 :func:`assign_speakers` gives every recognised word the speaker whose turn covers it (word
-timestamps against the diarization's timeline) and splits a segment where the speaker changes
-inside it, so that every segment has exactly one speaker.
+timestamps against the diarization's timeline), gives a lone word inside a sentence that is
+mostly another speaker's that speaker (Whisper's word times are rough where turns change), and
+splits a segment where the speaker changes inside it, so that every segment has exactly one
+speaker.
 
 :class:`OnlineSpeakers` decides the speaker of each utterance of a live session as it comes:
 its embedding against the running mean embedding of each speaker so far, a new speaker when
@@ -20,36 +22,77 @@ import numpy as np
 from speech.diarization import SpeakerTurn
 from speech.types import Segment, Word
 
+SENTENCE_RUN: int | None = 1
+"""Words a run of one speaker's words may have at most, inside a sentence (Whisper's
+punctuation) most of whose speech another speaker has, and still be given to that speaker
+(None: every word keeps the speaker of its own times). Whisper's word times are rough where a
+turn changes: the first word of an answer often starts where the question ended ("vomiting?
+Yeah," with "Yeah," 1.8 s before the patient's turn), and a short piece of a turn may get the
+wrong speaker; a sentence is one speaker's far more often than the times say."""
 
-def assign_speakers(segments: Sequence[Segment], turns: Sequence[SpeakerTurn]) -> list[Segment]:
+
+def assign_speakers(segments: Sequence[Segment], turns: Sequence[SpeakerTurn], *,
+                    sentence_run: int | None = SENTENCE_RUN) -> list[Segment]:
     """``segments`` with a speaker each, split where the speaker changes inside one.
 
     A word gets the speaker of the turn that overlaps it most, or of the nearest turn when none
-    overlaps it; a segment without words gets the speaker that overlaps it most (or the
-    nearest). A split segment's pieces keep their words, their text is their words' text joined
-    (Whisper's words carry their leading space), the first piece starts where the segment did
-    and the last ends where it did; pieces meet at the first word of the next piece. Speaker
-    ids are the turns' ids; segment ids are renumbered 0, 1, … in order.
+    overlaps it; then a run of at most ``sentence_run`` words of one speaker inside a sentence
+    whose speech is mostly another speaker's (by the words' durations) gets that speaker
+    (:data:`SENTENCE_RUN`). A segment without words gets the speaker that overlaps it most (or
+    the nearest). A split segment's pieces keep their words, their text is their words' text
+    joined (Whisper's words carry their leading space), the first piece starts where the
+    segment did and the last ends where it did; pieces meet at the first word of the next
+    piece. Speaker ids are the turns' ids; segment ids are renumbered 0, 1, … in order.
     Raises ValueError when there are no turns: nobody to assign.
     """
     if not turns:
         raise ValueError("no speaker turns to assign segments to")
     ordered = sorted(turns, key=lambda turn: (turn.start, turn.end))
+    words = [word for segment in segments for word in segment.words]
+    speakers = [_speaker_of(word.start, word.end, ordered) for word in words]
+    if sentence_run:
+        speakers = _by_sentence(words, speakers, sentence_run)
     pieces: list[Segment] = []
+    at = 0
     for segment in segments:
         if not segment.words:
             pieces.append(replace(segment, speaker=_speaker_of(segment.start, segment.end,
                                                                 ordered)))
             continue
-        pieces.extend(_split(segment, ordered))
+        pieces.extend(_split(segment, speakers[at:at + len(segment.words)]))
+        at += len(segment.words)
     return [replace(piece, id=index) for index, piece in enumerate(pieces)]
 
 
-def _split(segment: Segment, turns: Sequence[SpeakerTurn]) -> list[Segment]:
-    """The segment cut into runs of words of one speaker."""
+def _by_sentence(words: Sequence[Word], speakers: list[str], most: int) -> list[str]:
+    """``speakers`` (one per word) with each run of at most ``most`` words given the speaker
+    of most of its sentence's speech, when that is another speaker."""
+    smoothed = list(speakers)
+    begin = 0
+    for end, word in enumerate(words, start=1):
+        if not word.ends_sentence and end < len(words):
+            continue
+        talk: dict[str, float] = {}
+        for index in range(begin, end):
+            talk[speakers[index]] = talk.get(speakers[index], 0.0) + max(
+                words[index].end - words[index].start, 0.01)
+        main = max(talk, key=lambda speaker: talk[speaker])
+        index = begin
+        while index < end:
+            run = index
+            while run < end and speakers[run] == speakers[index]:
+                run += 1
+            if speakers[index] != main and run - index <= most:
+                smoothed[index:run] = [main] * (run - index)
+            index = run
+        begin = end
+    return smoothed
+
+
+def _split(segment: Segment, speakers: Sequence[str]) -> list[Segment]:
+    """The segment cut into runs of words of one speaker (``speakers``: one per word)."""
     runs: list[tuple[str, list[Word]]] = []
-    for word in segment.words:
-        speaker = _speaker_of(word.start, word.end, turns)
+    for word, speaker in zip(segment.words, speakers, strict=True):
         if runs and runs[-1][0] == speaker:
             runs[-1][1].append(word)
         else:
@@ -57,12 +100,12 @@ def _split(segment: Segment, turns: Sequence[SpeakerTurn]) -> list[Segment]:
     if len(runs) == 1:
         return [replace(segment, speaker=runs[0][0])]
     pieces = []
-    for index, (speaker, words) in enumerate(runs):
-        start = segment.start if index == 0 else words[0].start
+    for index, (speaker, run_words) in enumerate(runs):
+        start = segment.start if index == 0 else run_words[0].start
         end = segment.end if index == len(runs) - 1 else runs[index + 1][1][0].start
         pieces.append(replace(segment, start=start, end=max(start, end), speaker=speaker,
-                              text="".join(word.text for word in words).strip(),
-                              words=tuple(words)))
+                              text="".join(word.text for word in run_words).strip(),
+                              words=tuple(run_words)))
     return pieces
 
 

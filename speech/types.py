@@ -5,10 +5,14 @@ All times are in seconds on the audio clock (0 = start of the recording).
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Task = Literal["transcribe", "translate"]
+SENTENCE_END = re.compile(r"[.!?。！？…]['\"”)\]]*$")
+TRAILING_OFF = re.compile(r"(\.\.|…)['\"”)\]]*$")
+"""An ellipsis: Whisper's mark of a hesitation, not of a sentence's end."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,13 @@ class Word:
     def __post_init__(self) -> None:
         if self.end < self.start:
             raise ValueError(f"word ends ({self.end}) before it starts ({self.start})")
+
+    @property
+    def ends_sentence(self) -> bool:
+        """The word ends a sentence: sentence punctuation (``.``, ``?``, ``!``), not an
+        ellipsis."""
+        text = self.text.strip()
+        return SENTENCE_END.search(text) is not None and not TRAILING_OFF.search(text)
 
 
 @dataclass(frozen=True)

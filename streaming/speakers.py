@@ -24,7 +24,7 @@ import numpy as np
 from ner.dialogue import RULES_VERSION, DialogueTurn, mark_dialogue
 from ner.roles import joined_turns
 from speech.diarization import SpeakerTurn, load_diarizer
-from speech.speakers import assign_speakers
+from speech.speakers import SENTENCE_RUN, assign_speakers
 from speech.types import Segment
 from streaming.document import (
     SpeakerAnnotations,
@@ -95,8 +95,10 @@ class SpeakerStage:
         self.count = count
         self.model = f"{diarizer.identifier}; roles {roles.identifier}"
         self.fingerprint = settings_fingerprint(self.model, {
-            "diarization": diarizer.settings(), "speakers": count})
-        """Weights of both models, the diarizer's settings and the requested count."""
+            "diarization": diarizer.settings(), "speakers": count,
+            "sentence_run": SENTENCE_RUN})
+        """Weights of both models, the diarizer's settings, the requested count and how words
+        get their speakers (:data:`speech.speakers.SENTENCE_RUN`)."""
 
     def annotate(self, doc: TranscriptDocument, audio: np.ndarray) -> TranscriptDocument:
         """``doc`` split into one-speaker segments, with the speakers table; its entities and

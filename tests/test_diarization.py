@@ -95,6 +95,56 @@ def test_no_turns_is_an_error() -> None:
         assign_speakers([Segment(0, 0.0, 1.0, "x")], [])
 
 
+def test_an_answers_first_word_timed_into_the_question_goes_with_its_sentence() -> None:
+    # GAS0001: Whisper starts "Yeah," where "vomiting?" ends, 1.2 s before the patient's turn.
+    words = (_word(61.0, 61.6, " Have"), _word(61.6, 62.3, " you"), _word(62.3, 63.3,
+             " vomited?"), _word(63.3, 64.1, " Yeah,"), _word(66.2, 67.0, " like"),
+             _word(67.0, 67.5, " twice."))
+    segment = Segment(0, 61.0, 67.5, "Have you vomited? Yeah, like twice.", words)
+    turns = [SpeakerTurn(58.1, 63.6, "S1"), SpeakerTurn(65.3, 67.6, "S2")]
+
+    question, answer = assign_speakers([segment], turns)
+    assert (question.speaker, question.text) == ("S1", "Have you vomited?")
+    assert (answer.speaker, answer.text) == ("S2", "Yeah, like twice.")
+
+    kept = assign_speakers([segment], turns, sentence_run=None)
+    assert [(s.speaker, s.text) for s in kept] == [
+        ("S1", "Have you vomited? Yeah,"), ("S2", "like twice.")]
+
+
+def test_a_lone_word_inside_a_sentence_takes_the_sentence_speaker() -> None:
+    words = (_word(214.2, 214.7, " Have"), _word(214.7, 215.0, " you,"),
+             _word(217.0, 217.8, " other"), _word(217.8, 218.2, " than"),
+             _word(218.2, 218.8, " nausea,"), _word(218.8, 219.4, " vomited?"))
+    segment = Segment(0, 214.2, 219.4, "Have you, other than nausea, vomited?", words)
+    turns = [SpeakerTurn(214.0, 215.4, "S1"), SpeakerTurn(217.0, 217.5, "S2"),
+             SpeakerTurn(217.5, 221.0, "S1")]
+    (only,) = assign_speakers([segment], turns)
+    assert (only.speaker, only.text) == ("S1", "Have you, other than nausea, vomited?")
+
+
+def test_a_sentence_two_speakers_share_at_length_stays_split() -> None:
+    # Whisper did not punctuate between them: runs longer than SENTENCE_RUN keep their speaker.
+    words = (_word(0.0, 0.4, " any"), _word(0.4, 0.8, " chest"), _word(0.8, 1.2, " pain"),
+             _word(1.6, 2.0, " no"), _word(2.0, 2.4, " not"), _word(2.4, 2.8, " really."))
+    segment = Segment(0, 0.0, 2.8, "any chest pain no not really.", words)
+    turns = [SpeakerTurn(0.0, 1.3, "S1"), SpeakerTurn(1.5, 3.0, "S2")]
+    assert [s.text for s in assign_speakers([segment], turns)] == [
+        "any chest pain", "no not really."]
+
+
+def test_the_sentence_rule_works_across_segments() -> None:
+    first = Segment(0, 0.0, 1.0, "Where does it hurt?",
+                    (_word(0.0, 0.3, " Where"), _word(0.3, 0.6, " does"),
+                     _word(0.6, 0.8, " it"), _word(0.8, 1.0, " hurt?")))
+    second = Segment(1, 1.0, 3.0, "Here, on the left.",
+                     (_word(1.0, 1.6, " Here,"), _word(2.0, 2.3, " on"),
+                      _word(2.3, 2.5, " the"), _word(2.5, 3.0, " left.")))
+    turns = [SpeakerTurn(0.0, 1.4, "S1"), SpeakerTurn(1.9, 3.0, "S2")]
+    assert [(s.speaker, s.text) for s in assign_speakers([first, second], turns)] == [
+        ("S1", "Where does it hurt?"), ("S2", "Here, on the left.")]
+
+
 # -- OnlineSpeakers --------------------------------------------------------------------------
 class _Given:
     """Embeds audio as the vector it carries (first samples), for tests without a model."""
