@@ -1,7 +1,9 @@
 """How right the packaged diarizer is, and what it costs, on the shared speech data.
 
 - ``speech/synth_dialogue_en`` (four MTS-Dialog conversations spoken by two espeak-ng voices,
-  exact RTTM): DER and JER with :class:`eval.diarization.DiarizationError` (pyannote.metrics;
+  exact RTTM; espeak-ng 1.51 speaks both as one male voice, see the README), and the same four
+  spoken again by two voices that differ (``--revoiced``, :func:`revoiced`): DER and JER
+  with :class:`eval.diarization.DiarizationError` (pyannote.metrics;
   0.25 s not scored on each side of every reference boundary, i.e. pyannote ``collar=0.5``;
   overlap scored) with the count found and with ``speakers=2``.
 - ``speech/fareez_osce_en`` (four recorded OSCE interviews, mp3, no timings): the speakers
@@ -17,19 +19,24 @@
   most agreement). The threshold is chosen on ``--choose`` recordings and reported on the rest.
 
     python benchmarks/diarization_quality.py [--json OUT] [--only synthetic,online,osce]
-        [--osce-seconds S] [--osce-words DIR] [--merges 0.8,0.85,0.9] [--osce-choose A,B]
+        [--revoiced] [--osce-seconds S] [--osce-words DIR] [--merges 0.8,0.85,0.9]
+        [--osce-choose A,B]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
 
 from eval.conversations import (
@@ -38,6 +45,7 @@ from eval.conversations import (
     TimedTurn,
     read_role_transcript,
     read_rttm,
+    write_rttm,
 )
 from eval.diarization import AttributedWER, DiarizationError
 from speech.audio import SAMPLE_RATE, load_audio
@@ -47,17 +55,62 @@ from speech.types import Segment
 from speech.vad import StreamingVAD
 from streaming.document import TranscriptDocument
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech"
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "speech"
 SYNTH = DATA / "synth_dialogue_en"
+REVOICED = REPO / ".cache" / "synth_dialogue_voices"
+VOICES_APART = {"doctor": "en-us+m3", "patient": "en+f3"}
+"""The voices of :func:`revoiced`: the shared set's doctor, and a female variant that
+espeak-ng 1.51 does apply (it ignores the shared set's ``+f2`` after ``en-gb``)."""
 OSCE = DATA / "fareez_osce_en"
 COLLAR = 0.25
 """Seconds not scored on each side of a reference boundary (pyannote ``collar=0.5``)."""
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.3, 0.96, 0.05))
 
 
-def reference(name: str) -> Conversation:
-    (turns,) = read_rttm(SYNTH / "rttm" / f"{name}.rttm").values()
+def reference(name: str, folder: Path = SYNTH) -> Conversation:
+    (turns,) = read_rttm(folder / "rttm" / f"{name}.rttm").values()
     return Conversation(name, timeline=turns)
+
+
+def revoiced(target: Path = REVOICED) -> Path:
+    """The synthetic dialogues spoken again by :data:`VOICES_APART`: each turn's text (from
+    ``turns/*.jsonl``) in its role's voice, the turns in order with the shared set's pauses
+    between them; writes ``audio/*.wav``, ``rttm/*.rttm`` (exact: each turn from its first to
+    its last loud sample) and ``turns/*.jsonl`` under ``target``, once."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise SystemExit("espeak-ng is not installed (apt-get install espeak-ng)")
+    for folder in ("audio", "rttm", "turns"):
+        (target / folder).mkdir(parents=True, exist_ok=True)
+    for path in sorted((SYNTH / "turns").glob("*.jsonl")):
+        if (target / "rttm" / f"{path.stem}.rttm").exists():
+            continue
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        parts, timed, at, end = [], [], rows[0]["start"], rows[0]["start"]
+        with tempfile.TemporaryDirectory() as tmp:
+            for index, row in enumerate(rows):
+                if index:
+                    at = end + row["start"] - rows[index - 1]["end"]
+                wav = Path(tmp) / "turn.wav"
+                subprocess.run([exe, "-v", VOICES_APART[row["role"]], "-w", str(wav),
+                                row["text"]], check=True, capture_output=True)
+                said = load_audio(wav)
+                loud = np.flatnonzero(np.abs(said) > 0.01)
+                said = said[loud[0]:loud[-1] + 1]
+                parts.append((round(at * SAMPLE_RATE), said))
+                end = at + len(said) / SAMPLE_RATE
+                timed.append({**row, "start": round(at, 3), "end": round(end, 3)})
+        audio = np.zeros(round((end + 0.5) * SAMPLE_RATE), dtype=np.float32)
+        for begin, said in parts:
+            audio[begin:begin + len(said)] = said
+        sf.write(target / "audio" / f"{path.stem}.wav", audio, SAMPLE_RATE, subtype="PCM_16")
+        (target / "turns" / path.name).write_text(
+            "".join(json.dumps(row) + "\n" for row in timed), encoding="utf-8")
+        write_rttm(Conversation(path.stem, timeline=tuple(
+            TimedTurn(row["start"], row["end"], row["role"]) for row in timed)),
+            target / "rttm" / f"{path.stem}.rttm")
+    return target
 
 
 def as_conversation(turns: list[SpeakerTurn], name: str) -> Conversation:
@@ -84,12 +137,12 @@ def both_counts(diarizer: Diarizer, audio: np.ndarray
     return {"auto": found, "2": diarizer.cluster(speech, 2)}, cost, speech
 
 
-def synthetic(diarizer: Diarizer) -> dict[str, Any]:
+def synthetic(diarizer: Diarizer, folder: Path = SYNTH) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     metrics = {"der": DiarizationError(COLLAR), "jer": DiarizationError(COLLAR, jaccard=True)}
     pairs: dict[str, list[tuple[Conversation, Conversation]]] = {"auto": [], "2": []}
-    for wav in sorted((SYNTH / "audio").glob("*.wav")):
-        truth = reference(wav.stem)
+    for wav in sorted((folder / "audio").glob("*.wav")):
+        truth = reference(wav.stem, folder)
         results, cost, _ = both_counts(diarizer, load_audio(wav))
         row: dict[str, Any] = {"seconds_per_audio_second": round(cost, 3)}
         for mode, turns in results.items():
@@ -260,6 +313,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path)
     parser.add_argument("--only", default="synthetic,online,osce")
+    parser.add_argument("--revoiced", action="store_true",
+                        help="also the synthetic dialogues spoken by two voices that differ")
     parser.add_argument("--osce-seconds", type=float, default=None,
                         help="diarize only the first S seconds of each OSCE interview")
     parser.add_argument("--choose", default="mts_valid_1,mts_valid_61",
@@ -277,6 +332,8 @@ def main() -> None:
     results: dict[str, Any] = {"model": diarizer.identifier, "settings": diarizer.settings()}
     if "synthetic" in parts:
         results["synthetic"] = synthetic(diarizer)
+        if args.revoiced:
+            results["synthetic_revoiced"] = synthetic(diarizer, revoiced())
     if "online" in parts:
         results["online"] = online(diarizer, args.choose.split(","))
     if "osce" in parts:

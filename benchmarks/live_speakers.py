@@ -11,7 +11,11 @@ majority), the share whose role was right when the final was sent and once every
 applied, and the updates sent. Then the role cost after N finals of one long session (the
 roles are decided over the whole session, so it grows with it).
 
-    python benchmarks/live_speakers.py [--json OUT] [--long 200,1000]
+``--data`` takes another folder of the same layout (``audio/``, ``turns/``), e.g. the dialogues
+spoken by two voices that differ (``benchmarks/diarization_quality.py --revoiced`` writes them
+to ``.cache/synth_dialogue_voices``).
+
+    python benchmarks/live_speakers.py [--json OUT] [--long 200,1000] [--data DIR]
 """
 
 from __future__ import annotations
@@ -48,11 +52,11 @@ class Timed:
             self.seconds.append(time.perf_counter() - began)
 
 
-def run(name: str, models: Any) -> dict[str, Any]:
+def run(name: str, models: Any, folder: Path = DIALOGUES) -> dict[str, Any]:
     """One recording, turn by turn, as one live session."""
-    audio = load_audio(DIALOGUES / "audio" / f"{name}.wav")
+    audio = load_audio(folder / "audio" / f"{name}.wav")
     turns = [json.loads(line) for line in
-             (DIALOGUES / "turns" / f"{name}.jsonl").read_text().splitlines()]
+             (folder / "turns" / f"{name}.jsonl").read_text().splitlines()]
     assigner = Timed(models.session(None))
     speakers = LiveSpeakers(assigner, models.roles)
     total: list[float] = []
@@ -111,15 +115,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="Write the results here.")
     parser.add_argument("--long", default="200,1000",
                         help="Session lengths (finals) to time the roles at.")
+    parser.add_argument("--data", type=Path, default=DIALOGUES,
+                        help="Folder of dialogues (audio/*.wav, turns/*.jsonl).")
     args = parser.parse_args()
     models = load_speaker_models()
     import torch
 
     torch.set_num_threads(1)  # as on the engine's enrichment thread (engine._one_core)
     print(f"models: {models.identifier}")
-    names = sorted(p.stem for p in (DIALOGUES / "audio").glob("*.wav"))
-    models.session(None).assign(load_audio(DIALOGUES / "audio" / f"{names[0]}.wav")[:32000])
-    results = [run(name, models) for name in names]
+    names = sorted(p.stem for p in (args.data / "audio").glob("*.wav"))
+    models.session(None).assign(load_audio(args.data / "audio" / f"{names[0]}.wav")[:32000])
+    results = [run(name, models, args.data) for name in names]
     for r in results:
         print(f"{r['recording']:14} finals {r['finals']:3}  speakers {r['speakers']}  "
               f"speaker acc {r['speaker_accuracy']:.2f}  role acc sent "
