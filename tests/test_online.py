@@ -273,10 +273,25 @@ def test_committed_words_are_kept_when_a_final_decode_hears_nothing() -> None:
 
 def test_a_pause_inside_a_turn_ends_a_final_when_asked() -> None:
     phrases = ["so the pain comes and goes", "mostly in the evening", "after dinner really"]
-    _, _, unsplit = _turn(phrases, StreamOptions(language="en"), gap=0.35)
+    _, _, unsplit = _turn(phrases, StreamOptions(language="en", long_sentence=None), gap=0.35)
     assert [f.text for _, f in unsplit] == [" ".join(phrases)]
-    _, _, split = _turn(phrases, StreamOptions(language="en", pause_split=0.3), gap=0.35)
+    _, _, split = _turn(phrases, StreamOptions(language="en", long_sentence=None,
+                                               pause_split=0.3), gap=0.35)
     assert [f.text for _, f in split] == phrases
+
+
+def test_a_long_buffer_ends_a_final_at_a_pause_without_a_sentence_end() -> None:
+    """Whisper leaves some sentence ends unpunctuated; with ``long_sentence`` a buffer that
+    long is cut at its last pause anyway, between phrases, never inside one."""
+    phrases = ["so the pain comes and goes most days", "mostly in the evening after dinner",
+               "and then it eases off by the morning", "unless I have eaten something spicy"]
+    _, _, held = _turn(phrases, StreamOptions(language="en", long_sentence=None), gap=0.3)
+    assert [f.text for _, f in held] == [" ".join(phrases)]
+    _, _, cut = _turn(phrases, StreamOptions(language="en", long_sentence=4.0), gap=0.3)
+    texts = [f.text for _, f in cut]
+    assert " ".join(texts) == " ".join(phrases) and len(texts) >= 3, texts
+    starts = {" ".join(phrases[i:]) for i in range(len(phrases))}
+    assert all(" ".join(texts[i:]) in starts for i in range(len(texts)))  # cut between phrases
 
 
 def test_an_interpreter_turn_identifies_its_language_once() -> None:
@@ -297,3 +312,5 @@ def test_stream_options_refuse_a_pause_split_as_long_as_the_end_of_utterance() -
         StreamOptions(pause_split=0.5, min_silence_ms=500)
     with pytest.raises(ValueError, match="trim_after"):
         StreamOptions(trim_after=-1)
+    with pytest.raises(ValueError, match="long_sentence"):
+        StreamOptions(long_sentence=1.0)
