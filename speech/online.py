@@ -131,6 +131,12 @@ class StreamOptions:
     (language identified per turn) only audio of the same turn is heard: what came before it
     may be the other party's language. On the OSCE interview
     CAR0001, 5 s took the finals' WER from 19.9 to 13.9 (batch 11.4; README, live section)."""
+    final_fallback: bool = True
+    """Finals are decoded with Whisper's temperature fallback (decoded again, sampling, when
+    the text repeats itself or its log-probability is low); False: once, at temperature 0.
+    Kept: without it, on the OSCE interview CAR0001 the finals' WER went from 12.9 to 16.2 for
+    no gain in lag (CPU-clock simulation), though on the synthetic long turns of D2N027 it cut
+    sentence lag p95 from 4.8 to 3.7 s at equal WER."""
     max_utterance: float = 25.0
     """Seconds after which an utterance is cut even without a committed sentence end."""
     vocabulary: tuple[str, ...] = ()
@@ -681,16 +687,18 @@ def decode_jobs(recogniser: Recogniser, jobs: Sequence[DecodeJob], *, batch: boo
     """
     languages = [_language(recogniser, job) for job in jobs]
     results: list[WindowResult | None] = [None] * len(jobs)
-    groups: dict[tuple[TranscribeOptions, bool], list[int]] = {}
+    groups: dict[tuple[TranscribeOptions, bool, bool], list[int]] = {}
     for index, (job, language) in enumerate(zip(jobs, languages, strict=True)):
         options = replace(job.options, language=language)
-        groups.setdefault((options, job.kind == "final"), []).append(index)
-    for (options, final), members in groups.items():
+        final = job.kind == "final"
+        groups.setdefault((options, final, final and job.stream.options.final_fallback),
+                          []).append(index)
+    for (options, final, fallback), members in groups.items():
         context = (HURRIED_FINAL_CONTEXT if hurry else None) if final else PARTIAL_CONTEXT
         chunks = [members] if batch else [[m] for m in members]
         for chunk in chunks:
             decoded = recogniser.transcribe_windows([jobs[i].audio for i in chunk], options,
-                                                    fallback=final, context=context)
+                                                    fallback=fallback, context=context)
             for index, segments in zip(chunk, decoded, strict=True):
                 results[index] = (segments, languages[index])
     return [r for r in results if r is not None]

@@ -12,10 +12,13 @@ from faster_whisper.vad import get_vad_model
 from eval.wer import error_rate
 from speech.audio import load_audio
 from speech.online import (
+    DecodeJob,
+    JobKind,
     OnlineTranscriber,
     StreamOptions,
     StreamUpdate,
     _common_prefix,
+    _Utterance,
     decode_jobs,
 )
 from speech.options import TranscribeOptions
@@ -314,3 +317,37 @@ def test_stream_options_refuse_a_pause_split_as_long_as_the_end_of_utterance() -
         StreamOptions(trim_after=-1)
     with pytest.raises(ValueError, match="long_sentence"):
         StreamOptions(long_sentence=1.0)
+
+
+class _Flags:
+    """A recogniser that records the ``fallback`` of each call and hears nothing."""
+
+    multilingual = False
+
+    def __init__(self) -> None:
+        self.fallbacks: list[tuple[int, bool]] = []
+
+    def detect_language(self, audio: np.ndarray, *, vad_filter: bool = True
+                        ) -> list[tuple[str, float]]:
+        return [("en", 1.0)]
+
+    def transcribe_windows(self, windows: Any, options: TranscribeOptions, *,
+                           fallback: bool = True, context: int | None = None
+                           ) -> list[list[Segment]]:
+        self.fallbacks.append((len(windows), fallback))
+        return [[] for _ in windows]
+
+
+def test_finals_use_the_temperature_fallback_unless_a_stream_turns_it_off() -> None:
+    audio = np.zeros(16000, np.float32)
+    kinds: list[tuple[JobKind, StreamOptions]] = [
+        ("final", StreamOptions(language="en")),
+        ("final", StreamOptions(language="en", final_fallback=False)),
+        ("partial", StreamOptions(language="en"))]
+    jobs = [DecodeJob(OnlineTranscriber(options), kind, _Utterance(0, 0, onset=0), audio,
+                      options.decode_options(kind, "en")) for kind, options in kinds]
+    recogniser = _Flags()
+    decode_jobs(recogniser, jobs)
+    assert sorted(recogniser.fallbacks) == [(1, False), (1, False), (1, True)]
+    decode_jobs(recogniser, jobs[:1])
+    assert recogniser.fallbacks[-1] == (1, True)
