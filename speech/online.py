@@ -16,8 +16,8 @@ pause of that length), the audio up to the gap between those words is decoded as
 own (beam search, full context, like any final) and the buffer is trimmed there; the rest of
 the turn goes on as the next utterance. LocalAgreement stalls behind a word the partials keep
 writing two ways, so a sentence end of the latest partial that falls in a pause the VAD heard
-inside the turn (``pause_end``) ends a final too, cut at the pause's middle; once the buffer
-holds ``long_sentence`` seconds, any such pause does, punctuated or not. The text is the final
+inside the turn (``pause_end``) ends a final too, cut at the pause's middle; a pause
+``long_sentence`` seconds or more into the buffer does, punctuated or not. The text is the final
 decode's, not the committed partial words' (greedy on a short context: on long turns they cost
 several WER points). With ``prompt_chars``, each final is decoded with the stream's last finals
 as its prompt (off by default: it makes tiny.en invent text); instead a final's decode begins
@@ -107,13 +107,15 @@ class StreamOptions:
     the VAD heard inside the turn, of at least this many seconds, ends a final too; the cut is
     the middle of the pause, so it never clips a word (None: only committed sentence ends).
     LocalAgreement alone stalls behind one word the partials keep writing two ways."""
-    long_sentence: float | None = 6.0
-    """Seconds of buffer from which the pause rule (``pause_end``) cuts at a pause whether or
-    not the latest partial puts a sentence end there (None: only at sentence ends): Whisper
-    leaves some sentence ends unpunctuated, and the sentences before such an end waited for
-    the next one it did punctuate. On the long-turn conversation D2N027 (CPU-clock
-    simulation), 6 s took the worst sentence lag from 14.7 to 5.3 s and p95 from 5.6 to 4.6 s
-    at equal WER (13.6, 13.4); 8 and 10 s did less for more WER (README, live section)."""
+    long_sentence: float | None = 8.0
+    """Seconds of speech before a pause from which the pause rule (``pause_end``) cuts there
+    whether or not the latest partial puts a sentence end there (None: only at sentence ends):
+    Whisper leaves some sentence ends unpunctuated, and the sentences before such an end waited
+    for the next one it did punctuate. Chosen on D2N027 (synthetic long turns) and CAR0001
+    (CPU-clock simulation, one process each): without it, sentence lag p95 / max 6.28 / 14.18 s
+    and WER 15.1 on D2N027, final lag max 5.16 s and WER 13.2 on CAR0001; 8 s: 5.49 / 6.05 s,
+    WER 14.6; 4.47 s, WER 13.3; 6 s: 5.11 / 5.51 s, WER 18.1; 3.54 s, WER 13.8 (cuts inside
+    sentences of real speech)."""
     pause_split: float | None = None
     """A committed word followed by a gap of this many seconds ends a final too, even without
     sentence punctuation (None: only sentence ends do); below ``min_silence_ms``."""
@@ -464,16 +466,19 @@ class OnlineTranscriber(UtteranceGate):
         where the latest hypothesis ``words`` ends a sentence: the word before the pause's
         middle ends with sentence punctuation, ``min_sentence`` seconds or more into the
         buffer, and a word follows it (a partial ends its last word with a full stop wherever
-        its audio stops). The index of that word and the pause's middle, where the buffer is
-        cut; None when there is none."""
+        its audio stops); or, ``long_sentence`` seconds or more into the buffer, any word. The
+        index of that word and the pause's middle, where the buffer is cut; None when there is
+        none."""
         begin = utterance.start / SAMPLE_RATE
         long = self.options.long_sentence
-        anywhere = long is not None and utterance.samples >= long * SAMPLE_RATE
         for start, end in reversed(utterance.pauses):
             middle = (start + end) // 2
             before = sum(1 for w in words if (w.start + w.end) / 2 * SAMPLE_RATE < middle)
-            if 0 < before < len(words) and (anywhere or words[before - 1].ends_sentence) \
-                    and words[before - 1].end - begin >= self.options.min_sentence:
+            if not 0 < before < len(words):
+                continue
+            heard = words[before - 1].end - begin
+            if heard >= self.options.min_sentence and (
+                    words[before - 1].ends_sentence or (long is not None and heard >= long)):
                 return before - 1, middle
         return None
 
@@ -681,9 +686,10 @@ def decode_jobs(recogniser: Recogniser, jobs: Sequence[DecodeJob], *, batch: boo
     Jobs without a language are identified first, among their candidates. With ``batch``,
     jobs whose decoding options agree run in one model call. Partials are decoded greedily on
     the audio alone (fast); finals with beam search, Whisper's full 30 s context and its
-    temperature fallback (accurate). With ``hurry`` (the server is falling behind), finals
-    see 20 s of context instead of 30 s: 40 % less work for some accuracy (tiny.en on the
-    OSCE sample: 15.5 % WER instead of 13.1 %, batch transcription 17.9 %).
+    temperature fallback (accurate; unless the stream's ``final_fallback`` is off). With
+    ``hurry`` (the server is falling behind), finals see 20 s of context instead of 30 s:
+    40 % less work for some accuracy (tiny.en on the OSCE sample: 15.5 % WER instead of
+    13.1 %, batch transcription 17.9 %).
     """
     languages = [_language(recogniser, job) for job in jobs]
     results: list[WindowResult | None] = [None] * len(jobs)

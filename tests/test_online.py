@@ -284,13 +284,13 @@ def test_a_pause_inside_a_turn_ends_a_final_when_asked() -> None:
 
 
 def test_a_long_buffer_ends_a_final_at_a_pause_without_a_sentence_end() -> None:
-    """Whisper leaves some sentence ends unpunctuated; with ``long_sentence`` a buffer that
-    long is cut at its last pause anyway, between phrases, never inside one."""
+    """Whisper leaves some sentence ends unpunctuated; with ``long_sentence`` a pause that many
+    seconds into the buffer cuts it anyway, between phrases, never inside one."""
     phrases = ["so the pain comes and goes most days", "mostly in the evening after dinner",
                "and then it eases off by the morning", "unless I have eaten something spicy"]
     _, _, held = _turn(phrases, StreamOptions(language="en", long_sentence=None), gap=0.3)
     assert [f.text for _, f in held] == [" ".join(phrases)]
-    _, _, cut = _turn(phrases, StreamOptions(language="en", long_sentence=4.0), gap=0.3)
+    _, _, cut = _turn(phrases, StreamOptions(language="en", long_sentence=3.0), gap=0.3)
     texts = [f.text for _, f in cut]
     assert " ".join(texts) == " ".join(phrases) and len(texts) >= 3, texts
     starts = {" ".join(phrases[i:]) for i in range(len(phrases))}
