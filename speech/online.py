@@ -111,11 +111,10 @@ class StreamOptions:
     """Seconds of speech before a pause from which the pause rule (``pause_end``) cuts there
     whether or not the latest partial puts a sentence end there (None: only at sentence ends):
     Whisper leaves some sentence ends unpunctuated, and the sentences before such an end waited
-    for the next one it did punctuate. Chosen on D2N027 (synthetic long turns) and CAR0001
-    (CPU-clock simulation, one process each): without it, sentence lag p95 / max 6.28 / 14.18 s
-    and WER 15.1 on D2N027, final lag max 5.16 s and WER 13.2 on CAR0001; 8 s: 5.49 / 6.05 s,
-    WER 14.6; 4.47 s, WER 13.3; 6 s: 5.11 / 5.51 s, WER 18.1; 3.54 s, WER 13.8 (cuts inside
-    sentences of real speech)."""
+    for the next one it did punctuate. Chosen on D2N027 (synthetic long turns: sentence lag
+    p95 / max, WER) and CAR0001 (final lag max, WER), CPU-clock simulation, one process each:
+    None 6.28 / 14.18 s, 15.1 and 5.16 s, 13.2; 8 s 5.49 / 6.05 s, 14.6 and 4.47 s, 13.3; 6 s
+    5.11 / 5.51 s, 18.1 and 3.54 s, 13.8 (it cut sentences of real speech at a pause)."""
     pause_split: float | None = None
     """A committed word followed by a gap of this many seconds ends a final too, even without
     sentence punctuation (None: only sentence ends do); below ``min_silence_ms``."""
