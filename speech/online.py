@@ -151,9 +151,9 @@ class StreamOptions:
         if not 0 <= self.trim_after < self.max_utterance <= 28:
             raise ValueError("need 0 <= trim_after < max_utterance <= 28 seconds "
                              "(Whisper hears 30 s at a time)")
-        if self.long_sentence is not None and not \
-                self.min_sentence <= self.long_sentence < self.max_utterance:
-            raise ValueError("long_sentence must be from min_sentence to max_utterance seconds")
+        if self.long_sentence is not None and self.long_sentence < self.min_sentence:
+            raise ValueError("long_sentence must be at least min_sentence seconds (from "
+                             "max_utterance on it never applies: the utterance is cut first)")
         if self.pause_split is not None and not \
                 0.05 <= self.pause_split < self.min_silence_ms / 1000:
             raise ValueError("pause_split must be at least 0.05 s and shorter than "
