@@ -7,16 +7,20 @@ own pace (100 ms pieces), every decode takes the wall time it really takes on th
 when its decode ended. A final's lag is that time minus its end on the audio clock, as
 ``benchmarks/stream_latency.py`` measures it over a websocket. Since each setting's decodes are
 timed on the machine as it is, compare settings of one run side by side (a loaded machine
-moves them all); the real-time figures come from ``stream_latency.py``.
+moves them all), or give each decode a modelled cost (``--clock model``: measured once per
+kind of decode and window length, so that a run is reproducible); the real-time figures come
+from ``stream_latency.py``.
 
 Settings are given as ``name:key=value,key=value`` (StreamOptions fields, e.g.
 ``trim_after=10,sentence_decode=0,prompt_chars=0``); per setting it prints final lag p50 / p95
 / max, with ``--sentences`` (a conversation of ``long_turns.py``) the lag of each spoken
-sentence from its exact end (:func:`eval.latency.sentence_lags`), the WER of the finals,
-finals and decodes, and writes per-final and per-sentence lags with ``--json``.
+sentence from its exact end (:func:`eval.latency.sentence_lags`), the WER of the finals, how
+much of the slowest tenth of the finals' lag was their own decode (the rest: finding where the
+sentence ends, and waiting for the decode before), and the number and time of partial and
+final decodes; ``--json`` writes per-final and per-sentence lags.
 
     python benchmarks/online_policy.py --audio A (--reference R | --sentences S [--seconds N])
-        [--clock wall|cpu] [--json OUT] SETTING...
+        [--clock wall|cpu|model] [--json OUT] SETTING...
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,13 @@ from eval.latency import sentence_lags
 from eval.wer import error_rate
 from speech.audio import SAMPLE_RATE, load_audio
 from speech.loader import load_asr
-from speech.online import OnlineTranscriber, StreamOptions, decode_jobs, parse_stream_options
+from speech.online import (
+    DecodeJob,
+    OnlineTranscriber,
+    StreamOptions,
+    decode_jobs,
+    parse_stream_options,
+)
 from speech.options import ModelOptions, TranscribeOptions
 
 STEP = 1600
@@ -50,22 +60,62 @@ class TimedFinal:
     sent: float
     """Simulated clock when its decode ended."""
     text: str
+    decode: float = 0.0
+    """Seconds its own decode took (the rest of its lag: finding its end, and waiting)."""
 
     @property
     def lag(self) -> float:
         return self.sent - self.end
 
 
-def simulate(asr: Any, audio: np.ndarray, options: StreamOptions, clock_kind: str = "wall"
-             ) -> tuple[list[TimedFinal], int]:
-    """The finals of one real-time stream of ``audio``, and the number of decodes.
+class DecodeCost:
+    """The wall time of a decode as a function of its window's length, measured once per kind
+    of decode on this machine: windows of the recording of ``LENGTHS`` seconds, each decoded
+    twice (the faster counts), and a job costs the interpolation at its length. A simulation
+    on this clock is reproducible: two settings differ only by what they decide, not by what
+    else the machine was doing while one of them ran."""
+
+    LENGTHS = (2.0, 5.0, 10.0, 15.0, 20.0, 28.0)
+
+    def __init__(self, asr: Any, audio: np.ndarray) -> None:
+        self.asr, self.audio = asr, audio
+        self.table: dict[tuple[Any, ...], list[float]] = {}
+
+    def __call__(self, job: DecodeJob, hurry: bool) -> float:
+        options = job.stream.options
+        key = (job.options, job.kind, options.final_fallback, options.final_window, hurry)
+        if key not in self.table:
+            self.table[key] = [self._time(job, seconds, hurry) for seconds in self.LENGTHS]
+        return float(np.interp(len(job.audio) / SAMPLE_RATE, self.LENGTHS, self.table[key]))
+
+    def _time(self, job: DecodeJob, seconds: float, hurry: bool) -> float:
+        begin = min(10 * SAMPLE_RATE, max(0, len(self.audio) - round(seconds * SAMPLE_RATE)))
+        window = self.audio[begin: begin + round(seconds * SAMPLE_RATE)]
+        probe = replace(job, audio=window, context=0)
+        times = []
+        for _ in range(2):
+            began = time.perf_counter()
+            decode_jobs(self.asr, [probe], hurry=hurry)
+            times.append(time.perf_counter() - began)
+        return min(times)
+
+
+def simulate(asr: Any, audio: np.ndarray, options: StreamOptions, clock_kind: str = "wall",
+             cost: DecodeCost | None = None
+             ) -> tuple[list[TimedFinal], dict[str, list[float]]]:
+    """The finals of one real-time stream of ``audio``, and the time of each decode by kind
+    ("partial", "final").
 
     ``clock_kind`` "wall": a decode takes the wall time it took; "cpu": the CPU time the
     process spent on it (every thread's), which a loaded machine inflates far less than wall
-    time, and which is an upper bound of the wall time of a quiet machine."""
+    time, and which is an upper bound of the wall time of a quiet machine; "model": what
+    ``cost`` says it takes (:class:`DecodeCost`)."""
     timer = time.process_time if clock_kind == "cpu" else time.perf_counter
+    if clock_kind == "model" and cost is None:
+        cost = DecodeCost(asr, audio)
     stream = OnlineTranscriber(options)
-    clock, fed, decodes = 0.0, 0, 0
+    clock, fed = 0.0, 0
+    spent: dict[str, list[float]] = {"partial": [], "final": []}
     finals: list[TimedFinal] = []
     while not stream.done:
         while fed < len(audio) and (fed + STEP) / SAMPLE_RATE <= clock + 1e-9:
@@ -80,13 +130,15 @@ def simulate(asr: Any, audio: np.ndarray, options: StreamOptions, clock_kind: st
         hurry = stream.pending_final and stream.backlog > HURRY_BACKLOG
         began = timer()
         result = decode_jobs(asr, [job], hurry=hurry)[0]
-        clock += timer() - began
-        decodes += 1
+        took = cost(job, hurry) if clock_kind == "model" and cost else timer() - began
+        clock += took
+        spent[job.kind].append(took)
         for update in stream.complete(job, result):
             if update.segment.is_final:
                 segment = update.segment
-                finals.append(TimedFinal(segment.start, segment.end, clock, segment.text))
-    return finals, decodes
+                finals.append(TimedFinal(segment.start, segment.end, clock, segment.text,
+                                         took if job.kind == "final" else 0.0))
+    return finals, spent
 
 
 def parse_setting(text: str) -> tuple[str, StreamOptions]:
@@ -106,7 +158,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=0.0,
                         help="stream only the first seconds (0: all)")
     parser.add_argument("--model", default="tiny.en")
-    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+    parser.add_argument("--clock", choices=["wall", "cpu", "model"], default="wall",
                         help="what a decode costs on the simulated clock (see simulate)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("settings", nargs="+")
@@ -133,15 +185,21 @@ def main() -> None:
     batch = error_rate([reference], [" ".join(s.text for s in segments)]).score
     print(f"{args.audio.name}, {len(audio) / SAMPLE_RATE:.0f} s, batch WER {batch:.1f}")
     print("| setting | final lag p50 / p95 / max (s) | sentence lag p50 / p95 / max (s) | "
-          "WER of finals | finals | decodes |")
-    print("|---|---|---|---|---|---|")
+          "WER of finals | finals | own decode of the slowest 10 % finals (s) | partials, "
+          "finals: decodes / busy (s) |")
+    print("|---|---|---|---|---|---|---|")
     report: dict[str, Any] = {"audio": str(args.audio), "seconds": len(audio) / SAMPLE_RATE,
                               "clock": args.clock,
                               "batch_wer": batch, "settings": {}}
+    cost = DecodeCost(asr, audio) if args.clock == "model" else None
     for setting in args.settings:
         name, options = parse_setting(setting)
-        finals, decodes = simulate(asr, audio, options, args.clock)
+        finals, spent = simulate(asr, audio, options, args.clock, cost)
         lags = [f.lag for f in finals]
+        slowest = sorted(finals, key=lambda f: f.lag)[-max(1, len(finals) // 10):]
+        own = float(np.mean([f.decode for f in slowest])) if finals else float("nan")
+        tail = float(np.mean([f.lag for f in slowest])) if finals else float("nan")
+        busy = ", ".join(f"{len(spent[k])} / {sum(spent[k]):.0f}" for k in ("partial", "final"))
         wer = error_rate([reference], [" ".join(f.text for f in finals)]).score
         p50, p95 = np.percentile(lags, [50, 95]) if lags else (float("nan"),) * 2
         per = sentence_lags([(f.end, f.sent) for f in finals], ends)
@@ -149,12 +207,13 @@ def main() -> None:
         s50, s95 = np.percentile(reached, [50, 95]) if reached else (float("nan"),) * 2
         print(f"| {name} | {p50:.2f} / {p95:.2f} / {max(lags, default=0):.2f} | {s50:.2f} / "
               f"{s95:.2f} / {max(reached, default=0):.2f} | {wer:.1f} | {len(finals)} | "
-              f"{decodes} |", flush=True)
+              f"{own:.2f} of {tail:.2f} lag | {busy} |", flush=True)
         report["settings"][name] = {
             "options": setting, "wer": wer, "lag_p50": float(p50), "lag_p95": float(p95),
-            "decodes": decodes, "sentence_lags": per,
+            "decode_seconds": spent, "sentence_lags": per,
             "finals": [{"start": round(f.start, 2), "end": round(f.end, 2),
-                        "lag": round(f.lag, 3), "text": f.text} for f in finals]}
+                        "lag": round(f.lag, 3), "decode": round(f.decode, 3), "text": f.text}
+                       for f in finals]}
         if args.json:  # after each setting: a long run can be read while it goes on
             args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
 

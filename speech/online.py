@@ -61,6 +61,10 @@ PROMPT_KEPT = 800
 AFTER_PAUSE = 0.15
 """Seconds of speech after a pause before the partial that looks for a sentence end there
 (its next word must be heard)."""
+IDENTIFY_AFTER = 2.0
+"""Seconds of a turn from which a partial identifies its language, once (interpreter mode):
+the turn's finals are then decoded in that language and identify nothing themselves, which
+takes an encoder pass off their path. A turn shorter than this is identified by its final."""
 AGREED_END = 0.25
 """Seconds two hypotheses' sentence ends may differ by and still be the same end."""
 CUT_MARGIN = 0.2
@@ -138,6 +142,17 @@ class StreamOptions:
     Kept: without it, on the OSCE interview CAR0001 the finals' WER went from 12.9 to 16.2 for
     no gain in lag (CPU-clock simulation), though on the synthetic long turns of D2N027 it cut
     sentence lag p95 from 4.8 to 3.7 s at equal WER."""
+    final_at_pause: bool = True
+    """The partial that looks for a sentence end at a pause (``pause_end``) is decoded as a
+    final is (the audio before the turn as context, beam, fallback); where it ends a sentence,
+    its words up to the cut are that sentence's final, with no decode of its own after it.
+    The final comes a partial's decode sooner; each pause costs a final's decode instead of a
+    partial's. False: the partial is greedy, and a sentence it ends is decoded again."""
+    final_window: float = 30.0
+    """Seconds the encoder hears in a final decode: its audio (context included) and the
+    padding up to this length (30: Whisper's whole window; shorter is cheaper to encode, down
+    to the audio's own length, and Whisper invents more on short padded windows). When the
+    server is behind, finals hear 20 s at most (``HURRIED_FINAL_CONTEXT``)."""
     max_utterance: float = 25.0
     """Seconds after which an utterance is cut even without a committed sentence end."""
     vocabulary: tuple[str, ...] = ()
@@ -172,6 +187,8 @@ class StreamOptions:
             raise ValueError("prompt_chars must be between 0 and 800")
         if self.beam_size < 1:
             raise ValueError("beam_size must be at least 1")
+        if not 10 <= self.final_window <= 30:
+            raise ValueError("final_window must be between 10 and 30 seconds")
 
     def decode_options(self, kind: JobKind, language: str | None,
                        context: str = "") -> TranscribeOptions:
@@ -238,8 +255,8 @@ class _Utterance(Utterance):
     """Stream sample where speech resumed after such a pause, heard since the last partial
     decode: a partial goes ``AFTER_PAUSE`` seconds later, not ``partial_interval``."""
     settled: str | None = None
-    """The language a final of this turn was identified in: the turn's later finals (the
-    speaker went on without a pause) are decoded in it without identifying it again."""
+    """The language this turn was identified in (on ``IDENTIFY_AFTER`` seconds or more of it,
+    or by its first final): its finals are decoded in it without identifying it again."""
 
     def trim(self, sample: int) -> None:
         """Drop the buffer before stream sample ``sample``; the words heard after it stay as
@@ -275,6 +292,14 @@ class DecodeJob:
     context: int = 0
     """Samples of the stream before the utterance that ``audio`` begins with (finals with
     ``final_context``): heard for context, their words are not the utterance's."""
+    thorough: bool = False
+    """A partial decoded as a final is (``final_at_pause``): where it finds a sentence end,
+    its words before it are that sentence's final."""
+
+    @property
+    def as_final(self) -> bool:
+        """Decoded as a final (beam, fallback, ``final_window``), whatever its kind."""
+        return self.kind == "final" or self.thorough
 
     @property
     def samples(self) -> int:
@@ -356,7 +381,7 @@ class OnlineTranscriber(UtteranceGate):
             if utterance.samples / SAMPLE_RATE >= self.options.max_utterance:
                 job = self._job("final", utterance)
             else:
-                job = self._job("partial", utterance)
+                job = self._job("partial", utterance, thorough=self._at_pause(utterance))
                 utterance.decoded, utterance.resumed = utterance.samples, None
         else:
             return None
@@ -370,14 +395,27 @@ class OnlineTranscriber(UtteranceGate):
             resumed is not None
             and utterance.start + utterance.samples >= resumed + AFTER_PAUSE * SAMPLE_RATE)
 
-    def _job(self, kind: JobKind, utterance: _Utterance, until: int | None = None
-             ) -> DecodeJob:
+    def _at_pause(self, utterance: _Utterance) -> bool:
+        """The next partial looks for a sentence end at a pause and is decoded as a final
+        (``final_at_pause``)."""
+        options = self.options
+        return (options.final_at_pause and options.sentence_decode
+                and options.pause_end is not None and utterance.resumed is not None
+                and utterance.samples / SAMPLE_RATE >= max(options.min_sentence,
+                                                           options.trim_after))
+
+    def _job(self, kind: JobKind, utterance: _Utterance, until: int | None = None,
+             thorough: bool = False) -> DecodeJob:
         """A job for ``utterance``'s buffer, or for its audio up to stream sample ``until``
-        (a sentence's final)."""
+        (a sentence's final); ``thorough``: a partial decoded as a final."""
         language = self.options.language or utterance.language
         candidates = self.options.languages
-        if kind == "final" and self.options.language is None and len(candidates) != 1:
-            language = utterance.settled  # None: identify again on the whole utterance
+        final = kind == "final" or thorough
+        if self.options.language is None and len(candidates) != 1:
+            if utterance.settled is not None:
+                language = utterance.settled
+            elif final or utterance.samples >= IDENTIFY_AFTER * SAMPLE_RATE:
+                language = None  # identify it on the whole buffer, once for the turn
         if self.options.language is None and len(candidates) == 1:
             language = candidates[0]
         limit = None if until is None else until - utterance.start
@@ -385,10 +423,12 @@ class OnlineTranscriber(UtteranceGate):
         if context and len(context) < len(self._said):
             context = context.partition(" ")[2]  # whole words only
         audio = utterance.audio(limit)
-        before = self._context(utterance, len(audio)) if kind == "final" else audio[:0]
+        before = self._context(utterance, len(audio)) if final else audio[:0]
         return DecodeJob(self, kind, utterance, np.concatenate([before, audio]),
-                         self.options.decode_options(kind, language, context), candidates,
-                         sentence=until is not None, context=len(before))
+                         self.options.decode_options("final" if final else kind, language,
+                                                     context),
+                         candidates, sentence=until is not None, context=len(before),
+                         thorough=thorough)
 
     def _context(self, utterance: _Utterance, samples: int) -> np.ndarray:
         """The stream's audio a final of ``samples`` of ``utterance`` hears before it
@@ -415,11 +455,19 @@ class OnlineTranscriber(UtteranceGate):
         words = [replace(w, start=w.start + offset, end=w.end + offset)
                  for s in segments for w in s.words]
         self._decoded_until = max(self._decoded_until, utterance.start + job.samples)
+        if job.options.language is None and job.seconds >= IDENTIFY_AFTER:
+            utterance.settled = language
         if job.kind == "final":
             utterance.settled = language
             return self._finalise(job, list(segments), words, language)
         if utterance is not self._open:
             return []  # it closed while this partial was decoded; its final comes next
+        return self._take_partial(job, list(segments), words, language)
+
+    def _take_partial(self, job: DecodeJob, segments: list[Segment], words: list[Word],
+                      language: str) -> list[StreamUpdate]:
+        """A partial's words: LocalAgreement, then the sentence ends that make finals."""
+        utterance = job.utterance
         before = utterance.previous
         agreed = _common_prefix(before, words)
         if len(agreed) > len(utterance.committed):
@@ -430,12 +478,17 @@ class OnlineTranscriber(UtteranceGate):
         if utterance.samples / SAMPLE_RATE >= self.options.trim_after:
             found = self._boundary(utterance, words)
             if self.options.pause_end is not None and self.options.sentence_decode:
-                paused = self._pause_boundary(utterance, words)
+                paused = self._pause_boundary(
+                    utterance, words,
+                    utterance.start + job.samples if job.thorough else None)
                 if paused is not None and (found is None or paused[1] > found[1]):
                     found = paused
             if found is None and self.options.agreed_ends and self.options.sentence_decode:
                 found = self._agreed_boundary(utterance, before, words)
-            if found is not None and self.options.sentence_decode:
+            if found is not None and job.thorough:
+                updates.append(self._final_from(utterance, segments, words, found[1],
+                                                language))
+            elif found is not None and self.options.sentence_decode:
                 utterance.boundary = found[1]  # its final is the next job
             elif found is not None:
                 updates.append(self._committed_final(utterance, found[0], found[1], language))
@@ -459,21 +512,25 @@ class OnlineTranscriber(UtteranceGate):
                     return index, cut
         return None
 
-    def _pause_boundary(self, utterance: _Utterance, words: Sequence[Word]
-                        ) -> tuple[int, int] | None:
+    def _pause_boundary(self, utterance: _Utterance, words: Sequence[Word],
+                        until: int | None = None) -> tuple[int, int] | None:
         """The last pause (of at least ``pause_end`` seconds, after which the speaker went on)
         where the latest hypothesis ``words`` ends a sentence: the word before the pause's
         middle ends with sentence punctuation, ``min_sentence`` seconds or more into the
         buffer, and a word follows it (a partial ends its last word with a full stop wherever
         its audio stops); or, ``long_sentence`` seconds or more into the buffer, any word. The
         index of that word and the pause's middle, where the buffer is cut; None when there is
-        none."""
+        none. ``until``: the stream sample where the decode's audio ended, when it was decoded
+        as a final (``final_at_pause``): a pause that ended before it needs no word written
+        after it, since the decode heard the silence and the speech after it (Whisper often
+        writes nothing for the first tenths of a second of a word)."""
         begin = utterance.start / SAMPLE_RATE
         long = self.options.long_sentence
         for start, end in reversed(utterance.pauses):
             middle = (start + end) // 2
             before = sum(1 for w in words if (w.start + w.end) / 2 * SAMPLE_RATE < middle)
-            if not 0 < before < len(words):
+            followed = before < len(words) or (until is not None and end < until)
+            if before == 0 or not followed:
                 continue
             heard = words[before - 1].end - begin
             if heard >= self.options.min_sentence and (
@@ -558,6 +615,19 @@ class OnlineTranscriber(UtteranceGate):
         if utterance.end is not None and utterance.samples == 0:
             self._close_final(utterance)  # it closed while decoded, right after the sentence
         return updates
+
+    def _final_from(self, utterance: _Utterance, segments: list[Segment], words: list[Word],
+                    cut: int, language: str) -> StreamUpdate:
+        """The words of a thorough partial (``final_at_pause``) before stream sample ``cut``
+        as the final of the buffer up to there; the buffer goes on after it, with the words
+        after the cut as its last hypothesis."""
+        mine = [w for w in words if (w.start + w.end) / 2 * SAMPLE_RATE < cut]
+        text = "".join(w.text for w in mine).strip()
+        heard = [s for s in segments if s.start * SAMPLE_RATE + utterance.start < cut]
+        update = self._final(utterance, text, mine, language, utterance.start, cut, heard)
+        utterance.settled = language
+        self._continue(utterance, cut)
+        return update
 
     def _close_final(self, utterance: _Utterance) -> None:
         assert self._closed and self._closed[0] is utterance
@@ -684,22 +754,23 @@ def decode_jobs(recogniser: Recogniser, jobs: Sequence[DecodeJob], *, batch: boo
 
     Jobs without a language are identified first, among their candidates. With ``batch``,
     jobs whose decoding options agree run in one model call. Partials are decoded greedily on
-    the audio alone (fast); finals with beam search, Whisper's full 30 s context and its
-    temperature fallback (accurate; unless the stream's ``final_fallback`` is off). With
-    ``hurry`` (the server is falling behind), finals see 20 s of context instead of 30 s:
+    the audio alone (fast); finals with beam search, the stream's ``final_window`` (Whisper's
+    full 30 s by default) and its temperature fallback (accurate; unless the stream's
+    ``final_fallback`` is off). With ``hurry`` (the server is falling behind), finals see 20 s
+    of context at most:
     40 % less work for some accuracy (tiny.en on the OSCE sample: 15.5 % WER instead of
     13.1 %, batch transcription 17.9 %).
     """
     languages = [_language(recogniser, job) for job in jobs]
     results: list[WindowResult | None] = [None] * len(jobs)
-    groups: dict[tuple[TranscribeOptions, bool, bool], list[int]] = {}
+    groups: dict[tuple[TranscribeOptions, bool, int | None], list[int]] = {}
     for index, (job, language) in enumerate(zip(jobs, languages, strict=True)):
         options = replace(job.options, language=language)
-        final = job.kind == "final"
-        groups.setdefault((options, final, final and job.stream.options.final_fallback),
+        stream = job.stream.options
+        frames = _final_frames(stream.final_window, hurry) if job.as_final else PARTIAL_CONTEXT
+        groups.setdefault((options, job.as_final and stream.final_fallback, frames),
                           []).append(index)
-    for (options, final, fallback), members in groups.items():
-        context = (HURRIED_FINAL_CONTEXT if hurry else None) if final else PARTIAL_CONTEXT
+    for (options, fallback, context), members in groups.items():
         chunks = [members] if batch else [[m] for m in members]
         for chunk in chunks:
             decoded = recogniser.transcribe_windows([jobs[i].audio for i in chunk], options,
@@ -707,6 +778,14 @@ def decode_jobs(recogniser: Recogniser, jobs: Sequence[DecodeJob], *, batch: boo
             for index, segments in zip(chunk, decoded, strict=True):
                 results[index] = (segments, languages[index])
     return [r for r in results if r is not None]
+
+
+def _final_frames(window: float, hurry: bool) -> int | None:
+    """Frames a final's encoder hears at least (None: Whisper's whole window)."""
+    frames = round(window * 100)
+    if hurry:
+        frames = min(frames, HURRIED_FINAL_CONTEXT)
+    return None if frames >= 3000 else frames
 
 
 def _language(recogniser: Recogniser, job: DecodeJob) -> str:

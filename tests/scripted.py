@@ -48,7 +48,7 @@ class Scripted:
     end within 1 s after the word, as a short context gets the last words wrong;
     ``unstable`` words (by index) alternate with another spelling from one partial decode to
     the next, as numbers and names do; with ``final_words`` False, final decodes (beam
-    search) hear nothing."""
+    search, and partials decoded as finals) hear nothing."""
 
     identifier = "scripted"
     multilingual = False
@@ -62,9 +62,10 @@ class Scripted:
         self.unstable = unstable or {}
         self.final_words = final_words
         self.calls: list[tuple[str, float, float, str | None]] = []
-        """(kind, window start, window end in seconds, prompt) of every decode."""
+        """(kind, window start, window end in seconds, prompt) of every decode; the kind of a
+        partial decoded as a final (``DecodeJob.thorough``) is "thorough"."""
         self.languages: list[tuple[str, str | None]] = []
-        """(kind, language asked for: None to identify it) of every decode."""
+        """(kind as in ``calls``, language asked for: None to identify it) of every decode."""
 
     def open_stream(self, options: StreamOptions) -> OnlineTranscriber:
         """A stream whose VAD hears speech from ``onset`` to ``offset`` and a pause wherever
@@ -80,11 +81,12 @@ class Scripted:
         return [(self._window(job), "en") for job in jobs]
 
     def _window(self, job: DecodeJob) -> list[Segment]:
-        final = job.kind == "final"
+        final = job.as_final
         begin = (job.utterance.start - job.context) / SAMPLE_RATE
         end = begin + len(job.audio) / SAMPLE_RATE
-        self.calls.append((job.kind, begin, end, job.options.initial_prompt))
-        self.languages.append((job.kind, job.options.language))
+        kind = "thorough" if job.thorough else job.kind
+        self.calls.append((kind, begin, end, job.options.initial_prompt))
+        self.languages.append((kind, job.options.language))
         heard = [replace(w, start=w.start - begin, end=w.end - begin,
                          text=self._slip(i, w, end, final))
                  for i, w in enumerate(self.words)

@@ -12,6 +12,7 @@ from faster_whisper.vad import get_vad_model
 from eval.wer import error_rate
 from speech.audio import load_audio
 from speech.online import (
+    IDENTIFY_AFTER,
     DecodeJob,
     JobKind,
     OnlineTranscriber,
@@ -206,7 +207,7 @@ def test_the_old_policy_held_sentences_until_the_buffer_passed_trim_after() -> N
 def test_final_decodes_take_the_finals_before_them_as_prompt() -> None:
     _, recogniser, finals = _turn(SENTENCES[:3], StreamOptions(
         language="en", initial_prompt="Cardiology.", prompt_chars=60))
-    prompts = [p for kind, _, _, p in recogniser.calls if kind == "final"]
+    prompts = [p for kind, _, _, p in recogniser.calls if kind != "partial"]
     assert prompts[0] == "Cardiology."
     assert prompts[1] == "Cardiology. " + finals[0][1].text
     said = f"{finals[0][1].text} {finals[1][1].text}"
@@ -260,7 +261,7 @@ def test_a_final_hears_the_audio_before_it_without_repeating_its_words() -> None
     words, recogniser, finals = _turn(SENTENCES[:3], StreamOptions(language="en",
                                                                    final_context=3.0))
     assert [f.text for _, f in finals] == SENTENCES[:3]
-    starts = [begin for kind, begin, _, _ in recogniser.calls if kind == "final"]
+    starts = [begin for kind, begin, _, _ in recogniser.calls if kind != "partial"]
     assert starts[0] == 0.0  # the stream's first 0.3 s are all there is before it
     assert starts[1] == pytest.approx(finals[1][1].start - 3.0, abs=0.01)
     firsts = [words[0], *(b for a, b in itertools.pairwise(words) if a.text.endswith("."))]
@@ -298,14 +299,22 @@ def test_a_long_buffer_ends_a_final_at_a_pause_without_a_sentence_end() -> None:
 
 
 def test_an_interpreter_turn_identifies_its_language_once() -> None:
-    """Language identification (an encoder pass) runs for a turn's first final only: the
-    finals after it in the same turn are decoded in its language, adding nothing to them."""
+    """Language identification (an encoder pass) runs once per turn on its first
+    ``IDENTIFY_AFTER`` seconds, in a partial (the first partial also guesses it on what it
+    has): the turn's finals are decoded in that language, and it adds nothing to them."""
     _, recogniser, finals = _turn(SENTENCES[:4], StreamOptions(languages=("en", "es")))
     assert len(finals) == 4
-    asked = [language for kind, language in recogniser.languages if kind == "final"]
-    assert asked == [None, "en", "en", "en"]
+    asked = [language for kind, language in recogniser.languages if kind != "partial"]
+    assert asked == ["en", "en", "en", "en"]
+    identified = [(kind, end - begin) for (kind, language), (_, begin, end, _) in
+                  zip(recogniser.languages, recogniser.calls, strict=True) if language is None]
+    assert [kind for kind, _ in identified] == ["partial", "partial"]
+    assert identified[0][1] < IDENTIFY_AFTER - 0.01 < identified[1][1]
+    # A turn too short for that is identified by its final.
+    _, short, _ = _turn(["Yes."], StreamOptions(languages=("en", "es")))
+    assert [language for kind, language in short.languages if kind == "final"] == [None]
     # The finals hear the turn before them, nothing from before the turn (the other party).
-    starts = [begin for kind, begin, _, _ in recogniser.calls if kind == "final"]
+    starts = [begin for kind, begin, _, _ in recogniser.calls if kind != "partial"]
     assert starts[0] == pytest.approx(0.3) and min(starts) == pytest.approx(0.3)
     assert starts[1] < finals[1][1].start
 
@@ -320,12 +329,14 @@ def test_stream_options_refuse_a_pause_split_as_long_as_the_end_of_utterance() -
 
 
 class _Flags:
-    """A recogniser that records the ``fallback`` of each call and hears nothing."""
+    """A recogniser that records the ``fallback`` and ``context`` of each call and hears
+    nothing."""
 
     multilingual = False
 
     def __init__(self) -> None:
         self.fallbacks: list[tuple[int, bool]] = []
+        self.contexts: list[int | None] = []
 
     def detect_language(self, audio: np.ndarray, *, vad_filter: bool = True
                         ) -> list[tuple[str, float]]:
@@ -335,6 +346,7 @@ class _Flags:
                            fallback: bool = True, context: int | None = None
                            ) -> list[list[Segment]]:
         self.fallbacks.append((len(windows), fallback))
+        self.contexts.append(context)
         return [[] for _ in windows]
 
 
@@ -351,3 +363,36 @@ def test_finals_use_the_temperature_fallback_unless_a_stream_turns_it_off() -> N
     assert sorted(recogniser.fallbacks) == [(1, False), (1, False), (1, True)]
     decode_jobs(recogniser, jobs[:1])
     assert recogniser.fallbacks[-1] == (1, True)
+
+
+def test_a_final_window_shorter_than_whispers_encodes_less_and_hurrying_caps_it() -> None:
+    audio = np.zeros(16000, np.float32)
+    options = [StreamOptions(language="en"), StreamOptions(language="en", final_window=15)]
+    jobs = [DecodeJob(OnlineTranscriber(o), "final", _Utterance(0, 0, onset=0), audio,
+                      o.decode_options("final", "en")) for o in options]
+    recogniser = _Flags()
+    decode_jobs(recogniser, jobs)
+    assert sorted(recogniser.contexts, key=str) == [1500, None]
+    recogniser.contexts.clear()
+    decode_jobs(recogniser, jobs, hurry=True)
+    assert sorted(recogniser.contexts, key=str) == [1500, 2000]
+    with pytest.raises(ValueError, match="final_window"):
+        StreamOptions(final_window=5)
+
+
+def test_the_decode_after_a_pause_is_the_sentences_final_when_it_ends_one() -> None:
+    """With ``final_at_pause`` (the default) the partial after a pause is decoded as a final
+    is, and the sentence it ends needs no decode of its own: each sentence of the turn comes
+    from such a decode; without it, each is decoded again after the partial that found it."""
+    _, recogniser, finals = _turn(SENTENCES, StreamOptions(language="en"))
+    kinds = [kind for kind, *_ in recogniser.calls]
+    assert [f.text for _, f in finals] == SENTENCES
+    assert kinds.count("final") == 1  # the turn's end; the four sentences before it: none
+    assert kinds.count("thorough") == len(SENTENCES) - 1
+    _, slower, before = _turn(SENTENCES, StreamOptions(language="en", final_at_pause=False))
+    assert [f.text for _, f in before] == SENTENCES
+    assert [kind for kind, *_ in slower.calls].count("final") == len(SENTENCES)
+    assert "thorough" not in [kind for kind, *_ in slower.calls]
+    # One decode sooner: every sentence's final comes no later than without it.
+    assert all(now <= then for (now, _), (then, _) in zip(finals, before, strict=True))
+    assert [f.end for _, f in finals] == [f.end for _, f in before]
