@@ -16,11 +16,13 @@ Settings are given as ``name:key=value,key=value`` (StreamOptions fields, e.g.
 / max, with ``--sentences`` (a conversation of ``long_turns.py``) the lag of each spoken
 sentence from its exact end (:func:`eval.latency.sentence_lags`), the WER of the finals, how
 much of the slowest tenth of the finals' lag was their own decode (the rest: finding where the
-sentence ends, and waiting for the decode before), and the number and time of partial and
-final decodes; ``--json`` writes per-final and per-sentence lags.
+sentence ends, and waiting for the decode before), and the number and time of partial, thorough
+partial (``final_at_pause``) and final decodes; ``--json`` writes per-final and per-sentence lags. ``--languages en,es`` runs
+each setting in interpreter mode (with a multilingual ``--model``) and counts the decodes on a
+final's path that had to identify the language (an encoder pass more).
 
     python benchmarks/online_policy.py --audio A (--reference R | --sentences S [--seconds N])
-        [--clock wall|cpu|model] [--json OUT] SETTING...
+        [--clock wall|cpu|model] [--languages en,es --model base] [--json OUT] SETTING...
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def simulate(asr: Any, audio: np.ndarray, options: StreamOptions, clock_kind: st
              cost: DecodeCost | None = None
              ) -> tuple[list[TimedFinal], dict[str, list[float]]]:
     """The finals of one real-time stream of ``audio``, and the time of each decode by kind
-    ("partial", "final").
+    ("partial", "thorough": a partial decoded as a final, "final").
 
     ``clock_kind`` "wall": a decode takes the wall time it took; "cpu": the CPU time the
     process spent on it (every thread's), which a loaded machine inflates far less than wall
@@ -115,7 +117,8 @@ def simulate(asr: Any, audio: np.ndarray, options: StreamOptions, clock_kind: st
         cost = DecodeCost(asr, audio)
     stream = OnlineTranscriber(options)
     clock, fed = 0.0, 0
-    spent: dict[str, list[float]] = {"partial": [], "final": []}
+    spent: dict[str, list[float]] = {"partial": [], "thorough": [], "final": [],
+                                     "identified in a final": []}
     finals: list[TimedFinal] = []
     while not stream.done:
         while fed < len(audio) and (fed + STEP) / SAMPLE_RATE <= clock + 1e-9:
@@ -132,18 +135,23 @@ def simulate(asr: Any, audio: np.ndarray, options: StreamOptions, clock_kind: st
         result = decode_jobs(asr, [job], hurry=hurry)[0]
         took = cost(job, hurry) if clock_kind == "model" and cost else timer() - began
         clock += took
-        spent[job.kind].append(took)
+        spent["thorough" if job.thorough else job.kind].append(took)
+        if job.as_final and job.options.language is None:
+            spent["identified in a final"].append(took)
         for update in stream.complete(job, result):
             if update.segment.is_final:
                 segment = update.segment
                 finals.append(TimedFinal(segment.start, segment.end, clock, segment.text,
-                                         took if job.kind == "final" else 0.0))
+                                         took if job.as_final else 0.0))
     return finals, spent
 
 
-def parse_setting(text: str) -> tuple[str, StreamOptions]:
-    """``name:key=value,...`` as a name and StreamOptions (language en)."""
+def parse_setting(text: str, languages: tuple[str, ...] = ()) -> tuple[str, StreamOptions]:
+    """``name:key=value,...`` as a name and StreamOptions (language en; with ``languages``,
+    interpreter mode: the language of each turn identified among them)."""
     name, _, body = text.partition(":")
+    if languages:
+        return name, parse_stream_options(body, language=None, languages=languages)
     return name, parse_stream_options(body, language="en")
 
 
@@ -160,6 +168,9 @@ def main() -> None:
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--clock", choices=["wall", "cpu", "model"], default="wall",
                         help="what a decode costs on the simulated clock (see simulate)")
+    parser.add_argument("--languages", default="",
+                        help="interpreter mode: the languages of the conversation, e.g. en,es "
+                             "(needs a multilingual model)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("settings", nargs="+")
     args = parser.parse_args()
@@ -186,20 +197,24 @@ def main() -> None:
     print(f"{args.audio.name}, {len(audio) / SAMPLE_RATE:.0f} s, batch WER {batch:.1f}")
     print("| setting | final lag p50 / p95 / max (s) | sentence lag p50 / p95 / max (s) | "
           "WER of finals | finals | own decode of the slowest 10 % finals (s) | partials, "
-          "finals: decodes / busy (s) |")
+          "thorough partials, finals: decodes / busy (s) |")
     print("|---|---|---|---|---|---|---|")
     report: dict[str, Any] = {"audio": str(args.audio), "seconds": len(audio) / SAMPLE_RATE,
                               "clock": args.clock,
                               "batch_wer": batch, "settings": {}}
     cost = DecodeCost(asr, audio) if args.clock == "model" else None
+    languages = tuple(x for x in args.languages.split(",") if x)
     for setting in args.settings:
-        name, options = parse_setting(setting)
+        name, options = parse_setting(setting, languages)
         finals, spent = simulate(asr, audio, options, args.clock, cost)
         lags = [f.lag for f in finals]
         slowest = sorted(finals, key=lambda f: f.lag)[-max(1, len(finals) // 10):]
         own = float(np.mean([f.decode for f in slowest])) if finals else float("nan")
         tail = float(np.mean([f.lag for f in slowest])) if finals else float("nan")
-        busy = ", ".join(f"{len(spent[k])} / {sum(spent[k]):.0f}" for k in ("partial", "final"))
+        busy = ", ".join(f"{len(spent[k])} / {sum(spent[k]):.0f}" for k in spent
+                         if k != "identified in a final")
+        if languages:
+            busy += f"; {len(spent['identified in a final'])} identified a language"
         wer = error_rate([reference], [" ".join(f.text for f in finals)]).score
         p50, p95 = np.percentile(lags, [50, 95]) if lags else (float("nan"),) * 2
         per = sentence_lags([(f.end, f.sent) for f in finals], ends)

@@ -15,6 +15,12 @@ TRAILING_OFF = re.compile(r"(\.\.|…)['\"”)\]]*$")
 """An ellipsis: Whisper's mark of a hesitation, not of a sentence's end."""
 
 
+def ends_sentence(text: str) -> bool:
+    """``text`` ends with sentence punctuation (``.``, ``?``, ``!``), not with an ellipsis."""
+    text = text.strip()
+    return SENTENCE_END.search(text) is not None and not TRAILING_OFF.search(text)
+
+
 @dataclass(frozen=True)
 class Word:
     """One recognised word with its timing (seconds) and the model's confidence (0–1)."""
@@ -30,10 +36,8 @@ class Word:
 
     @property
     def ends_sentence(self) -> bool:
-        """The word ends a sentence: sentence punctuation (``.``, ``?``, ``!``), not an
-        ellipsis."""
-        text = self.text.strip()
-        return SENTENCE_END.search(text) is not None and not TRAILING_OFF.search(text)
+        """The word ends a sentence (:func:`ends_sentence`)."""
+        return ends_sentence(self.text)
 
 
 @dataclass(frozen=True)

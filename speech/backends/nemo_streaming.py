@@ -9,8 +9,13 @@ grows (RNNT and CTC greedy decoding are append-only), so every partial is stable
 
 As with Whisper, the stream is cut into utterances by the VAD (:class:`~speech.utterances.
 UtteranceGate`): silence never reaches the model, each utterance starts with fresh caches and
-ends with a final. An utterance longer than ``max_utterance`` seconds is closed where it is and
-the speech continues as the next one.
+ends with a final. A speaker who goes on after a sentence does not hold it back: where the VAD
+heard a pause of ``pause_end`` seconds or more inside the turn, and the text the model had
+decoded when it had passed the pause's middle but read no audio after the pause ends a
+sentence (``.``, ``?``, ``!``: models that write punctuation) with ``min_sentence`` seconds of
+audio, the utterance is closed there with that text as its final, and the speech goes on as
+the next one (as :mod:`speech.online` makes sentence finals for Whisper). An utterance longer
+than ``max_utterance`` seconds is closed where it is and the speech continues as the next one.
 
 Each job is one chunk of one stream (:class:`ChunkJob`). :meth:`NemoStreaming.decode` encodes
 the chunks of all streams that are at the same stage in one batched ``conformer_stream_step``
@@ -30,7 +35,7 @@ import copy
 import hashlib
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +46,13 @@ from speech.chunking import Span
 from speech.errors import InvalidOptionError, ModelNotFoundError
 from speech.online import StreamOptions, StreamUpdate
 from speech.options import TranscribeOptions
-from speech.types import Segment, TranscriptionInfo
-from speech.utterances import Utterance, UtteranceGate
+from speech.types import Segment, TranscriptionInfo, ends_sentence
+from speech.utterances import PREROLL_SAMPLES, Utterance, UtteranceGate
 from speech.vad import VadSettings
 
+HEARD_KEPT = 64
+"""Chunks after which an utterance's decoded text is kept (``_NemoUtterance.heard``): a few
+seconds, more than a pause the VAD reports late."""
 NEMO_HINT = "NeMo models need nemo_toolkit[asr]: pip install 'medstream[nemo]'"
 
 
@@ -72,6 +80,13 @@ class _NemoUtterance(Utterance):
     """Text of the last partial sent."""
     cut: bool = False
     """Closed because it reached max_utterance."""
+    pauses: list[tuple[int, int]] = field(default_factory=list)
+    """Pauses of at least ``pause_end`` the VAD heard in it (stream samples)."""
+    heard: list[tuple[int, int, str]] = field(default_factory=list)
+    """After each of its last chunks: the stream sample up to which the model had decoded,
+    the one up to which it had read (look-ahead), and the text it had then."""
+    decided: bool = False
+    """Closed at a sentence end (``pause_end``): ``text`` is its final as it stands."""
 
 
 @dataclass
@@ -153,11 +168,40 @@ class NemoStream(UtteranceGate):
             self._close(utterance.start + utterance.samples)
             self._open_utterance(self.received)
 
+    def _paused(self, start: int, end: int) -> None:
+        pause_end = self.options.pause_end
+        if self._open is not None and pause_end is not None \
+                and end - start >= pause_end * SAMPLE_RATE:
+            self._open.pauses.append((start, end))
+            if not self._busy:
+                self._end_sentence()
+
+    def _end_sentence(self) -> None:
+        """Close the open utterance at a pause after a sentence, if there is one (see the
+        module's docstring). The VAD reports a pause when speech resumes, by which time the
+        model may have read past it: the text is the one it had decoded when it had read up
+        to the pause and no further, and the audio after that is decoded again, with fresh
+        caches, as the next utterance."""
+        utterance = self._open
+        if utterance is None or not utterance.pauses:
+            return
+        begin = utterance.start + round(self.options.min_sentence * SAMPLE_RATE)
+        for start, end in reversed(utterance.pauses):
+            found = [(read, text) for decoded, read, text in utterance.heard
+                     if decoded >= (start + end) // 2 and begin <= read <= end]
+            if found and ends_sentence(found[-1][1]) \
+                    and self.received - found[-1][0] < PREROLL_SAMPLES:
+                read, text = found[-1]
+                utterance.text, utterance.decided = text, True
+                self._close(read)
+                self._open_utterance(read)
+                return
+
     def _close(self, end: int) -> None:
         # The VAD places the end of speech in the past; audio the encoder has already heard
         # stays in the utterance, so that its final is the model's view of exactly that audio.
         utterance = self._open
-        if utterance is not None and utterance.frames_used:
+        if utterance is not None and utterance.frames_used and not utterance.decided:
             heard = (utterance.frames_used - 1) * self.backend.hop + self.backend.n_fft // 2
             end = max(end, utterance.start + heard)
         super()._close(end)
@@ -176,6 +220,9 @@ class NemoStream(UtteranceGate):
         utterance = self._closed[0] if self._closed else self._open
         if utterance is None:
             return None
+        if utterance.decided:  # its text is final: nothing to decode
+            self._busy = True
+            return ChunkJob(self, utterance, None, 0, False, True, 0)
         job = self.backend.chunk(self, utterance)
         if job is not None:
             self._busy = True
@@ -196,6 +243,15 @@ class NemoStream(UtteranceGate):
             self._decoded_until = max(self._decoded_until, min(done_samples, self.received))
         if job.features is None or job.last:
             return self._finalise(utterance)
+        hop = self.backend.hop
+        utterance.heard.append((utterance.start + utterance.frames_done * hop,
+                                utterance.start + (utterance.frames_used - 1) * hop
+                                + self.backend.n_fft // 2, utterance.text))
+        del utterance.heard[:-HEARD_KEPT]
+        if utterance.pauses and utterance is self._open:
+            self._end_sentence()
+            if utterance.decided:
+                return []  # its final is the next job
         text = utterance.text.strip()
         if not text or text == utterance.shown:
             return []
