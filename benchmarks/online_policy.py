@@ -17,9 +17,10 @@ Settings are given as ``name:key=value,key=value`` (StreamOptions fields, e.g.
 sentence from its exact end (:func:`eval.latency.sentence_lags`), the WER of the finals, how
 much of the slowest tenth of the finals' lag was their own decode (the rest: finding where the
 sentence ends, and waiting for the decode before), and the number and time of partial, thorough
-partial (``final_at_pause``) and final decodes; ``--json`` writes per-final and per-sentence lags. ``--languages en,es`` runs
-each setting in interpreter mode (with a multilingual ``--model``) and counts the decodes on a
-final's path that had to identify the language (an encoder pass more).
+partial (``final_at_pause``) and final decodes; ``--json`` writes per-final and per-sentence
+lags. ``--languages en,es`` runs each setting in interpreter mode (with a multilingual
+``--model``) and counts the decodes on a final's path that had to identify the language (an
+encoder pass more).
 
     python benchmarks/online_policy.py --audio A (--reference R | --sentences S [--seconds N])
         [--clock wall|cpu|model] [--languages en,es --model base] [--json OUT] SETTING...
@@ -72,12 +73,14 @@ class TimedFinal:
 
 class DecodeCost:
     """The wall time of a decode as a function of its window's length, measured once per kind
-    of decode on this machine: windows of the recording of ``LENGTHS`` seconds, each decoded
-    twice (the faster counts), and a job costs the interpolation at its length. A simulation
-    on this clock is reproducible: two settings differ only by what they decide, not by what
-    else the machine was doing while one of them ran."""
+    of decode on this machine: for each of ``LENGTHS``, the mean time of windows of that
+    length taken at ``PLACES`` spread over the recording (so that the temperature fallback
+    counts as often as the speech calls for it), and a job costs the interpolation at its
+    length. A simulation on this clock is reproducible within one process: two settings differ
+    only by what they decide, not by what else the machine was doing while one of them ran."""
 
     LENGTHS = (2.0, 5.0, 10.0, 15.0, 20.0, 28.0)
+    PLACES = (0.2, 0.5, 0.8)
 
     def __init__(self, asr: Any, audio: np.ndarray) -> None:
         self.asr, self.audio = asr, audio
@@ -85,21 +88,22 @@ class DecodeCost:
 
     def __call__(self, job: DecodeJob, hurry: bool) -> float:
         options = job.stream.options
-        key = (job.options, job.kind, options.final_fallback, options.final_window, hurry)
+        key = (job.options, job.kind, job.thorough, options.final_fallback,
+               options.final_window, hurry)
         if key not in self.table:
             self.table[key] = [self._time(job, seconds, hurry) for seconds in self.LENGTHS]
         return float(np.interp(len(job.audio) / SAMPLE_RATE, self.LENGTHS, self.table[key]))
 
     def _time(self, job: DecodeJob, seconds: float, hurry: bool) -> float:
-        begin = min(10 * SAMPLE_RATE, max(0, len(self.audio) - round(seconds * SAMPLE_RATE)))
-        window = self.audio[begin: begin + round(seconds * SAMPLE_RATE)]
-        probe = replace(job, audio=window, context=0)
+        length = round(seconds * SAMPLE_RATE)
         times = []
-        for _ in range(2):
+        for place in self.PLACES:
+            begin = max(0, round((len(self.audio) - length) * place))
+            probe = replace(job, audio=self.audio[begin: begin + length], context=0)
             began = time.perf_counter()
             decode_jobs(self.asr, [probe], hurry=hurry)
             times.append(time.perf_counter() - began)
-        return min(times)
+        return float(np.mean(times))
 
 
 def simulate(asr: Any, audio: np.ndarray, options: StreamOptions, clock_kind: str = "wall",

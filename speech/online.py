@@ -7,20 +7,23 @@ decode, greedy). The LocalAgreement-2 policy commits the longest common prefix o
 hypotheses: committed words are shown as stable and do not change in later partials.
 
 An utterance ends when the VAD hears ``min_silence_ms`` of silence (or the stream stops): its
-whole audio is decoded once more, with beam search, and that text is the utterance's *final*. A
-speaker does not wait for the end of a turn to finish a sentence, and neither do finals: as
-soon as LocalAgreement has committed a word that ends a sentence (``.``, ``?``, ``!``; not an
-ellipsis), the word after it has begun ``sentence_gap`` later and the sentence has
-``min_sentence`` seconds of audio (or, with ``pause_split``, a committed word followed by a
+whole audio is decoded once more as a *final* decode (``beam_size``, greedy by default, with
+Whisper's temperature fallback and its full 30 s window), and that text is the utterance's
+*final*. A speaker does not wait for the end of a turn to finish a sentence, and neither do
+finals: as soon as LocalAgreement has committed a word that ends a sentence (``.``, ``?``,
+``!``; not an ellipsis), the word after it has begun ``sentence_gap`` later and the sentence
+has ``min_sentence`` seconds of audio (or, with ``pause_split``, a committed word followed by a
 pause of that length), the audio up to the gap between those words is decoded as a final of its
-own (beam search, full context, like any final) and the buffer is trimmed there; the rest of
-the turn goes on as the next utterance. LocalAgreement stalls behind a word the partials keep
-writing two ways, so a sentence end of the latest partial that falls in a pause the VAD heard
-inside the turn (``pause_end``) ends a final too, cut at the pause's middle; a pause
-``long_sentence`` seconds or more into the buffer does, punctuated or not. The text is the final
-decode's, not the committed partial words' (greedy on a short context: on long turns they cost
-several WER points). With ``prompt_chars``, each final is decoded with the stream's last finals
-as its prompt (off by default: it makes tiny.en invent text); instead a final's decode begins
+own and the buffer is trimmed there; the rest of the turn goes on as the next utterance.
+LocalAgreement stalls behind a word the partials keep writing two ways, so a sentence end of
+the latest partial that falls in a pause the VAD heard inside the turn (``pause_end``) ends a
+final too, cut at the pause's middle; a pause ``long_sentence`` seconds or more into the buffer
+does, punctuated or not. The partial that looks for that sentence end, ``AFTER_PAUSE`` after
+speech resumed, is itself decoded as a final is (``final_at_pause``): where it ends a sentence,
+its words before the cut are the final, one decode sooner. The text is a final decode's, not the
+committed partial words' (greedy on a short context: on long turns they cost several WER
+points). With ``prompt_chars``, each final is decoded with the stream's last finals as its
+prompt (off by default: it makes tiny.en invent text); instead a final's decode begins
 ``final_context`` seconds before its utterance and drops the words heard there. This also keeps
 the work per decode bounded over a 30-minute monologue. An utterance that reaches
 ``max_utterance`` seconds without such a boundary is cut: it is decoded as a final and the
@@ -126,7 +129,7 @@ class StreamOptions:
     """A committed word followed by a gap of this many seconds ends a final too, even without
     sentence punctuation (None: only sentence ends do); below ``min_silence_ms``."""
     sentence_decode: bool = True
-    """A sentence's final is a beam-search decode of its audio (True), or its committed
+    """A sentence's final is a final decode of its audio (True), or its committed
     partial words as they stand (False: no extra decode, less accurate)."""
     prompt_chars: int = 0
     """Characters of the stream's last finals given to each final decode as its prompt
@@ -757,11 +760,11 @@ def decode_jobs(recogniser: Recogniser, jobs: Sequence[DecodeJob], *, batch: boo
 
     Jobs without a language are identified first, among their candidates. With ``batch``,
     jobs whose decoding options agree run in one model call. Partials are decoded greedily on
-    the audio alone (fast); finals with beam search, the stream's ``final_window`` (Whisper's
-    full 30 s by default) and its temperature fallback (accurate; unless the stream's
-    ``final_fallback`` is off). With ``hurry`` (the server is falling behind), finals see 20 s
-    of context at most:
-    40 % less work for some accuracy (tiny.en on the OSCE sample: 15.5 % WER instead of
+    the audio alone (fast); finals (and partials decoded as finals, ``DecodeJob.thorough``)
+    with the stream's ``beam_size``, its ``final_window`` (Whisper's full 30 s by default) and
+    its temperature fallback (accurate; unless the stream's ``final_fallback`` is off). With
+    ``hurry`` (the server is falling behind), finals see 20 s of context at most: 40 % less
+    work for some accuracy (tiny.en on the OSCE sample: 15.5 % WER instead of
     13.1 %, batch transcription 17.9 %).
     """
     languages = [_language(recogniser, job) for job in jobs]
