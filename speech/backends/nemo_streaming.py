@@ -51,8 +51,8 @@ from speech.utterances import PREROLL_SAMPLES, Utterance, UtteranceGate
 from speech.vad import VadSettings
 
 HEARD_KEPT = 64
-"""Chunks after which an utterance's decoded text is kept (``_NemoUtterance.heard``): a few
-seconds, more than a pause the VAD reports late."""
+"""How many of an utterance's last chunks keep a record of the text decoded after them
+(``_NemoUtterance.heard``): several seconds' worth, more than a pause the VAD reports late."""
 NEMO_HINT = "NeMo models need nemo_toolkit[asr]: pip install 'medstream[nemo]'"
 
 
