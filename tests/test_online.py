@@ -24,7 +24,7 @@ from speech.online import (
 )
 from speech.options import TranscribeOptions
 from speech.types import Segment, Word
-from speech.vad import SpeechProbabilities, StreamingVAD
+from speech.vad import SpeechProbabilities, StreamingVAD, VadEvent
 from tests.conftest import REPO, SPEECH
 from tests.scripted import Scripted, monologue
 
@@ -396,3 +396,59 @@ def test_the_decode_after_a_pause_is_the_sentences_final_when_it_ends_one() -> N
     # One decode sooner: every sentence's final comes no later than without it.
     assert all(now <= then for (now, _), (then, _) in zip(finals, before, strict=True))
     assert [f.end for _, f in finals] == [f.end for _, f in before]
+
+
+class _Turns:
+    """A VAD that hears speech in the given (start, end) spans, in seconds."""
+
+    def __init__(self, spans: list[tuple[float, float]]) -> None:
+        self.events = [VadEvent(kind, round(at * 16000))
+                       for begin, end in spans for kind, at in (("onset", begin),
+                                                                ("offset", end))]
+        self.fed = 0
+
+    def feed(self, samples: np.ndarray) -> list[VadEvent]:
+        begin, self.fed = self.fed, self.fed + len(samples)
+        return [e for e in self.events if begin <= e.sample < self.fed]
+
+
+def _hesitation(silence: float, options: StreamOptions) -> list[tuple[float, Segment]]:
+    """"I do take" then ``silence`` seconds (the VAD ends speech after 0.5 s), then the rest
+    of the sentence: the finals, each with the audio received when it came."""
+    first = monologue(["I do take"], start=0.5)
+    rest = monologue(["medications for my blood pressure."], start=first[-1].end + silence)
+    words = first + rest
+    recogniser = Scripted(words, 0.3, rest[-1].end + 0.3)
+    stream = OnlineTranscriber(options)
+    stream.vad = _Turns([(0.3, first[-1].end + 0.1),  # type: ignore[assignment]
+                         (rest[0].start - 0.1, rest[-1].end + 0.1)])
+    audio = np.zeros(round((rest[-1].end + 2) * 16000), np.float32)
+    finals = []
+    for begin in range(0, len(audio) + 1600, 1600):
+        if begin < len(audio):
+            stream.accept(audio[begin:begin + 1600])
+        else:
+            stream.finish()
+        while (job := stream.next_job()) is not None:
+            finals += [(stream.received / 16000, u.segment)
+                       for u in stream.complete(job, recogniser.decode([job])[0])
+                       if u.segment.is_final]
+    assert stream.done
+    return finals
+
+
+def test_an_utterance_that_trails_off_waits_for_the_speaker_to_go_on() -> None:
+    """With ``trailing_hold``, a hesitation longer than the silence that ends an utterance
+    does not split a sentence whose first part trails off; a longer one still ends it, that
+    much later."""
+    whole = "I do take medications for my blood pressure."
+    split = _hesitation(1.0, StreamOptions(language="en"))
+    assert [f.text for _, f in split] == ["I do take", "medications for my blood pressure."]
+    held = _hesitation(1.0, StreamOptions(language="en", trailing_hold=1.5))
+    assert [f.text for _, f in held] == [whole]
+    late = _hesitation(3.0, StreamOptions(language="en", trailing_hold=1.5))
+    assert [f.text for _, f in late] == ["I do take", "medications for my blood pressure."]
+    assert late[0][0] >= split[0][0] + 1.5  # it waited for the hold
+    assert late[0][1].end == pytest.approx(split[0][1].end)  # and ends where the VAD said
+    with pytest.raises(ValueError, match="trailing_hold"):
+        StreamOptions(trailing_hold=-1)

@@ -63,7 +63,7 @@ class Message(BaseModel):
 class StreamSettings(Message):
     """Recognition settings a client may tune (all optional)."""
 
-    beam_size: int = Field(1, ge=1, le=10, description=(
+    beam_size: int = Field(5, ge=1, le=10, description=(
         "Beam width of final decodes (1: greedy, with Whisper's temperature fallback)."))
     partial_interval: float = Field(
         0.5, ge=0.2, le=5.0, description="Seconds of new audio between partial hypotheses.")
