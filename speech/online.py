@@ -365,13 +365,18 @@ class OnlineTranscriber(UtteranceGate):
         utterance = self._open
         if utterance is not None and utterance.held is not None and \
                 self.received - utterance.held >= self.options.trailing_hold * SAMPLE_RATE:
-            super()._close(utterance.held)  # nobody went on: it ends where the VAD ended it
+            self._release(utterance)  # nobody went on: it ends where the VAD ended it
 
     def finish(self) -> None:
-        utterance = self._open
-        if utterance is not None and utterance.held is not None:
-            super()._close(utterance.held)
+        if self._open is not None and self._open.held is not None:
+            self._release(self._open)
         super().finish()
+
+    def _release(self, utterance: _Utterance) -> None:
+        """Close a held utterance (``trailing_hold``) where the VAD ended it."""
+        assert utterance.held is not None
+        held, utterance.held = utterance.held, None
+        super()._close(held)
 
     def _close(self, end: int) -> None:
         utterance = self._open
