@@ -10,13 +10,14 @@ audio), so any audio will do.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from speech.audio import SAMPLE_RATE
-from speech.online import DecodeJob, OnlineTranscriber, StreamOptions, WindowResult
+from speech.online import DecodeJob, OnlineTranscriber, StreamOptions, StreamUpdate, WindowResult
 from speech.types import Segment, Word
 from speech.vad import VadEvent
 
@@ -115,3 +116,22 @@ def monologue(sentences: list[str], gap: float = 0.3, word: float = 0.4,
             clock += word
         clock += gap
     return words
+
+
+def stream_silence(stream: Any, decode: Callable[[Any], Any], seconds: float
+                   ) -> list[tuple[float, StreamUpdate]]:
+    """Feed a live ``stream`` (Whisper's or NeMo's) ``seconds`` of silent audio in 100 ms
+    pieces (its VAD is scripted), then finish it, running each job with ``decode`` as soon as
+    the stream asks; each update with the audio received (s) when it came."""
+    audio = np.zeros(round(seconds * SAMPLE_RATE), np.float32)
+    updates: list[tuple[float, StreamUpdate]] = []
+    for begin in range(0, len(audio) + 1600, 1600):
+        if begin < len(audio):
+            stream.accept(audio[begin:begin + 1600])
+        else:
+            stream.finish()
+        while (job := stream.next_job()) is not None:
+            updates += [(stream.received / SAMPLE_RATE, u)
+                        for u in stream.complete(job, decode(job))]
+    assert stream.done
+    return updates

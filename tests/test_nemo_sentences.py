@@ -10,13 +10,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-import numpy as np
-
 from speech.audio import SAMPLE_RATE
 from speech.backends.nemo_streaming import ChunkJob, ChunkResult, NemoStream, _NemoUtterance
 from speech.online import StreamOptions
 from speech.types import Segment, Word
-from tests.scripted import PAUSE, ScriptedVad, monologue
+from tests.scripted import PAUSE, ScriptedVad, monologue, stream_silence
 
 SHIFT, LOOK_AHEAD = 8, 4
 """Frames (10 ms) a chunk decodes, and frames more it reads."""
@@ -63,19 +61,8 @@ def _finals(sentences: list[str], options: StreamOptions) -> list[tuple[float, S
     end = words[-1].end + 0.1
     stream.vad = ScriptedVad(round(0.3 * SAMPLE_RATE), round(end * SAMPLE_RATE),  # type: ignore[assignment]
                              pauses)
-    audio = np.zeros(round((end + 1) * SAMPLE_RATE), np.float32)
-    finals = []
-    for begin in range(0, len(audio) + 1600, 1600):
-        if begin < len(audio):
-            stream.accept(audio[begin: begin + 1600])
-        else:
-            stream.finish()
-        while (job := stream.next_job()) is not None:
-            for update in stream.complete(job, backend.decode([job])[0]):
-                if update.segment.is_final:
-                    finals.append((stream.received / SAMPLE_RATE, update.segment))
-    assert stream.done
-    return finals
+    updates = stream_silence(stream, lambda job: backend.decode([job])[0], end + 1)
+    return [(at, u.segment) for at, u in updates if u.segment.is_final]
 
 
 SENTENCES = ["The pain started on Monday.", "It spreads to my left arm.",

@@ -26,7 +26,7 @@ from speech.options import TranscribeOptions
 from speech.types import Segment, Word
 from speech.vad import SpeechProbabilities, StreamingVAD, VadEvent
 from tests.conftest import REPO, SPEECH
-from tests.scripted import Scripted, monologue
+from tests.scripted import Scripted, monologue, stream_silence
 
 JFK = SPEECH / "jfk_inaugural" / "jfk.flac"
 
@@ -147,22 +147,9 @@ def test_long_speech_is_trimmed_at_committed_sentences(tiny_en: Any) -> None:
 # -- the finalisation policy, with a scripted recogniser (fast) --------------------------------
 def _stream_script(recogniser: Scripted, options: StreamOptions, seconds: float
                    ) -> list[tuple[float, StreamUpdate]]:
-    """Feed ``seconds`` of audio in 100 ms pieces, decoding as soon as the stream asks;
-    each update with the audio received (s) when it came."""
-    stream = recogniser.open_stream(options)
-    audio = np.zeros(round(seconds * 16000), np.float32)
-    updates: list[tuple[float, StreamUpdate]] = []
-    for begin in range(0, len(audio), 1600):
-        stream.accept(audio[begin:begin + 1600])
-        while (job := stream.next_job()) is not None:
-            updates += [(stream.received / 16000, u)
-                        for u in stream.complete(job, recogniser.decode([job])[0])]
-    stream.finish()
-    while (job := stream.next_job()) is not None:
-        updates += [(stream.received / 16000, u)
-                    for u in stream.complete(job, recogniser.decode([job])[0])]
-    assert stream.done
-    return updates
+    """A stream of ``recogniser`` fed ``seconds`` of audio (:func:`stream_silence`)."""
+    return stream_silence(recogniser.open_stream(options),
+                          lambda job: recogniser.decode([job])[0], seconds)
 
 
 def _turn(sentences: list[str], options: StreamOptions, gap: float = 0.3,
@@ -422,19 +409,9 @@ def _hesitation(silence: float, options: StreamOptions) -> list[tuple[float, Seg
     stream = OnlineTranscriber(options)
     stream.vad = _Turns([(0.3, first[-1].end + 0.1),  # type: ignore[assignment]
                          (rest[0].start - 0.1, rest[-1].end + 0.1)])
-    audio = np.zeros(round((rest[-1].end + 2) * 16000), np.float32)
-    finals = []
-    for begin in range(0, len(audio) + 1600, 1600):
-        if begin < len(audio):
-            stream.accept(audio[begin:begin + 1600])
-        else:
-            stream.finish()
-        while (job := stream.next_job()) is not None:
-            finals += [(stream.received / 16000, u.segment)
-                       for u in stream.complete(job, recogniser.decode([job])[0])
-                       if u.segment.is_final]
-    assert stream.done
-    return finals
+    updates = stream_silence(stream, lambda job: recogniser.decode([job])[0],
+                             rest[-1].end + 2)
+    return [(at, u.segment) for at, u in updates if u.segment.is_final]
 
 
 def test_an_utterance_that_trails_off_waits_for_the_speaker_to_go_on() -> None:
