@@ -143,6 +143,11 @@ class StreamOptions:
     (language identified per turn) only audio of the same turn is heard: what came before it
     may be the other party's language. On the OSCE interview
     CAR0001, 5 s took the finals' WER from 19.9 to 13.9 (batch 11.4; README, live section)."""
+    context_total: float | None = None
+    """Seconds of audio, context and utterance together, that a final hears at most before
+    ``final_context`` shrinks: an utterance longer than this less ``final_context`` hears less
+    context, one of this length or more none (a long sentence is its own context, and its
+    decode is the slowest). None: every final hears ``final_context``."""
     final_fallback: bool = True
     """Finals are decoded with Whisper's temperature fallback (decoded again, sampling, when
     the text repeats itself or its log-probability is low); False: once, at temperature 0.
@@ -163,6 +168,12 @@ class StreamOptions:
     its words up to the cut are that sentence's final, with no decode of its own after it.
     The final comes a partial's decode sooner; each pause costs a final's decode instead of a
     partial's. False: the partial is greedy, and a sentence it ends is decoded again."""
+    quiet_after: float | None = 0.2
+    """Seconds of silence at the end of an open utterance from which no partial starts (None:
+    partials go on through it): the audio after them holds no new words, and the partial
+    would hold up the final that the silence may be about to end in (``min_silence_ms``).
+    Should the speaker go on, the partial after the pause goes ``AFTER_PAUSE`` into the speech
+    after it."""
     final_window: float = 30.0
     """Seconds the encoder hears in a final decode: its audio (context included) and the
     padding up to this length (30: Whisper's whole window; shorter is cheaper to encode, down
@@ -184,16 +195,13 @@ class StreamOptions:
         if self.long_sentence is not None and self.long_sentence < self.min_sentence:
             raise ValueError("long_sentence must be at least min_sentence seconds (from "
                              "max_utterance on it never applies: the utterance is cut first)")
-        if self.pause_split is not None and not \
-                0.05 <= self.pause_split < self.min_silence_ms / 1000:
-            raise ValueError("pause_split must be at least 0.05 s and shorter than "
-                             "min_silence_ms (a longer pause ends the utterance anyway)")
-        if self.pause_end is not None and not \
-                0.03 <= self.pause_end < self.min_silence_ms / 1000:
-            raise ValueError("pause_end must be at least 0.03 s and shorter than "
-                             "min_silence_ms")
-        if not 0 <= self.sentence_gap < self.min_silence_ms / 1000:
-            raise ValueError("sentence_gap must be at least 0 and shorter than min_silence_ms")
+        silence = self.min_silence_ms / 1000
+        for name, least in (("pause_split", 0.05), ("pause_end", 0.03), ("sentence_gap", 0.0),
+                            ("quiet_after", 0.0)):
+            value = getattr(self, name)
+            if value is not None and not least <= value < silence:
+                raise ValueError(f"{name} must be at least {least:g} s and shorter than "
+                                 "min_silence_ms (that much silence ends the utterance)")
         if not 0 <= self.min_sentence < self.max_utterance:
             raise ValueError("need 0 <= min_sentence < max_utterance seconds")
         if not 0 <= self.final_context <= 10:
@@ -442,6 +450,10 @@ class OnlineTranscriber(UtteranceGate):
     def _needs_partial(self, utterance: _Utterance) -> bool:
         if utterance.held is not None:
             return False  # silence since the VAD ended it: nothing new to hear
+        quiet, since = self.options.quiet_after, self.vad.silent_since
+        if quiet is not None and since is not None \
+                and self.vad.position - since >= quiet * SAMPLE_RATE:
+            return False  # the utterance may be ending: keep the way clear for its final
         fresh = (utterance.samples - utterance.decoded) / SAMPLE_RATE
         resumed = utterance.resumed
         return fresh >= self.options.partial_interval or (
@@ -487,6 +499,8 @@ class OnlineTranscriber(UtteranceGate):
         """The stream's audio a final of ``samples`` of ``utterance`` hears before it
         (``final_context``; within the turn in interpreter mode)."""
         heard = min(self.options.final_context, LONGEST_WINDOW - samples / SAMPLE_RATE)
+        if self.options.context_total is not None:
+            heard = min(heard, self.options.context_total - samples / SAMPLE_RATE)
         if self.options.language is None and len(self.options.languages) != 1:
             # Interpreter mode: the audio before the turn may be the other party's language.
             heard = min(heard, (utterance.start - utterance.onset) / SAMPLE_RATE)
@@ -500,7 +514,8 @@ class OnlineTranscriber(UtteranceGate):
         if job.stream is not self:
             raise ValueError("this job belongs to another stream")
         if job.context:
-            segments = _after(segments, job.context / SAMPLE_RATE)
+            said = self._said.rpartition(" ")[2]
+            segments = _after(segments, job.context / SAMPLE_RATE, said)
         self._busy = False
         utterance = job.utterance
         utterance.language = language
@@ -756,13 +771,18 @@ class RecentAudio:
         return held[begin - first: sample - first]
 
 
-def _after(segments: Sequence[Segment], seconds: float) -> list[Segment]:
+def _after(segments: Sequence[Segment], seconds: float, said: str = "") -> list[Segment]:
     """``segments`` of a window that began ``seconds`` before the utterance, on the
-    utterance's clock, without the words heard before it (those centred before 0)."""
+    utterance's clock, without the words heard before it (those centred before 0). A word
+    that began before 0 and reads as ``said`` (the last word of the final before) is that
+    final's last word, which this decode heard across the cut and timed later: it is dropped
+    too."""
+    last = _key(said)
     kept: list[Segment] = []
     for segment in segments:
         words = tuple(replace(w, start=max(0.0, w.start - seconds), end=max(0.0, w.end - seconds))
-                      for w in segment.words if (w.start + w.end) / 2 >= seconds)
+                      for w in segment.words if (w.start + w.end) / 2 >= seconds
+                      and not (w.start < seconds and last and _key(w) == last))
         if not words:
             continue
         kept.append(replace(segment, id=len(kept), start=words[0].start,
@@ -771,8 +791,9 @@ def _after(segments: Sequence[Segment], seconds: float) -> list[Segment]:
     return kept
 
 
-def _key(word: Word) -> str:
-    return re.sub(r"[^\w']+", "", word.text.lower())
+def _key(word: Word | str) -> str:
+    """A word (or a word's text) as compared between hypotheses: lower case, no punctuation."""
+    return re.sub(r"[^\w']+", "", (word if isinstance(word, str) else word.text).lower())
 
 
 def _common_prefix(previous: Sequence[Word], current: Sequence[Word]) -> list[Word]:

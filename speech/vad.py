@@ -105,6 +105,15 @@ class StreamingVAD:
         """Samples decided so far."""
         return self._windows * WINDOW
 
+    @property
+    def silent_since(self) -> int | None:
+        """Stream sample where the silence heard last began, while speech is open and has not
+        resumed after it (a dip not yet ``min_silence_ms`` long: an end of speech, or a pause);
+        None otherwise."""
+        if not self.in_speech or self._silence_from is None:
+            return None
+        return self._silence_from * WINDOW
+
     def feed(self, samples: np.ndarray) -> list[VadEvent]:
         events: list[VadEvent] = []
         s = self.settings

@@ -27,12 +27,27 @@ PAUSE = 0.2
 
 class ScriptedVad:
     """Speech from ``onset`` to ``offset`` (samples), with ``pauses`` (first and last sample)
-    inside it: the VAD's events without Silero. A pause is heard where speech resumes."""
+    inside it: the VAD's events without Silero. A pause is heard where speech resumes; the
+    silence that ends speech begins at ``quiet`` (default: the offset)."""
 
     def __init__(self, onset: int, offset: int,
-                 pauses: Sequence[tuple[int, int]] = ()) -> None:
+                 pauses: Sequence[tuple[int, int]] = (), quiet: int | None = None) -> None:
         self.onset, self.offset, self.fed = onset, offset, 0
         self.pauses = pauses
+        self.quiet = offset if quiet is None else quiet
+
+    @property
+    def position(self) -> int:
+        return self.fed
+
+    @property
+    def silent_since(self) -> int | None:
+        """As :attr:`speech.vad.StreamingVAD.silent_since`."""
+        if not self.onset <= self.fed < self.offset:
+            return None
+        if self.fed >= self.quiet:
+            return self.quiet
+        return next((a for a, b in self.pauses if a <= self.fed < b), None)
 
     def feed(self, samples: np.ndarray) -> list[VadEvent]:
         begin, self.fed = self.fed, self.fed + len(samples)
@@ -75,7 +90,8 @@ class Scripted:
         pauses = [(round(a.end * SAMPLE_RATE), round(b.start * SAMPLE_RATE))
                   for a, b in itertools.pairwise(self.words) if b.start - a.end >= PAUSE]
         stream.vad = ScriptedVad(round(self.onset * SAMPLE_RATE),  # type: ignore[assignment]
-                                 round(self.offset * SAMPLE_RATE), pauses)
+                                 round(self.offset * SAMPLE_RATE), pauses,
+                                 round(self.words[-1].end * SAMPLE_RATE) if self.words else None)
         return stream
 
     def decode(self, jobs: Sequence[DecodeJob], *, hurry: bool = False) -> list[WindowResult]:

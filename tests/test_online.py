@@ -18,6 +18,7 @@ from speech.online import (
     OnlineTranscriber,
     StreamOptions,
     StreamUpdate,
+    _after,
     _common_prefix,
     _Utterance,
     decode_jobs,
@@ -79,6 +80,29 @@ def test_vad_finds_the_pauses_between_phrases() -> None:
     pauses = [(e.sample / 16000, (e.until or 0) / 16000) for e in events if e.kind == "pause"]
     assert pauses and all(0 < b - a < 0.5 for a, b in pauses), pauses
     assert any(3.5 < a < b < 4.2 for a, b in pauses), pauses  # "ask not | what your …"
+
+
+def test_the_vad_says_where_the_silence_at_the_end_of_speech_began() -> None:
+    """``silent_since``: in a dip inside speech (a pause, or the start of the end of an
+    utterance), the sample where it began; in speech and after the offset, None."""
+    audio = load_audio(JFK)
+    vad = StreamingVAD()
+    seen: list[tuple[int, int | None]] = []
+    events: list[VadEvent] = []
+    for begin in range(0, len(audio), 512):
+        events += vad.feed(audio[begin:begin + 512])
+        seen.append((vad.position, vad.silent_since))
+    pauses = [(e.sample, e.until) for e in events if e.kind == "pause"]
+    offsets = [e.sample for e in events if e.kind == "offset"]
+    assert pauses and offsets
+    for start, until in pauses:  # heard silent from the pause's start until speech resumed
+        inside = [since for at, since in seen if start < at <= (until or 0)]
+        assert inside and all(since == start for since in inside)
+    first = offsets[0]  # the offset is where the silence began, plus the speech padding
+    during = [since for at, since in seen if first - 6400 < at < first]
+    assert during and all(since == during[-1] for since in during[-3:])
+    assert during[-1] == first - vad.settings.speech_pad_ms * 16
+    assert all(since is None for at, since in seen if first + 1600 < at < first + 3200)
 
 
 def test_local_agreement_commits_the_common_prefix() -> None:
@@ -189,6 +213,42 @@ def test_the_old_policy_held_sentences_until_the_buffer_passed_trim_after() -> N
     first_sentence_end = words[8].end
     assert " ".join(f.text for _, f in finals) == " ".join(SENTENCES)
     assert finals[0][0] >= 10.3 > first_sentence_end + 5  # waited for 10 s of buffer
+
+
+def test_no_partial_starts_once_the_utterance_may_be_ending() -> None:
+    """``quiet_after``: once the VAD has heard that much silence at the end of an utterance,
+    no partial holds up the final the silence may end it in; without it, partials go on."""
+    def partials_in_silence(options: StreamOptions) -> int:
+        words = monologue(SENTENCES[:1])
+        recogniser = Scripted(words, 0.3, words[-1].end + 1.0)  # 1 s of silence ends it
+        _stream_script(recogniser, options, words[-1].end + 2)
+        return sum(1 for kind, _, end, _ in recogniser.calls
+                   if kind == "partial" and end > words[-1].end + 0.2 + 0.1)
+
+    assert partials_in_silence(StreamOptions(language="en", min_silence_ms=1000,
+                                             quiet_after=None)) >= 1
+    assert partials_in_silence(StreamOptions(language="en", min_silence_ms=1000)) == 0
+    with pytest.raises(ValueError, match="quiet_after"):
+        StreamOptions(quiet_after=0.5)
+
+
+def test_a_word_heard_across_the_cut_is_not_repeated_by_the_next_final() -> None:
+    """A decode that begins before its utterance (``final_context``) drops the words heard
+    there; a word it heard across the start (begun before it, centred after) is the last
+    word of the final before when it reads the same, and is dropped too."""
+    def window(*words: tuple[float, float, str]) -> list[Segment]:
+        heard = tuple(Word(a, b, text, 0.9) for a, b, text in words)
+        return [Segment(0, heard[0].start, heard[-1].end, "".join(w.text for w in heard),
+                        heard)]
+
+    heard = window((0.0, 2.8, " being"), (2.8, 3.3, " the"), (3.4, 3.8, " worst"),
+                   (3.8, 4.0, " pain."))
+    assert [w.text for w in _after(heard, 3.0, "the...")[0].words] == [" worst", " pain."]
+    assert [w.text for w in _after(heard, 3.0, "being")[0].words] == [" the", " worst",
+                                                                      " pain."]
+    assert _after(heard, 3.0, "being")[0].words[0].start == 0.0
+    started_after = window((3.0, 3.3, " the"), (3.4, 3.8, " worst"))
+    assert [w.text for w in _after(started_after, 3.0, "the")[0].words] == [" the", " worst"]
 
 
 def test_final_decodes_take_the_finals_before_them_as_prompt() -> None:
@@ -393,6 +453,12 @@ class _Turns:
                        for begin, end in spans for kind, at in (("onset", begin),
                                                                 ("offset", end))]
         self.fed = 0
+        self.silent_since: int | None = None
+        """No silence is heard inside a span."""
+
+    @property
+    def position(self) -> int:
+        return self.fed
 
     def feed(self, samples: np.ndarray) -> list[VadEvent]:
         begin, self.fed = self.fed, self.fed + len(samples)
