@@ -9,7 +9,8 @@ when its decode ended. A final's lag is that time minus its end on the audio clo
 timed on the machine as it is, compare settings of one run side by side (a loaded machine
 moves them all), or give each decode a modelled cost (``--clock model``: measured once per
 kind of decode and window length, so that a run is reproducible); the real-time figures come
-from ``stream_latency.py``.
+from ``stream_latency.py``. The temperature fallback's sampling is seeded by each window, so
+the same window decodes to the same text in every setting.
 
 Settings are given as ``name:key=value,key=value`` (StreamOptions fields, e.g.
 ``trim_after=10,sentence_decode=0,prompt_chars=0``); per setting it prints final lag p50 / p95
@@ -31,10 +32,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import ctranslate2
 import numpy as np
 
 from eval.latency import sentence_lags
@@ -106,6 +109,12 @@ class DecodeCost:
         return float(np.mean(times))
 
 
+def seed(job: DecodeJob) -> None:
+    """Seed the sampling of the temperature fallback by the job's audio: two settings that
+    decode the same window get the same text, so they differ only by what they decide."""
+    ctranslate2.set_random_seed(zlib.crc32(job.audio.tobytes()))
+
+
 def simulate(asr: Any, audio: np.ndarray, options: StreamOptions, clock_kind: str = "wall",
              cost: DecodeCost | None = None
              ) -> tuple[list[TimedFinal], dict[str, list[float]]]:
@@ -135,6 +144,7 @@ def simulate(asr: Any, audio: np.ndarray, options: StreamOptions, clock_kind: st
             clock = max(clock, (fed + STEP) / SAMPLE_RATE)
             continue
         hurry = stream.pending_final and stream.backlog > HURRY_BACKLOG
+        seed(job)
         began = timer()
         result = decode_jobs(asr, [job], hurry=hurry)[0]
         took = cost(job, hurry) if clock_kind == "model" and cost else timer() - began

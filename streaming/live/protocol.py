@@ -73,6 +73,11 @@ class StreamSettings(Message):
         default_factory=list, max_length=200,
         description="Medical terms to bias recognition towards.")
     partials: bool = Field(True, description="Send partial hypotheses.")
+    trailing_hold: float = Field(0.0, ge=0.0, le=3.0, description=(
+        "Seconds of silence an utterance whose text so far trails off (no sentence "
+        "punctuation at its end) waits for the speaker to go on before it is final: a "
+        "hesitation then splits fewer sentences, and a sentence that does end there is final "
+        "that much later. 0: off."))
 
 
 class Start(Message):
@@ -319,8 +324,9 @@ disagree.
    `sample_rate` it declared (the server resamples to 16 kHz). Any frame size up to
    `limits.max_frame_bytes` works; 100 ms frames give the lowest latency.
 4. The server sends `partial` events while an utterance is spoken (the whole current
-   hypothesis; `stable` is the prefix it will keep), one `final` per utterance when the speaker
-   pauses (with words, entities and translation), and `status` when it falls behind (`lagging`,
+   hypothesis; `stable` is the prefix it will keep), a `final` (with words, entities and
+   translation) for each utterance when the speaker stops, and within a long turn for each
+   sentence at the pause after it, and `status` when it falls behind (`lagging`,
    with the backlog in seconds) or catches up (`ok`). Audio is never dropped: a lagging session
    catches up, and every second it sent ends up in a final.
 5. The client sends `stop`. The server finalises the last utterance, sends `end` with the
@@ -329,8 +335,9 @@ disagree.
 Every event carries `audio_time`, the seconds of audio the server had received when it emitted
 the event: a client that streams in real time measures latency on the audio clock with it.
 
-In interpreter mode (`languages: [a, b]`), each final's language is identified as `a` or `b`
-and its translation targets the other one. Translation needs a server started with
+In interpreter mode (`languages: [a, b]`), each turn's language is identified as `a` or `b`
+(once, on its first 2 s; a shorter turn by its final) and each final's translation targets the
+other one. Translation needs a server started with
 `--mt-model`; without one, `ready.notes` says so and finals carry `translation: null`.
 
 ## Speakers and roles (version 2)
