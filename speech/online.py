@@ -7,9 +7,10 @@ decode, greedy). The LocalAgreement-2 policy commits the longest common prefix o
 hypotheses: committed words are shown as stable and do not change in later partials.
 
 An utterance ends when the VAD hears ``min_silence_ms`` of silence (or the stream stops): its
-whole audio is decoded once more as a *final* decode (``beam_size``, greedy by default, with
+whole audio is decoded once more as a *final* decode (``beam_size``, 5 by default, with
 Whisper's temperature fallback and its full 30 s window), and that text is the utterance's
-*final*. A speaker does not wait for the end of a turn to finish a sentence, and neither do
+*final*. Once the VAD has heard ``quiet_after`` of that silence, no partial starts: it would
+only hold up the final. A speaker does not wait for the end of a turn to finish a sentence, and neither do
 finals: as soon as LocalAgreement has committed a word that ends a sentence (``.``, ``?``,
 ``!``; not an ellipsis), the word after it has begun ``sentence_gap`` later and the sentence
 has ``min_sentence`` seconds of audio (or, with ``pause_split``, a committed word followed by a
@@ -24,7 +25,8 @@ its words before the cut are the final, one decode sooner. The text is a final d
 committed partial words' (greedy on a short context: on long turns they cost several WER
 points). With ``prompt_chars``, each final is decoded with the stream's last finals as its
 prompt (off by default: it makes tiny.en invent text); instead a final's decode begins
-``final_context`` seconds before its utterance and drops the words heard there. This also keeps
+``final_context`` seconds before its utterance and drops the words heard there (and a word it
+heard across the cut that repeats the last word of the final before). This also keeps
 the work per decode bounded over a 30-minute monologue. An utterance that reaches
 ``max_utterance`` seconds without such a boundary is cut: it is decoded as a final and the
 buffer restarts at the start of the last segment Whisper found in it, which is decoded again
