@@ -145,11 +145,6 @@ class StreamOptions:
     (language identified per turn) only audio of the same turn is heard: what came before it
     may be the other party's language. On the OSCE interview
     CAR0001, 5 s took the finals' WER from 19.9 to 13.9 (batch 11.4; README, live section)."""
-    context_total: float | None = None
-    """Seconds of audio, context and utterance together, that a final hears at most before
-    ``final_context`` shrinks: an utterance longer than this less ``final_context`` hears less
-    context, one of this length or more none (a long sentence is its own context, and its
-    decode is the slowest). None: every final hears ``final_context``."""
     final_fallback: bool = True
     """Finals are decoded with Whisper's temperature fallback (decoded again, sampling, when
     the text repeats itself or its log-probability is low); False: once, at temperature 0.
@@ -501,8 +496,6 @@ class OnlineTranscriber(UtteranceGate):
         """The stream's audio a final of ``samples`` of ``utterance`` hears before it
         (``final_context``; within the turn in interpreter mode)."""
         heard = min(self.options.final_context, LONGEST_WINDOW - samples / SAMPLE_RATE)
-        if self.options.context_total is not None:
-            heard = min(heard, self.options.context_total - samples / SAMPLE_RATE)
         if self.options.language is None and len(self.options.languages) != 1:
             # Interpreter mode: the audio before the turn may be the other party's language.
             heard = min(heard, (utterance.start - utterance.onset) / SAMPLE_RATE)
