@@ -90,6 +90,8 @@ class DecodeCost:
         self.table: dict[tuple[Any, ...], list[float]] = {}
 
     def __call__(self, job: DecodeJob, hurry: bool) -> float:
+        if job.decided is not None:
+            return 0.0  # a kept early final: nothing to decode
         options = job.stream.options
         key = (job.options, job.kind, job.thorough, options.final_fallback,
                options.final_window, hurry)
@@ -149,8 +151,9 @@ def simulate(asr: Any, audio: np.ndarray, options: StreamOptions, clock_kind: st
         result = decode_jobs(asr, [job], hurry=hurry)[0]
         took = cost(job, hurry) if clock_kind == "model" and cost else timer() - began
         clock += took
-        spent["thorough" if job.thorough else job.kind].append(took)
-        if job.as_final and job.options.language is None:
+        if job.decided is None:  # a kept early final costs nothing
+            spent["thorough" if job.thorough else job.kind].append(took)
+        if job.as_final and job.options.language is None and job.decided is None:
             spent["identified in a final"].append(took)
         for update in stream.complete(job, result):
             if update.segment.is_final:

@@ -9,28 +9,30 @@ hypotheses: committed words are shown as stable and do not change in later parti
 An utterance ends when the VAD hears ``min_silence_ms`` of silence (or the stream stops): its
 whole audio is decoded once more as a *final* decode (``beam_size``, 5 by default, with
 Whisper's temperature fallback and its full 30 s window), and that text is the utterance's
-*final*. Once the VAD has heard ``quiet_after`` of that silence, no partial starts: it would
-only hold up the final. A speaker does not wait for the end of a turn to finish a sentence, and neither do
-finals: as soon as LocalAgreement has committed a word that ends a sentence (``.``, ``?``,
-``!``; not an ellipsis), the word after it has begun ``sentence_gap`` later and the sentence
-has ``min_sentence`` seconds of audio (or, with ``pause_split``, a committed word followed by a
-pause of that length), the audio up to the gap between those words is decoded as a final of its
-own and the buffer is trimmed there; the rest of the turn goes on as the next utterance.
-LocalAgreement stalls behind a word the partials keep writing two ways, so a sentence end of
-the latest partial that falls in a pause the VAD heard inside the turn (``pause_end``) ends a
-final too, cut at the pause's middle; a pause ``long_sentence`` seconds or more into the buffer
-does, punctuated or not. The partial that looks for that sentence end, ``AFTER_PAUSE`` after
-speech resumed, is itself decoded as a final is (``final_at_pause``): where it ends a sentence,
-its words before the cut are the final, one decode sooner. The text is a final decode's, not the
-committed partial words' (greedy on a short context: on long turns they cost several WER
-points). With ``prompt_chars``, each final is decoded with the stream's last finals as its
-prompt (off by default: it makes tiny.en invent text); instead a final's decode begins
-``final_context`` seconds before its utterance and drops the words heard there (and a word it
-heard across the cut that repeats the last word of the final before). This also keeps
-the work per decode bounded over a 30-minute monologue. An utterance that reaches
-``max_utterance`` seconds without such a boundary is cut: it is decoded as a final and the
-buffer restarts at the start of the last segment Whisper found in it, which is decoded again
-with what follows.
+*final*. Once the VAD has heard ``early_final`` (0.2 s) of that silence, the buffer is decoded
+as a final is, at once (an *early final*): if the silence goes on to end the utterance, that
+decode is its final, begun 0.3 s sooner and never held up by a partial in flight; if the speaker
+goes on, it looks for a sentence end at the pause. A speaker does not wait for the end of a turn
+to finish a sentence, and neither do finals: as soon as LocalAgreement has committed a word that
+ends a sentence (``.``, ``?``, ``!``; not an ellipsis), the word after it has begun
+``sentence_gap`` later and the sentence has ``min_sentence`` seconds of audio (or, with
+``pause_split``, a committed word followed by a pause of that length), the audio up to the gap
+between those words is decoded as a final of its own and the buffer is trimmed there; the rest
+of the turn goes on as the next utterance. LocalAgreement stalls behind a word the partials keep
+writing two ways, so a sentence end of the latest partial that falls in a pause the VAD heard
+inside the turn (``pause_end``) ends a final too, cut at the pause's middle; a pause
+``long_sentence`` seconds or more into the buffer does, punctuated or not. The partial that
+looks for that sentence end, ``AFTER_PAUSE`` after speech resumed, is itself decoded as a final
+is (``final_at_pause``): where it ends a sentence, its words before the cut are the final, one
+decode sooner. The text is a final decode's, not the committed partial words' (greedy on a short
+context: on long turns they cost several WER points). With ``prompt_chars``, each final is
+decoded with the stream's last finals as its prompt (off by default: it makes tiny.en invent
+text); instead a final's decode begins ``final_context`` seconds before its utterance and drops
+the words heard there (and a word it heard across the cut that repeats the last word of the
+final before). This also keeps the work per decode bounded over a 30-minute monologue. An
+utterance that reaches ``max_utterance`` seconds without such a boundary is cut: it is decoded
+as a final and the buffer restarts at the start of the last segment Whisper found in it, which
+is decoded again with what follows.
 
 :class:`OnlineTranscriber` holds one stream's state and never calls the model itself: it hands
 out :class:`DecodeJob` s (:meth:`~OnlineTranscriber.next_job`), and :func:`decode_jobs` runs a
@@ -165,12 +167,15 @@ class StreamOptions:
     its words up to the cut are that sentence's final, with no decode of its own after it.
     The final comes a partial's decode sooner; each pause costs a final's decode instead of a
     partial's. False: the partial is greedy, and a sentence it ends is decoded again."""
-    quiet_after: float | None = 0.2
-    """Seconds of silence at the end of an open utterance from which no partial starts (None:
-    partials go on through it): the audio after them holds no new words, and the partial
-    would hold up the final that the silence may be about to end in (``min_silence_ms``).
-    Should the speaker go on, the partial after the pause goes ``AFTER_PAUSE`` into the speech
-    after it."""
+    early_final: float | None = 0.2
+    """Seconds of silence at the end of an open utterance from which its buffer is decoded
+    once more, as a final is (an *early final*), and no partial starts. Should the VAD end the
+    utterance in that silence (``min_silence_ms``) while the decode runs, it is the
+    utterance's final: the final's decode began this long after the speech ended instead of
+    ``min_silence_ms`` after, and no partial in flight holds it up. Should the speaker go on,
+    it is the partial that looks for a sentence end at the pause (``final_at_pause``).
+    None: partials go on through the silence, and the final is decoded once the VAD has
+    ended the utterance."""
     final_window: float = 30.0
     """Seconds the encoder hears in a final decode: its audio (context included) and the
     padding up to this length (30: Whisper's whole window; shorter is cheaper to encode, down
@@ -194,7 +199,7 @@ class StreamOptions:
                              "max_utterance on it never applies: the utterance is cut first)")
         silence = self.min_silence_ms / 1000
         for name, least in (("pause_split", 0.05), ("pause_end", 0.03), ("sentence_gap", 0.0),
-                            ("quiet_after", 0.0)):
+                            ("early_final", 0.0)):
             value = getattr(self, name)
             if value is not None and not least <= value < silence:
                 raise ValueError(f"{name} must be at least {least:g} s and shorter than "
@@ -278,6 +283,16 @@ class _Utterance(Utterance):
     decode: a partial goes ``AFTER_PAUSE`` seconds later, not ``partial_interval``."""
     held: int | None = None
     """Stream sample where the VAD ended it while it is kept open (``trailing_hold``)."""
+    early: int | None = None
+    """Stream sample where the silence began in which its early final (``early_final``) was
+    decoded: one per silence."""
+    kept: tuple[DecodeJob, WindowResult] | None = None
+    """An early final that came back while the silence it was decoded in went on, and its
+    result: kept for when that silence ends the utterance (then it is the final) or the
+    speaker goes on (then it is the partial that looks for a sentence end at the pause)."""
+    searched: int | None = None
+    """Stream sample where the pause began whose sentence end an early final looked for (the
+    speaker went on while it was decoded): the partial after that pause need not."""
     settled: str | None = None
     """The language this turn was identified in (on ``IDENTIFY_AFTER`` seconds or more of it,
     or by its first final): its finals are decoded in it without identifying it again."""
@@ -297,7 +312,7 @@ class _Utterance(Utterance):
             committed = []
         self.previous, self.committed, self.decoded = previous, committed, 0
         self.pauses = [p for p in self.pauses if p[0] >= self.start]
-        self.boundary = None
+        self.boundary, self.kept = None, None
 
 
 @dataclass
@@ -319,6 +334,12 @@ class DecodeJob:
     thorough: bool = False
     """A partial decoded as a final is (``final_at_pause``): where it finds a sentence end,
     its words before it are that sentence's final."""
+    early: int | None = None
+    """For an early final (``early_final``, also ``thorough``): the stream sample where the
+    silence it was decoded in began. If that silence closes the utterance, it is the final."""
+    decided: WindowResult | None = None
+    """The result, known already (a kept early final, :attr:`_Utterance.kept`): decoding
+    returns it without running the model."""
 
     @property
     def as_final(self) -> bool:
@@ -429,38 +450,82 @@ class OnlineTranscriber(UtteranceGate):
         if self._busy:
             return None
         if self._closed:
-            job = self._job("final", self._closed[0])
+            job = self._reuse(self._closed[0], "final") or self._job("final", self._closed[0])
         elif self._open is not None and self._open.boundary is not None:
             job = self._job("final", self._open, self._open.boundary)
         elif self._open is not None and self._needs_partial(self._open):
             utterance = self._open
             if utterance.samples / SAMPLE_RATE >= self.options.max_utterance:
                 job = self._job("final", utterance)
+            elif (kept := self._reuse(utterance, "partial")) is not None:
+                job = kept
+                utterance.resumed = None
             else:
-                job = self._job("partial", utterance, thorough=self._at_pause(utterance))
+                early = self._early(utterance)
+                job = self._job("partial", utterance,
+                                thorough=early is not None or self._at_pause(utterance))
+                job.early = utterance.early = early
                 utterance.decoded, utterance.resumed = utterance.samples, None
         else:
             return None
         self._busy = True
         return job
 
+    def _reuse(self, utterance: _Utterance, kind: JobKind) -> DecodeJob | None:
+        """The kept early final of ``utterance`` as its ``final`` job (the silence it was
+        decoded in ended the utterance) or as the ``partial`` after the pause (the speaker
+        went on after that silence), its result decided; None when it is neither."""
+        if utterance.kept is None:
+            return None
+        job, result = utterance.kept
+        if kind == "final":
+            fits = utterance.silent_from == job.early
+        else:  # with final_at_pause, where the partial after a pause is decoded as a final
+            fits = self.options.final_at_pause and bool(utterance.pauses) \
+                and utterance.pauses[-1][0] == job.early
+        if not fits or job.utterance is not utterance:
+            return None
+        utterance.kept = None
+        return replace(job, kind=kind, decided=result)
+
     def _needs_partial(self, utterance: _Utterance) -> bool:
         if utterance.held is not None:
             return False  # silence since the VAD ended it: nothing new to hear
-        quiet, since = self.options.quiet_after, self.vad.silent_since
-        if quiet is not None and since is not None \
-                and self.vad.position - since >= quiet * SAMPLE_RATE:
-            return False  # the utterance may be ending: keep the way clear for its final
+        if utterance.kept is not None and self.options.final_at_pause and utterance.pauses \
+                and utterance.pauses[-1][0] == utterance.kept[0].early:
+            return True  # the speaker went on: the kept early final looks at the pause
+        if self._early(utterance) is not None:
+            return True
+        if self._quiet() is not None:
+            return False  # its early final was decoded in this silence: nothing new to hear
         fresh = (utterance.samples - utterance.decoded) / SAMPLE_RATE
         resumed = utterance.resumed
         return fresh >= self.options.partial_interval or (
             resumed is not None
             and utterance.start + utterance.samples >= resumed + AFTER_PAUSE * SAMPLE_RATE)
 
+    def _quiet(self) -> int | None:
+        """Where the silence at the end of the open utterance began, once it has lasted
+        ``early_final`` seconds (the utterance may be ending); else None."""
+        wait, since = self.options.early_final, self.vad.silent_since
+        if wait is None or since is None or self.vad.position - since < wait * SAMPLE_RATE:
+            return None
+        return since
+
+    def _early(self, utterance: _Utterance) -> int | None:
+        """Where the silence began that ``utterance``'s early final is due in (not decoded
+        yet), or None."""
+        since = self._quiet()
+        return since if since is not None and since > utterance.start \
+            and utterance.early != since else None
+
     def _at_pause(self, utterance: _Utterance) -> bool:
         """The next partial looks for a sentence end at a pause and is decoded as a final
         (``final_at_pause``)."""
         options = self.options
+        if utterance.searched is not None and utterance.pauses \
+                and utterance.pauses[-1][0] == utterance.searched:
+            return False  # the early final decoded in this pause looked for a sentence end
         return (options.final_at_pause and options.sentence_decode
                 and options.pause_end is not None and utterance.resumed is not None
                 and utterance.samples / SAMPLE_RATE >= max(options.min_sentence,
@@ -508,6 +573,9 @@ class OnlineTranscriber(UtteranceGate):
         segments, language = result
         if job.stream is not self:
             raise ValueError("this job belongs to another stream")
+        if job.early is not None and job.decided is None and job.utterance is self._open \
+                and self.vad.silent_since == job.early:
+            job.utterance.kept = (job, (list(segments), language))  # it may end the utterance
         if job.context:
             said = self._said.rpartition(" ")[2]
             segments = _after(segments, job.context / SAMPLE_RATE, said)
@@ -520,19 +588,29 @@ class OnlineTranscriber(UtteranceGate):
         self._decoded_until = max(self._decoded_until, utterance.start + job.samples)
         if job.options.language is None and job.seconds >= IDENTIFY_AFTER:
             utterance.settled = language
-        if job.kind == "final":
+        if job.kind == "final" or self._ended_early(job):
             utterance.settled = language
             return self._finalise(job, list(segments), words, language)
         if utterance is not self._open:
             return []  # it closed while this partial was decoded; its final comes next
         return self._take_partial(job, list(segments), words, language)
 
+    def _ended_early(self, job: DecodeJob) -> bool:
+        """``job`` is an early final, and the silence it was decoded in closed its utterance
+        while it ran: it heard all of the utterance's speech."""
+        utterance = job.utterance
+        return job.early is not None and utterance is not self._open \
+            and utterance.silent_from == job.early
+
     def _take_partial(self, job: DecodeJob, segments: list[Segment], words: list[Word],
                       language: str) -> list[StreamUpdate]:
         """A partial's words: LocalAgreement, then the sentence ends that make finals."""
         utterance = job.utterance
+        if job.early is not None and any(p[0] == job.early for p in utterance.pauses):
+            utterance.searched = job.early
         before = utterance.previous
-        agreed = _common_prefix(before, words)
+        # A kept early final comes back as the same hypothesis: it does not agree with itself.
+        agreed = _common_prefix(before, words) if job.decided is None else []
         if len(agreed) > len(utterance.committed):
             # Committed words never change, even where punctuation or case now differ.
             utterance.committed = [*utterance.committed, *agreed[len(utterance.committed):]]
@@ -543,12 +621,12 @@ class OnlineTranscriber(UtteranceGate):
             if self.options.pause_end is not None and self.options.sentence_decode:
                 paused = self._pause_boundary(
                     utterance, words,
-                    utterance.start + job.samples if job.thorough else None)
+                    utterance.start + job.samples if job.thorough else None, job.early)
                 if paused is not None and (found is None or paused[1] > found[1]):
                     found = paused
             if found is None and self.options.agreed_ends and self.options.sentence_decode:
                 found = self._agreed_boundary(utterance, before, words)
-            if found is not None and job.thorough and any(
+            if found is not None and job.thorough and self.options.final_at_pause and any(
                     (w.start + w.end) / 2 * SAMPLE_RATE < found[1] for w in words):
                 updates.append(self._final_from(utterance, segments, words, found[1],
                                                 language))
@@ -577,7 +655,8 @@ class OnlineTranscriber(UtteranceGate):
         return None
 
     def _pause_boundary(self, utterance: _Utterance, words: Sequence[Word],
-                        until: int | None = None) -> tuple[int, int] | None:
+                        until: int | None = None, early: int | None = None
+                        ) -> tuple[int, int] | None:
         """The last pause (of at least ``pause_end`` seconds, after which the speaker went on)
         where the latest hypothesis ``words`` ends a sentence: the word before the pause's
         middle ends with sentence punctuation, ``min_sentence`` seconds or more into the
@@ -587,13 +666,16 @@ class OnlineTranscriber(UtteranceGate):
         none. ``until``: the stream sample where the decode's audio ended, when it was decoded
         as a final (``final_at_pause``): a pause that ended before it needs no word written
         after it, since the decode heard the silence and the speech after it (Whisper often
-        writes nothing for the first tenths of a second of a word)."""
+        writes nothing for the first tenths of a second of a word). ``early``: where the
+        silence began that an early final was decoded in; the pause that began there is
+        followed (the speaker went on), as that decode heard the silence after its words."""
         begin = utterance.start / SAMPLE_RATE
         long = self.options.long_sentence
         for start, end in reversed(utterance.pauses):
             middle = (start + end) // 2
             before = sum(1 for w in words if (w.start + w.end) / 2 * SAMPLE_RATE < middle)
-            followed = before < len(words) or (until is not None and end < until)
+            followed = before < len(words) or (until is not None and end < until) \
+                or start == early
             if before == 0 or not followed:
                 continue
             heard = words[before - 1].end - begin
@@ -637,8 +719,10 @@ class OnlineTranscriber(UtteranceGate):
         utterance = job.utterance
         if job.sentence:
             return self._finalise_sentence(job, segments, words, language)
-        # An open utterance that reached max_utterance, or one that grew while it was decoded.
-        cut = utterance.end is None or job.samples < utterance.samples
+        # An open utterance that reached max_utterance, or one that grew while it was decoded
+        # (not an early final whose silence closed it: the rest of that is silence).
+        cut = utterance.end is None or (job.samples < utterance.samples
+                                        and not self._ended_early(job))
         keep = segments
         if cut and len(segments) > 1:
             keep = segments[:-1]  # its last segment may run on: decode it again with the rest
@@ -648,7 +732,7 @@ class OnlineTranscriber(UtteranceGate):
         if keep and cut and len(segments) > 1:
             final_end = utterance.start + round(segments[-1].start * SAMPLE_RATE)
         else:
-            final_end = utterance.start + job.samples
+            final_end = utterance.start + (job.samples if cut else utterance.samples)
         text = " ".join(s.text.strip() for s in keep if s.text.strip())
         if text:
             updates.append(self._final(utterance, text, kept_words, language,
@@ -822,7 +906,8 @@ def decode_jobs(recogniser: Recogniser, jobs: Sequence[DecodeJob], *, batch: boo
                 hurry: bool = False) -> list[WindowResult]:
     """Run ``jobs`` (from any streams): segments and language of each, in order.
 
-    Jobs without a language are identified first, among their candidates. With ``batch``,
+    A job whose result is decided already (a kept early final) gives it as it is. Jobs
+    without a language are identified first, among their candidates. With ``batch``,
     jobs whose decoding options agree run in one model call. Partials are decoded greedily on
     the audio alone (fast); finals (and partials decoded as finals, ``DecodeJob.thorough``)
     with the stream's ``beam_size``, its ``final_window`` (Whisper's full 30 s by default) and
@@ -831,10 +916,13 @@ def decode_jobs(recogniser: Recogniser, jobs: Sequence[DecodeJob], *, batch: boo
     work for some accuracy (tiny.en on the OSCE sample: 15.5 % WER instead of
     13.1 %, batch transcription 17.9 %).
     """
-    languages = [_language(recogniser, job) for job in jobs]
-    results: list[WindowResult | None] = [None] * len(jobs)
+    results: list[WindowResult | None] = [job.decided for job in jobs]
+    languages = [job.decided[1] if job.decided is not None else _language(recogniser, job)
+                 for job in jobs]
     groups: dict[tuple[TranscribeOptions, bool, int | None], list[int]] = {}
     for index, (job, language) in enumerate(zip(jobs, languages, strict=True)):
+        if job.decided is not None:
+            continue  # a kept early final: its result is known
         options = replace(job.options, language=language)
         stream = job.stream.options
         frames = _final_frames(stream.final_window, hurry) if job.as_final else PARTIAL_CONTEXT

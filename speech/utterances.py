@@ -32,6 +32,9 @@ class Utterance:
     samples: int = 0
     end: int | None = None
     """Sample where the VAD closed it; None while open."""
+    silent_from: int | None = None
+    """Sample where the silence that closed it began (the VAD's offset); None while open, or
+    when the end of the stream closed it."""
 
     def append(self, samples: np.ndarray) -> None:
         self.chunks.append(samples)
@@ -111,6 +114,7 @@ class UtteranceGate:
                 if self._open is not None and event.until is not None:
                     self._paused(event.sample, event.until)
             elif self._open is not None:
+                self._open.silent_from = event.silence
                 self._close(event.sample)
         self._route(samples[position - begin:], position)
         if self._open is None and not self._closed and not self._busy:

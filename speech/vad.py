@@ -86,6 +86,9 @@ class VadEvent:
     sample: int
     until: int | None = None
     """Where a ``pause`` ends (speech resumed); None for the other kinds."""
+    silence: int | None = None
+    """For an ``offset``: where the silence that ended speech began (the offset is this plus
+    the speech padding); None for the other kinds."""
 
 
 class StreamingVAD:
@@ -165,5 +168,5 @@ class StreamingVAD:
                 self.in_speech = False
                 self._candidate = None
                 end = min(self._silence_from * WINDOW + pad, self._windows * WINDOW)
-                return VadEvent("offset", end)
+                return VadEvent("offset", end, silence=self._silence_from * WINDOW)
         return None

@@ -53,7 +53,7 @@ class ScriptedVad:
         begin, self.fed = self.fed, self.fed + len(samples)
         events = [VadEvent("onset", self.onset), *(VadEvent("pause", a, b)
                                                    for a, b in self.pauses),
-                  VadEvent("offset", self.offset)]
+                  VadEvent("offset", self.offset, silence=self.quiet)]
         return [e for e in events if begin <= (e.until or e.sample) < self.fed]
 
 
@@ -95,7 +95,8 @@ class Scripted:
         return stream
 
     def decode(self, jobs: Sequence[DecodeJob], *, hurry: bool = False) -> list[WindowResult]:
-        return [(self._window(job), "en") for job in jobs]
+        return [job.decided if job.decided is not None else (self._window(job), "en")
+                for job in jobs]
 
     def _window(self, job: DecodeJob) -> list[Segment]:
         final = job.as_final

@@ -12,6 +12,7 @@ from faster_whisper.vad import get_vad_model
 from eval.wer import error_rate
 from speech.audio import load_audio
 from speech.online import (
+    AFTER_PAUSE,
     IDENTIFY_AFTER,
     DecodeJob,
     JobKind,
@@ -215,21 +216,80 @@ def test_the_old_policy_held_sentences_until_the_buffer_passed_trim_after() -> N
     assert finals[0][0] >= 10.3 > first_sentence_end + 5  # waited for 10 s of buffer
 
 
-def test_no_partial_starts_once_the_utterance_may_be_ending() -> None:
-    """``quiet_after``: once the VAD has heard that much silence at the end of an utterance,
-    no partial holds up the final the silence may end it in; without it, partials go on."""
-    def partials_in_silence(options: StreamOptions) -> int:
-        words = monologue(SENTENCES[:1])
-        recogniser = Scripted(words, 0.3, words[-1].end + 1.0)  # 1 s of silence ends it
-        _stream_script(recogniser, options, words[-1].end + 2)
-        return sum(1 for kind, _, end, _ in recogniser.calls
-                   if kind == "partial" and end > words[-1].end + 0.2 + 0.1)
+def _slow(recogniser: Scripted, options: StreamOptions, seconds: float, delay: float
+          ) -> list[tuple[float, StreamUpdate]]:
+    """As :func:`_stream_script`, but each decode takes ``delay`` seconds of audio (the
+    stream goes on meanwhile), as on a CPU; each update with the audio received when it
+    came."""
+    stream = recogniser.open_stream(options)
+    updates: list[tuple[float, StreamUpdate]] = []
+    running: tuple[DecodeJob, float] | None = None
+    for step in range(round(seconds * 10) + 1):
+        if step < round(seconds * 10):
+            stream.accept(np.zeros(1600, np.float32))
+        elif not stream.finished:
+            stream.finish()
+        now = stream.received / 16000
+        while True:
+            if running is None and (job := stream.next_job()) is not None:
+                running = (job, now + (0 if job.decided is not None else delay))
+            if running is None or running[1] > now + 1e-9:
+                break
+            updates += [(now, u) for u in stream.complete(running[0],
+                                                          recogniser.decode([running[0]])[0])]
+            running = None
+    while (job := stream.next_job()) is not None:
+        updates += [(seconds, u) for u in stream.complete(job, recogniser.decode([job])[0])]
+    assert stream.done
+    return updates
 
-    assert partials_in_silence(StreamOptions(language="en", min_silence_ms=1000,
-                                             quiet_after=None)) >= 1
-    assert partials_in_silence(StreamOptions(language="en", min_silence_ms=1000)) == 0
-    with pytest.raises(ValueError, match="quiet_after"):
-        StreamOptions(quiet_after=0.5)
+
+def test_an_early_final_is_the_final_when_the_silence_ends_the_utterance() -> None:
+    """``early_final``: 0.2 s into the silence after the last word, the buffer is decoded as
+    a final is; the VAD then ends the utterance (here 1 s after the word) while it runs,
+    and it is the final, with no decode after the end; the final comes sooner than the
+    final decoded after the end, the same text over the same audio."""
+    words = monologue(SENTENCES[:1])
+    runs = {}
+    for early in (0.2, None):
+        recogniser = Scripted(words, 0.3, words[-1].end + 1.0)
+        updates = _slow(recogniser, StreamOptions(language="en", early_final=early,
+                                                  min_silence_ms=1000),
+                        words[-1].end + 3, delay=0.6)
+        finals = [(at, u.segment) for at, u in updates if u.segment.is_final]
+        runs[early] = (finals, [kind for kind, *_ in recogniser.calls])
+    (early_finals, early_kinds), (late_finals, late_kinds) = runs[0.2], runs[None]
+    assert [f.text for _, f in early_finals] == [f.text for _, f in late_finals] == SENTENCES[:1]
+    assert early_finals[0][1].end == late_finals[0][1].end == pytest.approx(words[-1].end + 1)
+    assert "final" not in early_kinds and early_kinds[-1] == "thorough"
+    assert late_kinds[-1] == "final"
+    # 0.2 s into the silence (0.1 s pieces), after the partial in flight then, if any.
+    assert early_finals[0][0] <= words[-1].end + 0.2 + 0.1 + 2 * 0.6 + 1e-6
+    assert early_finals[0][0] < late_finals[0][0]
+    with pytest.raises(ValueError, match="early_final"):
+        StreamOptions(early_final=0.5)
+
+
+def test_an_early_final_kept_in_a_pause_is_the_sentences_final_when_the_speaker_goes_on() -> None:
+    """A decode that returns while its silence goes on is kept: once the speaker goes on, it
+    is the decode that looks for a sentence end at the pause (no decode of its own), and the
+    sentence's final comes as soon as the speech resumes; at the turn's end it is the final.
+    A decode still running when the speaker goes on does the same when it returns."""
+    for delay in (0.0, 0.6):
+        recogniser = Scripted(monologue(SENTENCES[:3], gap=0.4), 0.3, 0)
+        words = recogniser.words
+        recogniser.offset = words[-1].end + 0.5
+        updates = _slow(recogniser, StreamOptions(language="en"), words[-1].end + 3, delay)
+        finals = [(at, u.segment) for at, u in updates if u.segment.is_final]
+        kinds = [kind for kind, *_ in recogniser.calls]
+        assert [f.text for _, f in finals] == SENTENCES[:3], delay
+        assert kinds.count("thorough") == 3 and "final" not in kinds, (delay, kinds)
+        resumed = [b.start for a, b in itertools.pairwise(words) if a.text.endswith(".")]
+        # Kept: final as the speech resumes; else the decode in flight (an early final, or a
+        # partial before it) returns, and the partial after the pause, if it is not.
+        for (at, _), start in zip(finals, resumed, strict=False):
+            bound = start + 0.1 if delay == 0 else start + AFTER_PAUSE + 2 * delay + 0.1
+            assert at <= bound + 1e-6, (delay, at, start)
 
 
 def test_a_word_heard_across_the_cut_is_not_repeated_by_the_next_final() -> None:
@@ -287,16 +347,18 @@ def test_a_word_that_keeps_changing_does_not_hold_back_the_sentence_ends_after_i
         assert [f.text for _, f in finals] == SENTENCES, options
         for (at, final), last in zip(finals[1:-1], last_words[1:], strict=False):
             assert at <= last.end + 1.5, (final.text, at, last.end)
-    _, _, committed_only = _turn(SENTENCES, StreamOptions(language="en", pause_end=None),
+    _, _, committed_only = _turn(SENTENCES, StreamOptions(language="en", pause_end=None,
+                                                          early_final=None),
                                  unstable=unstable)
     assert len(committed_only) == 1  # LocalAgreement alone: one final at the turn's end
 
 
 def test_a_sentence_end_without_a_pause_waits_for_local_agreement() -> None:
     """The pause rule needs both: sentence punctuation in the partial and a pause the VAD
-    heard there. Sentences run together (no pause) are cut only where committed."""
+    heard there. Sentences run together (no pause) are cut only where committed (no early
+    final either: its decode, which does not slip, would agree with a partial)."""
     unstable = {1: " pain's"}
-    _, _, finals = _turn(SENTENCES, StreamOptions(language="en"), gap=0.05,
+    _, _, finals = _turn(SENTENCES, StreamOptions(language="en", early_final=None), gap=0.05,
                          unstable=unstable)
     assert len(finals) == 1
 
@@ -359,7 +421,7 @@ def test_an_interpreter_turn_identifies_its_language_once() -> None:
     assert identified[0][1] < IDENTIFY_AFTER - 0.01 < identified[1][1]
     # A turn too short for that is identified by its final.
     _, short, _ = _turn(["Yes."], StreamOptions(languages=("en", "es")))
-    assert [language for kind, language in short.languages if kind == "final"] == [None]
+    assert [language for kind, language in short.languages if kind != "partial"] == [None]
     # The finals hear the turn before them, nothing from before the turn (the other party).
     starts = [begin for kind, begin, _, _ in recogniser.calls if kind != "partial"]
     assert starts[0] == pytest.approx(0.3) and min(starts) == pytest.approx(0.3)
@@ -434,9 +496,12 @@ def test_the_decode_after_a_pause_is_the_sentences_final_when_it_ends_one() -> N
     _, recogniser, finals = _turn(SENTENCES, StreamOptions(language="en"))
     kinds = [kind for kind, *_ in recogniser.calls]
     assert [f.text for _, f in finals] == SENTENCES
-    assert kinds.count("final") == 1  # the turn's end; the four sentences before it: none
-    assert kinds.count("thorough") == len(SENTENCES) - 1
-    _, slower, before = _turn(SENTENCES, StreamOptions(language="en", final_at_pause=False))
+    # An early final in each pause (0.2 s into it) is the sentence's final once the speaker
+    # goes on, and the one after the turn its last final: no other decode as a final.
+    assert kinds.count("final") == 0
+    assert kinds.count("thorough") == len(SENTENCES)
+    _, slower, before = _turn(SENTENCES, StreamOptions(language="en", final_at_pause=False,
+                                                       early_final=None))
     assert [f.text for _, f in before] == SENTENCES
     assert [kind for kind, *_ in slower.calls].count("final") == len(SENTENCES)
     assert "thorough" not in [kind for kind, *_ in slower.calls]
