@@ -103,6 +103,7 @@ def test_the_vad_says_where_the_silence_at_the_end_of_speech_began() -> None:
     during = [since for at, since in seen if first - 6400 < at < first]
     assert during and all(since == during[-1] for since in during[-3:])
     assert during[-1] == first - vad.settings.speech_pad_ms * 16
+    assert next(e.silence for e in events if e.kind == "offset") == during[-1]
     assert all(since is None for at, since in seen if first + 1600 < at < first + 3200)
 
 
