@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -51,6 +49,7 @@ from eval.diarization import AttributedWER, DiarizationError
 from speech.audio import SAMPLE_RATE, load_audio
 from speech.diarization import Diarizer, LocalSpeech, SpeakerTurn, load_diarizer
 from speech.speakers import OnlineSpeakers, assign_speakers
+from speech.synthetic import EspeakMissingError, speak, trim_silence
 from speech.types import Segment
 from speech.vad import StreamingVAD
 from streaming.document import TranscriptDocument
@@ -78,9 +77,6 @@ def revoiced(target: Path = REVOICED) -> Path:
     ``turns/*.jsonl``) in its role's voice, the turns in order with the shared set's pauses
     between them; writes ``audio/*.wav``, ``rttm/*.rttm`` (exact: each turn from its first to
     its last loud sample) and ``turns/*.jsonl`` under ``target``, once."""
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        raise SystemExit("espeak-ng is not installed (apt-get install espeak-ng)")
     for folder in ("audio", "rttm", "turns"):
         (target / folder).mkdir(parents=True, exist_ok=True)
     for path in sorted((SYNTH / "turns").glob("*.jsonl")):
@@ -92,12 +88,11 @@ def revoiced(target: Path = REVOICED) -> Path:
             for index, row in enumerate(rows):
                 if index:
                     at = end + row["start"] - rows[index - 1]["end"]
-                wav = Path(tmp) / "turn.wav"
-                subprocess.run([exe, "-v", VOICES_APART[row["role"]], "-w", str(wav),
-                                row["text"]], check=True, capture_output=True)
-                said = load_audio(wav)
-                loud = np.flatnonzero(np.abs(said) > 0.01)
-                said = said[loud[0]:loud[-1] + 1]
+                try:
+                    wav = speak(row["text"], Path(tmp) / "turn.wav", VOICES_APART[row["role"]])
+                except EspeakMissingError as error:
+                    raise SystemExit(str(error)) from error
+                said = trim_silence(load_audio(wav))
                 parts.append((round(at * SAMPLE_RATE), said))
                 end = at + len(said) / SAMPLE_RATE
                 timed.append({**row, "start": round(at, 3), "end": round(end, 3)})

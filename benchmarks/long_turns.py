@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
-import subprocess
 import tempfile
 import wave
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from speech.audio import SAMPLE_RATE, load_audio
+from speech.synthetic import EspeakMissingError, speak, trim_silence
 
 REPO = Path(__file__).resolve().parents[1]
 DIALOGUES = REPO.parent / "shared" / "data" / "dialogue" / "aci_bench"
@@ -144,15 +143,11 @@ def script(dialogue: dict[str, object], seconds: float, min_turn: float,
 
 def synthesise(text: str, voice: str, folder: Path) -> np.ndarray:
     """One sentence by espeak-ng, without its leading and trailing silence."""
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        raise SystemExit("espeak-ng is not installed (apt-get install espeak-ng)")
-    path = folder / "sentence.wav"
-    subprocess.run([exe, "-v", voice, "-s", str(WORDS_PER_MINUTE), "-w", str(path), text],
-                   check=True, capture_output=True)
-    audio = load_audio(path)
-    loud = np.flatnonzero(np.abs(audio) > SILENCE)
-    return audio[loud[0]: loud[-1] + 1] if len(loud) else audio[:0]
+    try:
+        path = speak(text, folder / "sentence.wav", voice, WORDS_PER_MINUTE)
+    except EspeakMissingError as error:
+        raise SystemExit(str(error)) from error
+    return trim_silence(load_audio(path), SILENCE)
 
 
 def build(dialogue_id: str, split: str, seconds: float, min_turn: float, max_turn: float,

@@ -34,6 +34,7 @@ from sacrebleu.metrics.bleu import BLEU
 from sacrebleu.metrics.chrf import CHRF
 
 from eval.wer import error_rate
+from speech.synthetic import speak
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -53,11 +54,10 @@ def tico_rows(count: int, max_chars: int) -> list[dict[str, str]]:
     return chosen[::step][:count]
 
 
-def speak(rows: list[dict[str, str]], folder: Path) -> None:
+def speak_rows(rows: list[dict[str, str]], folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for index, row in enumerate(rows):
-        subprocess.run(["espeak-ng", "-v", "pt-br", "-s", "150", "-w",
-                        str(folder / f"tico-{index:03d}.wav"), row["ref"]], check=True)
+        speak(row["ref"], folder / f"tico-{index:03d}.wav", "pt-br", 150)
 
 
 def transcribe(audio: Path, out: Path, extra: list[str]) -> tuple[float, dict[str, dict[str, Any]]]:
@@ -92,7 +92,7 @@ def main() -> None:
     rows = tico_rows(args.rows, args.max_chars)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        speak(rows, root / "audio")
+        speak_rows(rows, root / "audio")
         common = ["--model", args.model, "--language", "pt"]
         cascade_wall, cascade = transcribe(
             root / "audio", root / "cascade",

@@ -26,13 +26,14 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from speech import synthetic
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["MEDSTREAM_OFFLINE"] = "1"
@@ -86,12 +87,10 @@ def base_model() -> Any:
 
 def speak(text: str, path: Path, voice: str = "en-us", words_per_minute: int = 150) -> Path:
     """Synthesise ``text`` to a WAV file with espeak-ng (skips the test if it is missing)."""
-    exe = shutil.which("espeak-ng")
-    if exe is None:
+    try:
+        return synthetic.speak(text, path, voice, words_per_minute)
+    except synthetic.EspeakMissingError:
         pytest.skip("espeak-ng is not installed (apt-get install espeak-ng; .ci/run does)")
-    subprocess.run([exe, "-v", voice, "-s", str(words_per_minute), "-w", str(path), text],
-                   check=True, capture_output=True)
-    return path
 
 
 @pytest.fixture(scope="session")
