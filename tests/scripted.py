@@ -135,20 +135,32 @@ def monologue(sentences: list[str], gap: float = 0.3, word: float = 0.4,
     return words
 
 
-def stream_silence(stream: Any, decode: Callable[[Any], Any], seconds: float
-                   ) -> list[tuple[float, StreamUpdate]]:
+def stream_silence(stream: Any, decode: Callable[[Any], Any], seconds: float,
+                   delay: float = 0.0) -> list[tuple[float, StreamUpdate]]:
     """Feed a live ``stream`` (Whisper's or NeMo's) ``seconds`` of silent audio in 100 ms
     pieces (its VAD is scripted), then finish it, running each job with ``decode`` as soon as
-    the stream asks; each update with the audio received (s) when it came."""
-    audio = np.zeros(round(seconds * SAMPLE_RATE), np.float32)
+    the stream asks; each update with the audio received (s) when it came. With ``delay``,
+    each decode takes that many seconds of audio, which goes on arriving meanwhile (as on a
+    CPU); a job whose result is decided already takes none."""
+    pieces = round(seconds * 10)
     updates: list[tuple[float, StreamUpdate]] = []
-    for begin in range(0, len(audio) + 1600, 1600):
-        if begin < len(audio):
-            stream.accept(audio[begin:begin + 1600])
+    running: tuple[Any, float] | None = None
+    for step in range(pieces + 1):
+        if step < pieces:
+            stream.accept(np.zeros(1600, np.float32))
         else:
             stream.finish()
-        while (job := stream.next_job()) is not None:
-            updates += [(stream.received / SAMPLE_RATE, u)
-                        for u in stream.complete(job, decode(job))]
+        now = stream.received / SAMPLE_RATE
+        while True:
+            if running is None and (job := stream.next_job()) is not None:
+                running = (job, now + (0 if getattr(job, "decided", None) else delay))
+            if running is None or running[1] > now + 1e-9:
+                break
+            updates += [(now, u) for u in stream.complete(running[0], decode(running[0]))]
+            running = None
+    if running is not None:
+        updates += [(seconds, u) for u in stream.complete(running[0], decode(running[0]))]
+    while (job := stream.next_job()) is not None:
+        updates += [(seconds, u) for u in stream.complete(job, decode(job))]
     assert stream.done
     return updates

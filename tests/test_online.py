@@ -219,30 +219,9 @@ def test_the_old_policy_held_sentences_until_the_buffer_passed_trim_after() -> N
 
 def _slow(recogniser: Scripted, options: StreamOptions, seconds: float, delay: float
           ) -> list[tuple[float, StreamUpdate]]:
-    """As :func:`_stream_script`, but each decode takes ``delay`` seconds of audio (the
-    stream goes on meanwhile), as on a CPU; each update with the audio received when it
-    came."""
-    stream = recogniser.open_stream(options)
-    updates: list[tuple[float, StreamUpdate]] = []
-    running: tuple[DecodeJob, float] | None = None
-    for step in range(round(seconds * 10) + 1):
-        if step < round(seconds * 10):
-            stream.accept(np.zeros(1600, np.float32))
-        elif not stream.finished:
-            stream.finish()
-        now = stream.received / 16000
-        while True:
-            if running is None and (job := stream.next_job()) is not None:
-                running = (job, now + (0 if job.decided is not None else delay))
-            if running is None or running[1] > now + 1e-9:
-                break
-            updates += [(now, u) for u in stream.complete(running[0],
-                                                          recogniser.decode([running[0]])[0])]
-            running = None
-    while (job := stream.next_job()) is not None:
-        updates += [(seconds, u) for u in stream.complete(job, recogniser.decode([job])[0])]
-    assert stream.done
-    return updates
+    """As :func:`_stream_script`, each decode taking ``delay`` seconds of audio."""
+    return stream_silence(recogniser.open_stream(options),
+                          lambda job: recogniser.decode([job])[0], seconds, delay)
 
 
 def test_an_early_final_is_the_final_when_the_silence_ends_the_utterance() -> None:
