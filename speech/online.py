@@ -475,32 +475,33 @@ class OnlineTranscriber(UtteranceGate):
         return job
 
     def _reuse(self, utterance: _Utterance, kind: JobKind) -> DecodeJob | None:
-        """The kept early final of ``utterance`` as its ``final`` job (the silence it was
-        decoded in ended the utterance) or as the ``partial`` after the pause (the speaker
-        went on after that silence), its result decided; None when it is neither."""
-        if utterance.kept is None:
+        """The kept early final of ``utterance`` as its ``final`` job or as the ``partial``
+        after the pause (:meth:`_kept_fits`), its result decided; None when it is neither."""
+        if utterance.kept is None or not self._kept_fits(utterance, kind):
             return None
         job, result = utterance.kept
-        if kind == "final":
-            fits = utterance.silent_from == job.early
-        else:  # with final_at_pause, where the partial after a pause is decoded as a final
-            fits = self.options.final_at_pause and bool(utterance.pauses) \
-                and utterance.pauses[-1][0] == job.early
-        if not fits:
-            return None
         utterance.kept = None
         return replace(job, kind=kind, decided=result)
+
+    def _kept_fits(self, utterance: _Utterance, kind: JobKind) -> bool:
+        """``utterance``'s kept early final is its ``final`` (the silence it was decoded in
+        ended the utterance) or, with ``final_at_pause``, the ``partial`` after the pause
+        (the speaker went on after that silence)."""
+        if utterance.kept is None:
+            return False
+        job = utterance.kept[0]
+        if kind == "final":
+            return self._ended_early(job)
+        return self.options.final_at_pause and _last_pause_began(utterance, job.early)
 
     def _needs_partial(self, utterance: _Utterance) -> bool:
         if utterance.held is not None:
             return False  # silence since the VAD ended it: nothing new to hear
-        if utterance.kept is not None and self.options.final_at_pause and utterance.pauses \
-                and utterance.pauses[-1][0] == utterance.kept[0].early:
+        if self._kept_fits(utterance, "partial"):
             return True  # the speaker went on: the kept early final looks at the pause
-        if self._early(utterance) is not None:
-            return True
         if self._quiet() is not None:
-            return False  # its early final was decoded in this silence: nothing new to hear
+            # An early final is due in this silence, or was decoded in it: nothing new since.
+            return self._early(utterance) is not None
         fresh = (utterance.samples - utterance.decoded) / SAMPLE_RATE
         resumed = utterance.resumed
         return fresh >= self.options.partial_interval or (
@@ -526,8 +527,7 @@ class OnlineTranscriber(UtteranceGate):
         """The next partial looks for a sentence end at a pause and is decoded as a final
         (``final_at_pause``)."""
         options = self.options
-        if utterance.searched is not None and utterance.pauses \
-                and utterance.pauses[-1][0] == utterance.searched:
+        if _last_pause_began(utterance, utterance.searched):
             return False  # the early final decoded in this pause looked for a sentence end
         return (options.final_at_pause and options.sentence_decode
                 and options.pause_end is not None and utterance.resumed is not None
@@ -871,6 +871,11 @@ def _after(segments: Sequence[Segment], seconds: float, said: str = "") -> list[
                             end=max(words[-1].end, segment.end - seconds),
                             text="".join(w.text for w in words).strip(), words=words))
     return kept
+
+
+def _last_pause_began(utterance: _Utterance, sample: int | None) -> bool:
+    """The last pause heard in ``utterance`` began at stream sample ``sample``."""
+    return sample is not None and bool(utterance.pauses) and utterance.pauses[-1][0] == sample
 
 
 def _key(word: Word | str) -> str:
