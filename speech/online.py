@@ -67,6 +67,10 @@ PROMPT_KEPT = 800
 """Characters of the finals so far kept for prompts (the most ``prompt_chars`` allows)."""
 WORDS_KEPT = 100
 """Words of the finals so far kept for ``final_prefix`` (more than 10 s of speech)."""
+SPANS_KEPT = 64
+"""Spans of finals kept for ``context_gap``."""
+CONTEXT_REACH = 60.0
+"""Seconds before an utterance that ``context_gap`` looks back for speech, at most."""
 PREFIX_LEAD = 0.1
 """Seconds of audio a final's context (``final_prefix``) keeps before its first word."""
 """Characters of the finals so far kept for prompts (the most ``prompt_chars`` allows)."""
@@ -152,6 +156,11 @@ class StreamOptions:
     (language identified per turn) only audio of the same turn is heard: what came before it
     may be the other party's language. On the OSCE interview
     CAR0001, 5 s took the finals' WER from 19.9 to 13.9 (batch 11.4; README, live section)."""
+    context_gap: float | None = None
+    """Seconds of each silence between earlier finals that a final's context keeps (longer
+    silences are shortened to this), so that its ``final_context`` seconds hold more of the
+    conversation's speech, as a batch decode's 30 s of VAD-filtered speech do (None: the
+    audio before the utterance as it came)."""
     final_prefix: bool = False
     """A final's decode is given the text of the earlier finals it hears in its context
     (``final_context``) as its beginning (Whisper's forced prefix) instead of decoding that
@@ -398,8 +407,11 @@ class OnlineTranscriber(UtteranceGate):
         """The end of the stream's finals so far: the prompt of the next final decode."""
         self._final_words: deque[Word] = deque(maxlen=WORDS_KEPT)
         """The last words of the stream's finals (stream seconds): ``final_prefix``'s text."""
-        self._recent = RecentAudio(round((self.options.max_utterance
-                                          + self.options.final_context + 1) * SAMPLE_RATE)
+        self._spans: deque[tuple[int, int]] = deque(maxlen=SPANS_KEPT)
+        """Where the stream's last finals were (stream samples): ``context_gap``'s speech."""
+        reach = self.options.final_context + (CONTEXT_REACH if self.options.context_gap
+                                              is not None else 0.0)
+        self._recent = RecentAudio(round((self.options.max_utterance + reach + 1) * SAMPLE_RATE)
                                    if self.options.final_context else 0)
 
     def accept(self, samples: np.ndarray) -> None:
@@ -587,9 +599,34 @@ class OnlineTranscriber(UtteranceGate):
                  if w.start >= start - heard and w.end <= start + CUT_MARGIN] \
             if self.options.final_prefix and heard > 0 else []
         if not words:
+            if self.options.context_gap is not None:
+                return self._speech_before(utterance.start, heard), None
             return self._recent.before(utterance.start, heard), None
         before = self._recent.before(utterance.start, start - words[0].start + PREFIX_LEAD)
         return before, "".join(w.text for w in words).strip()
+
+    def _speech_before(self, sample: int, seconds: float) -> np.ndarray:
+        """Up to ``seconds`` of the stream's audio before stream sample ``sample``: the spans
+        of its last finals, most recent last, each silence between them (and before
+        ``sample``) shortened to ``context_gap``."""
+        assert self.options.context_gap is not None
+        need, end = round(seconds * SAMPLE_RATE), sample
+        gap = round(self.options.context_gap * SAMPLE_RATE)
+        pieces: list[np.ndarray] = []
+        for first, last in reversed(self._spans):
+            last = min(last, end)
+            if need <= 0 or last <= first:
+                continue
+            silence = min(end - last, gap, need)
+            if silence:
+                pieces.append(self._recent.before(end, silence / SAMPLE_RATE)[:silence])
+                need -= silence
+            take = min(last - first, need)
+            if take > 0:
+                pieces.append(self._recent.before(last, take / SAMPLE_RATE))
+                need -= take
+            end = last - take
+        return np.concatenate(pieces[::-1]) if pieces else np.zeros(0, np.float32)
 
     def complete(self, job: DecodeJob,
                  result: tuple[Sequence[Segment], str]) -> list[StreamUpdate]:
@@ -833,6 +870,8 @@ class OnlineTranscriber(UtteranceGate):
         self.finals += 1
         self._said = f"{self._said} {text}".strip()[-PROMPT_KEPT:]
         self._final_words.extend(words)
+        if text:
+            self._spans.append((start, end))
         return StreamUpdate(utterance.number, segment)
 
     def _partial(self, utterance: _Utterance, words: Sequence[Word], stable: int,

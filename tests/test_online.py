@@ -10,7 +10,7 @@ import pytest
 from faster_whisper.vad import get_vad_model
 
 from eval.wer import error_rate
-from speech.audio import load_audio
+from speech.audio import SAMPLE_RATE, load_audio
 from speech.online import (
     AFTER_PAUSE,
     IDENTIFY_AFTER,
@@ -325,6 +325,24 @@ def test_a_final_can_begin_with_the_text_of_the_finals_it_hears() -> None:
         spoken = "".join(w.text for w in words[first:first + len(prefix.split())]).strip()
         assert spoken == prefix
     assert recogniser.prefixes[0] is None  # nothing was final before the first sentence
+
+
+def test_a_final_context_can_shorten_the_silences_between_earlier_finals() -> None:
+    """With ``context_gap``, a final's context is the speech of the finals before it, each
+    silence between them (and before the utterance) shortened to that many seconds."""
+    stream = OnlineTranscriber(StreamOptions(language="en", final_context=3.0,
+                                             context_gap=0.5))
+    stream.accept(np.arange(20 * SAMPLE_RATE, dtype=np.float32))  # each sample its index
+    second = SAMPLE_RATE
+    stream._spans.extend([(2 * second, 4 * second), (9 * second, 10 * second)])
+    heard = stream._speech_before(15 * second, 3.0)
+    expected = np.concatenate([np.arange(3 * second, 4 * second),  # end of the first
+                               np.arange(8.5 * second, 9 * second),  # 0.5 s of silence
+                               np.arange(9 * second, 10 * second),  # the second final
+                               np.arange(14.5 * second, 15 * second)])  # silence before
+    assert np.array_equal(heard, expected.astype(np.float32))
+    assert len(stream._speech_before(15 * second, 10.0)) == round(
+        (2 + 0.5 + 1 + 0.5) * second)  # all there is: the first span has no silence before
 
 
 def test_final_decodes_take_the_finals_before_them_as_prompt() -> None:
