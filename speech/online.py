@@ -65,15 +65,10 @@ LONGEST_WINDOW = 28.0
 """Seconds of audio a final decodes at most, its context included."""
 PROMPT_KEPT = 800
 """Characters of the finals so far kept for prompts (the most ``prompt_chars`` allows)."""
-WORDS_KEPT = 100
-"""Words of the finals so far kept for ``final_prefix`` (more than 10 s of speech)."""
 SPANS_KEPT = 64
 """Spans of finals kept for ``context_gap``."""
 CONTEXT_REACH = 60.0
 """Seconds before an utterance that ``context_gap`` looks back for speech, at most."""
-PREFIX_LEAD = 0.1
-"""Seconds of audio a final's context (``final_prefix``) keeps before its first word."""
-"""Characters of the finals so far kept for prompts (the most ``prompt_chars`` allows)."""
 AFTER_PAUSE = 0.15
 """Seconds of speech after a pause before the partial that looks for a sentence end there
 (its next word must be heard)."""
@@ -161,11 +156,6 @@ class StreamOptions:
     silences are shortened to this), so that its ``final_context`` seconds hold more of the
     conversation's speech, as a batch decode's 30 s of VAD-filtered speech do (None: the
     audio before the utterance as it came)."""
-    final_prefix: bool = False
-    """A final's decode is given the text of the earlier finals it hears in its context
-    (``final_context``) as its beginning (Whisper's forced prefix) instead of decoding that
-    speech again: its context audio then begins at the first of those words. The decoder
-    hears the conversation's words as well as its sound, and spends no steps on the context."""
     final_fallback: bool = True
     """Finals are decoded with Whisper's temperature fallback (decoded again, sampling, when
     the text repeats itself or its log-probability is low); False: once, at temperature 0.
@@ -240,18 +230,16 @@ class StreamOptions:
             raise ValueError("final_window must be between 10 and 30 seconds")
 
     def decode_options(self, kind: JobKind, language: str | None,
-                       context: str = "", prefix: str | None = None) -> TranscribeOptions:
-        """How a job is decoded; ``context``: the text before it, ``prefix``: the text its
-        audio begins with (finals only: partials of several streams batch together only when
-        their options agree)."""
+                       context: str = "") -> TranscribeOptions:
+        """How a job is decoded; ``context``: the text before it (finals only: partials of
+        several streams batch together only when their options agree)."""
         prompt = " ".join(p for p in (self.initial_prompt, context if kind == "final" else "")
                           if p) or None
         return TranscribeOptions(
             language=language, task=self.task,
             beam_size=self.beam_size if kind == "final" else 1,
             word_timestamps=True, vad_filter=False, vocabulary=self.vocabulary,
-            initial_prompt=prompt, condition_on_previous_text=False,
-            prefix=prefix if kind == "final" else None)
+            initial_prompt=prompt, condition_on_previous_text=False)
 
 
 def parse_stream_options(text: str, **base: Any) -> StreamOptions:
@@ -405,8 +393,6 @@ class OnlineTranscriber(UtteranceGate):
         self._closed: deque[_Utterance]  # type: ignore[assignment]
         self._said = ""
         """The end of the stream's finals so far: the prompt of the next final decode."""
-        self._final_words: deque[Word] = deque(maxlen=WORDS_KEPT)
-        """The last words of the stream's finals (stream seconds): ``final_prefix``'s text."""
         self._spans: deque[tuple[int, int]] = deque(maxlen=SPANS_KEPT)
         """Where the stream's last finals were (stream samples): ``context_gap``'s speech."""
         reach = self.options.final_context + (CONTEXT_REACH if self.options.context_gap
@@ -579,31 +565,24 @@ class OnlineTranscriber(UtteranceGate):
         if context and len(context) < len(self._said):
             context = context.partition(" ")[2]  # whole words only
         audio = utterance.audio(limit)
-        before, prefix = self._context(utterance, len(audio)) if final else (audio[:0], None)
+        before = self._context(utterance, len(audio)) if final else audio[:0]
         return DecodeJob(self, kind, utterance, np.concatenate([before, audio]),
                          self.options.decode_options("final" if final else kind, language,
-                                                     context, prefix),
+                                                     context),
                          candidates, sentence=until is not None, context=len(before),
                          thorough=thorough)
 
-    def _context(self, utterance: _Utterance, samples: int) -> tuple[np.ndarray, str | None]:
+    def _context(self, utterance: _Utterance, samples: int) -> np.ndarray:
         """The stream's audio a final of ``samples`` of ``utterance`` hears before it
-        (``final_context``; within the turn in interpreter mode), and with ``final_prefix``
-        the text of the earlier finals' words that audio begins with (None: no such words)."""
+        (``final_context``; within the turn in interpreter mode; with ``context_gap``, the
+        speech of the finals before it)."""
         heard = min(self.options.final_context, LONGEST_WINDOW - samples / SAMPLE_RATE)
         if self.options.language is None and len(self.options.languages) != 1:
             # Interpreter mode: the audio before the turn may be the other party's language.
             heard = min(heard, (utterance.start - utterance.onset) / SAMPLE_RATE)
-        start = utterance.start / SAMPLE_RATE
-        words = [w for w in self._final_words
-                 if w.start >= start - heard and w.end <= start + CUT_MARGIN] \
-            if self.options.final_prefix and heard > 0 else []
-        if not words:
-            if self.options.context_gap is not None:
-                return self._speech_before(utterance.start, heard), None
-            return self._recent.before(utterance.start, heard), None
-        before = self._recent.before(utterance.start, start - words[0].start + PREFIX_LEAD)
-        return before, "".join(w.text for w in words).strip()
+        if self.options.context_gap is not None:
+            return self._speech_before(utterance.start, heard)
+        return self._recent.before(utterance.start, heard)
 
     def _speech_before(self, sample: int, seconds: float) -> np.ndarray:
         """Up to ``seconds`` of the stream's audio before stream sample ``sample``: the spans
@@ -640,7 +619,7 @@ class OnlineTranscriber(UtteranceGate):
             job.utterance.kept = (job, (list(segments), language))  # it may end the utterance
         if job.context:
             said = self._said.rpartition(" ")[2]
-            segments = _after(segments, job.context / SAMPLE_RATE, said, job.options.prefix)
+            segments = _after(segments, job.context / SAMPLE_RATE, said)
         self._busy = False
         utterance = job.utterance
         utterance.language = language
@@ -869,7 +848,6 @@ class OnlineTranscriber(UtteranceGate):
                           avg_logprob=float(np.mean(logprobs)) if logprobs else None)
         self.finals += 1
         self._said = f"{self._said} {text}".strip()[-PROMPT_KEPT:]
-        self._final_words.extend(words)
         if text:
             self._spans.append((start, end))
         return StreamUpdate(utterance.number, segment)
@@ -915,21 +893,12 @@ class RecentAudio:
         return held[begin - first: sample - first]
 
 
-def _after(segments: Sequence[Segment], seconds: float, said: str = "",
-           prefix: str | None = None) -> list[Segment]:
+def _after(segments: Sequence[Segment], seconds: float, said: str = "") -> list[Segment]:
     """``segments`` of a window that began ``seconds`` before the utterance, on the
     utterance's clock, without the words heard before it (those centred before 0). A word
     that began before 0 and reads as ``said`` (the last word of the final before) is that
     final's last word, which this decode heard across the cut and timed later: it is dropped
-    too. With the ``prefix`` the decode was made to begin with, its words are those dropped
-    (should the decode not begin with them, by time as without), and the rest is cut into
-    sentences (a decode with a prefix has no segment timestamps)."""
-    if prefix is not None:
-        ahead = prefix.split()
-        decoded = [w for s in segments for w in s.words]
-        if len(decoded) >= len(ahead) and \
-                all(_key(w) == _key(p) for w, p in zip(decoded, ahead, strict=False)):
-            return _sentences(decoded[len(ahead):], seconds, segments)
+    too."""
     last = _key(said)
     kept: list[Segment] = []
     for segment in segments:
@@ -942,27 +911,6 @@ def _after(segments: Sequence[Segment], seconds: float, said: str = "",
                             end=max(words[-1].end, segment.end - seconds),
                             text="".join(w.text for w in words).strip(), words=words))
     return kept
-
-
-def _sentences(words: Sequence[Word], seconds: float, segments: Sequence[Segment]
-               ) -> list[Segment]:
-    """``words`` of a window that began ``seconds`` before the utterance, on the utterance's
-    clock, as one segment per sentence (the log-probability of the decode's segments)."""
-    logprobs = [s.avg_logprob for s in segments if s.avg_logprob is not None]
-    logprob = float(np.mean(logprobs)) if logprobs else None
-    language = segments[0].language if segments else None
-    shifted = [replace(w, start=max(0.0, w.start - seconds), end=max(0.0, w.end - seconds))
-               for w in words]
-    found: list[Segment] = []
-    begin = 0
-    for index, word in enumerate(shifted):
-        if word.ends_sentence or index == len(shifted) - 1:
-            mine = tuple(shifted[begin:index + 1])
-            found.append(Segment(id=len(found), start=mine[0].start, end=mine[-1].end,
-                                 text="".join(w.text for w in mine).strip(), words=mine,
-                                 language=language, avg_logprob=logprob))
-            begin = index + 1
-    return found
 
 
 def _last_pause_began(utterance: _Utterance, sample: int | None) -> bool:

@@ -51,10 +51,6 @@ class TranscribeOptions:
     initial_prompt: str | None = None
     condition_on_previous_text: bool = True
     """Only used by sequential decoding (batch_size 1)."""
-    prefix: str | None = None
-    """Text the audio is known to begin with (live finals heard in their conversation): the
-    decoder is made to begin with it instead of decoding that speech again, and its words come
-    back with the rest (one window; no segment timestamps, word timestamps as usual)."""
 
     def __post_init__(self) -> None:
         if self.task not in ("transcribe", "translate"):

@@ -82,8 +82,6 @@ class Scripted:
         partial decoded as a final (``DecodeJob.thorough``) is "thorough"."""
         self.languages: list[tuple[str, str | None]] = []
         """(kind as in ``calls``, language asked for: None to identify it) of every decode."""
-        self.prefixes: list[str | None] = []
-        """The text every decode was made to begin with (``final_prefix``), in order."""
 
     def open_stream(self, options: StreamOptions) -> OnlineTranscriber:
         """A stream whose VAD hears speech from ``onset`` to ``offset`` and a pause wherever
@@ -107,7 +105,6 @@ class Scripted:
         kind = "thorough" if job.thorough else job.kind
         self.calls.append((kind, begin, end, job.options.initial_prompt))
         self.languages.append((kind, job.options.language))
-        self.prefixes.append(job.options.prefix)
         heard = [replace(w, start=w.start - begin, end=w.end - begin,
                          text=self._slip(i, w, end, final))
                  for i, w in enumerate(self.words)

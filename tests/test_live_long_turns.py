@@ -15,7 +15,7 @@ import pytest
 
 from eval.wer import error_rate
 from speech.audio import SAMPLE_RATE, load_audio
-from speech.online import OnlineTranscriber, StreamOptions, _key, decode_jobs, replay
+from speech.online import OnlineTranscriber, StreamOptions, decode_jobs, replay
 from speech.types import Segment
 from streaming.annotate import EntityAnnotator
 from streaming.live.engine import Engine, Stages
@@ -56,24 +56,6 @@ def test_a_long_monologue_is_finalised_sentence_by_sentence(tiny_en: Any,
         "Monday", "stairs", "dizzy", "father", "aspirin", "daughter", "mornings")]
     # Never twice (no audio finalised twice); tiny.en may mishear one ("stairnet home").
     assert max(counts) == 1 and counts.count(1) >= 6, (counts, said)
-
-
-@pytest.mark.slow
-def test_a_window_decoded_with_its_known_beginning_as_prefix(tiny_en: Any,
-                                                             tmp_path: Path) -> None:
-    """A final's window whose first sentence is known (``final_prefix``): the decoder begins
-    with it, its words come back first (timed inside it), then the words of the rest."""
-    audio = load_audio(speak(" ".join(MONOLOGUE[:2]), tmp_path / "two.wav"))
-    prefix = MONOLOGUE[0]
-    options = StreamOptions(language="en").decode_options("final", "en", prefix=prefix)
-    segments = tiny_en.transcribe_windows([audio], options)[0]
-    words = [w for s in segments for w in s.words]
-    known = len(prefix.split())
-    assert [_key(w) for w in words[:known]] == [_key(p) for p in prefix.split()]
-    rest = "".join(w.text for w in words[known:])
-    assert error_rate([MONOLOGUE[1]], [rest]).score < 25, rest
-    assert words[known - 1].end <= words[known].start + 0.05  # the rest is timed after it
-    assert all(a.start <= b.start for a, b in itertools.pairwise(words))
 
 
 # -- enrichment failures (fast: scripted recogniser) -------------------------------------------

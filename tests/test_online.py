@@ -14,7 +14,6 @@ from speech.audio import SAMPLE_RATE, load_audio
 from speech.online import (
     AFTER_PAUSE,
     IDENTIFY_AFTER,
-    PREFIX_LEAD,
     DecodeJob,
     JobKind,
     OnlineTranscriber,
@@ -290,41 +289,6 @@ def test_a_word_heard_across_the_cut_is_not_repeated_by_the_next_final() -> None
     assert _after(heard, 3.0, "being")[0].words[0].start == 0.0
     started_after = window((3.0, 3.3, " the"), (3.4, 3.8, " worst"))
     assert [w.text for w in _after(started_after, 3.0, "the")[0].words] == [" the", " worst"]
-
-
-def test_a_decode_made_to_begin_with_the_finals_before_drops_their_words() -> None:
-    """With a ``prefix``, its words are dropped by count (however late the alignment puts
-    them), the rest is cut into sentences; a decode that does not begin with them is cut by
-    time, as without."""
-    heard = tuple(Word(a, b, text, 0.9) for a, b, text in [
-        (0.0, 0.3, " it's"), (0.3, 1.9, " sharper."), (1.9, 2.2, " It's"),
-        (2.2, 2.6, " located"), (2.6, 2.9, " here."), (3.2, 3.4, " Yes.")])
-    window = [Segment(0, 0.0, 3.4, "".join(w.text for w in heard).strip(), heard,
-                      language="en", avg_logprob=-0.3)]
-    found = _after(window, 1.0, "sharper.", prefix="it's sharper.")
-    assert [s.text for s in found] == ["It's located here.", "Yes."]
-    assert [t for s in found for t in (s.start, s.end)] == pytest.approx([0.9, 1.9, 2.2, 2.4])
-    assert all(s.language == "en" and s.avg_logprob == -0.3 for s in found)
-    by_time = _after(window, 1.0, "", prefix="it is sharper.")
-    assert by_time[0].text == "sharper. It's located here. Yes."  # centred after the cut
-
-
-def test_a_final_can_begin_with_the_text_of_the_finals_it_hears() -> None:
-    """With ``final_prefix``, a final's decode begins just before the first word of the
-    earlier finals within ``final_context``, and is made to begin with their text: the
-    finals are the same, each word once."""
-    words, recogniser, finals = _turn(SENTENCES[:3], StreamOptions(
-        language="en", final_context=3.0, final_prefix=True))
-    assert [f.text for _, f in finals] == SENTENCES[:3]
-    prefixed = [(call, prefix) for call, prefix in zip(recogniser.calls, recogniser.prefixes,
-                                                         strict=True) if prefix]
-    assert prefixed and all(kind != "partial" for (kind, _, _, _), _ in prefixed)
-    for (_, begin, _, _), prefix in prefixed:
-        first = next(i for i, w in enumerate(words) if w.start >= begin)
-        assert words[first].start == pytest.approx(begin + PREFIX_LEAD)
-        spoken = "".join(w.text for w in words[first:first + len(prefix.split())]).strip()
-        assert spoken == prefix
-    assert recogniser.prefixes[0] is None  # nothing was final before the first sentence
 
 
 def test_a_final_context_can_shorten_the_silences_between_earlier_finals() -> None:

@@ -158,31 +158,18 @@ class FasterWhisperBackend:
         if options.task == "translate" and not self.multilingual:
             raise InvalidOptionError(f"model {self._resolved.name} is English-only and cannot "
                                      "translate; use a multilingual model such as --model base")
-        if options.prefix is not None and options.batch_size > 1:
-            raise InvalidOptionError("a prefix needs sequential decoding (batch_size 1)")
 
     def _decode_kwargs(self, options: TranscribeOptions) -> dict[str, Any]:
         """The faster-whisper keyword arguments every decode takes from ``options``, once
         :meth:`check` has accepted them."""
         self.check(options)
-        terms = hotwords(options.vocabulary) if options.vocabulary else None
-        prompt = options.initial_prompt
-        if options.prefix is not None:
-            # faster-whisper drops hotwords when given a prefix: they go ahead of the prompt,
-            # where it would have put them. Timestamp tokens would let the decoder close the
-            # prefix's segment and stop there (it did on 5 of 8 CAR0001 windows).
-            prompt = " ".join(p for p in (terms, prompt) if p) or None
-            return {"language": options.language, "task": options.task,
-                    "beam_size": options.beam_size, "word_timestamps": options.word_timestamps,
-                    "initial_prompt": prompt, "prefix": options.prefix,
-                    "without_timestamps": True}
         return {
             "language": options.language,
             "task": options.task,
             "beam_size": options.beam_size,
             "word_timestamps": options.word_timestamps,
-            "initial_prompt": prompt,
-            "hotwords": terms,
+            "initial_prompt": options.initial_prompt,
+            "hotwords": hotwords(options.vocabulary) if options.vocabulary else None,
         }
 
     def transcribe(
@@ -288,11 +275,6 @@ class FasterWhisperBackend:
         kwargs = self._decode_kwargs(options)
         longest = max(len(w) for w in windows) / SAMPLE_RATE
         kwargs["max_new_tokens"] = int(TOKENS_PER_SECOND * longest) + 16
-        if options.prefix is not None and len(windows) > 1:
-            # A prefix belongs to one window (the batched pipeline takes none): one at a time.
-            return [found for window in windows
-                    for found in self.transcribe_windows([window], options, fallback=fallback,
-                                                         context=context)]
         if len(windows) == 1:
             with short_windows(self.model, context):
                 found, info = self.model.transcribe(
