@@ -212,6 +212,7 @@ def main() -> None:
         with serve_in_thread(engine, asr) as base:
             results = asyncio.run(run_clients(base.replace("http", "ws") + "/v1/stream", audio,
                                               count, start))
+            totals = engine.metrics()
         lines = [t for r in results for t in timelines(r)]
         first = [s for s in FirstPartialLatency().sentence_scores(lines) if s is not None]
         lag = [s for s in FinalLag().sentence_scores(lines) if s is not None]
@@ -225,7 +226,8 @@ def main() -> None:
         row: dict[str, Any] = {"streams": count, "first_partial": percentiles(first),
                "final_lag": percentiles(lag), "wer": float(np.mean(wers)),
                "dropped_seconds": dropped, "lagging_events": lagging,
-               "utterances": len(lines), "finals": finals}
+               "utterances": len(lines), "finals": finals,
+               "decodes": totals["decodes"], "hurried_decodes": totals["hurried_decodes"]}
         if sentences:
             ends = [x["end"] for x in sentences]
             per = [sentence_lags([(x["end"], x["received"]) for x in f], ends) for f in finals]
@@ -240,7 +242,8 @@ def main() -> None:
             sl = row["sentence_lag"]
             extra = f" sentence lag p50 / p95 {sl[0]:.2f} / {sl[1]:.2f} s |"
         print(f"| {count} | {fp[0]:.2f} / {fp[1]:.2f} | {fl[0]:.2f} / {fl[1]:.2f} | "
-              f"{row['wer']:.1f} ({batch_wer:.1f}) | {dropped:.2f} | {lagging} |{extra}",
+              f"{row['wer']:.1f} ({batch_wer:.1f}) | {dropped:.2f} | {lagging} |{extra} "
+              f"hurried {totals['hurried_decodes']:.0f} of {totals['decodes']:.0f} decodes |",
               flush=True)
     capacity = max((r["streams"] for r in rows if r["final_lag"][1] <= 3.0), default=0)
     print(f"\nconcurrent real-time streams with final-lag p95 <= 3 s: {capacity}")

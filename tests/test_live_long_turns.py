@@ -18,7 +18,7 @@ from speech.audio import SAMPLE_RATE, load_audio
 from speech.online import OnlineTranscriber, StreamOptions, decode_jobs, replay
 from speech.types import Segment
 from streaming.annotate import EntityAnnotator
-from streaming.live.engine import Engine, Stages
+from streaming.live.engine import Engine, EngineConfig, Stages
 from streaming.live.pcm import encode_pcm
 from streaming.live.protocol import End, Error, Final, Message, Start
 from tests.conftest import speak
@@ -139,3 +139,23 @@ def test_a_client_asks_for_the_trailing_hold_in_its_start_message() -> None:
         engine.stop(plain)
     finally:
         engine.shutdown()
+
+
+def test_the_engine_counts_the_finals_it_decoded_in_a_hurry() -> None:
+    """Finals decoded the faster, less accurate way (the server was behind) are counted, so
+    that a benchmark can tell them from the policy's own errors."""
+    sentences = ["The chest pain began yesterday.", "It gets worse when I walk."]
+    words = monologue(sentences)
+    counts = []
+    for behind in (1e9, -1.0):  # never behind; behind whenever a final is waiting
+        engine: Engine[Any, Any] = Engine(Scripted(words, 0.3, words[-1].end + 0.5), Stages(),
+                                          config=EngineConfig(hurry_backlog=behind))
+        try:
+            finals = [e for e in _serve(engine, Start(type="start", language="en"),
+                                        words[-1].end + 2) if isinstance(e, Final)]
+            counts.append((engine.metrics()["hurried_decodes"],
+                           " ".join(f.text for f in finals)))
+        finally:
+            engine.shutdown()
+    assert counts[0] == (0, " ".join(sentences))
+    assert counts[1][0] >= 1 and counts[1][1] == counts[0][1]

@@ -184,7 +184,7 @@ class Engine(Generic[JobT, ResultT]):
                                         daemon=True)
         self._counter = itertools.count()
         self.totals = {"sessions": 0, "decodes": 0, "decode_seconds": 0.0, "audio_seconds": 0.0,
-                       "finals": 0, "partials": 0, "errors": 0}
+                       "finals": 0, "partials": 0, "errors": 0, "hurried_decodes": 0}
         self.busy_seconds = 0.0
         self._thread.start()
 
@@ -327,6 +327,7 @@ class Engine(Generic[JobT, ResultT]):
             with self._cond:
                 self.totals["decodes"] += len(jobs)
                 self.totals["decode_seconds"] += spent
+                self.totals["hurried_decodes"] += len(jobs) if hurry else 0
                 for job, result in zip(jobs, results, strict=True):
                     session = self._owner(job)
                     if session is None:
