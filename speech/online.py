@@ -63,6 +63,9 @@ HURRIED_FINAL_CONTEXT = 2000
 """Frames (20 s) finals are encoded with when the server is behind (else Whisper's 3000)."""
 LONGEST_WINDOW = 28.0
 """Seconds of audio a final decodes at most, its context included."""
+EDGE = 0.5
+"""Seconds before its cut within which a final's decode may time the utterance's first words
+(see :func:`_after`)."""
 PROMPT_KEPT = 800
 """Characters of the finals so far kept for prompts (the most ``prompt_chars`` allows)."""
 SPANS_KEPT = 64
@@ -156,6 +159,9 @@ class StreamOptions:
     silences are shortened to this), so that its ``final_context`` seconds hold more of the
     conversation's speech, as a batch decode's 30 s of VAD-filtered speech do (None: the
     audio before the utterance as it came)."""
+    edges: bool = True
+    """Keep the first words of an utterance that a final's decode timed before its cut
+    (:func:`_after`)."""
     final_fallback: bool = True
     """Finals are decoded with Whisper's temperature fallback (decoded again, sampling, when
     the text repeats itself or its log-probability is low); False: once, at temperature 0.
@@ -619,7 +625,7 @@ class OnlineTranscriber(UtteranceGate):
             job.utterance.kept = (job, (list(segments), language))  # it may end the utterance
         if job.context:
             said = self._said.rpartition(" ")[2]
-            segments = _after(segments, job.context / SAMPLE_RATE, said)
+            segments = _after(segments, job.context / SAMPLE_RATE, said, self.options.edges)
         self._busy = False
         utterance = job.utterance
         utterance.language = language
@@ -893,18 +899,41 @@ class RecentAudio:
         return held[begin - first: sample - first]
 
 
-def _after(segments: Sequence[Segment], seconds: float, said: str = "") -> list[Segment]:
+def _after(segments: Sequence[Segment], seconds: float, said: str = "",
+           edges: bool = True) -> list[Segment]:
     """``segments`` of a window that began ``seconds`` before the utterance, on the
     utterance's clock, without the words heard before it (those centred before 0). A word
     that began before 0 and reads as ``said`` (the last word of the final before) is that
     final's last word, which this decode heard across the cut and timed later: it is dropped
-    too."""
+    too.
+
+    With ``edges``, the utterance's first words are kept where Whisper timed them early:
+
+    * a word heard across the cut (begun before it, ended after it) whatever its centre:
+      the first word after a silence is aligned from well inside that silence ("have" from
+      -0.84 to 0.38 s, "you" from -1.08 to 0.38 s);
+    * words that end less than ``EDGE`` seconds before the cut and come after ``said`` as
+      this decode heard it: they are not the final before ("And no, I don't | think so.").
+    """
     last = _key(said)
+    flat = [w for segment in segments for w in segment.words]
+    before = [i for i, w in enumerate(flat) if (w.start + w.end) / 2 < seconds]
+    anchor = next((i for i in reversed(before) if last and _key(flat[i]) == last), None)
+
+    def kept_word(index: int, word: Word) -> bool:
+        if last and word.start < seconds and _key(word) == last:
+            return False  # the final before's last word, heard again
+        if (word.start + word.end) / 2 >= seconds:
+            return True
+        if not edges or (anchor is not None and index <= anchor):
+            return False
+        return word.end > seconds or (anchor is not None and word.end > seconds - EDGE)
+
+    keep = {id(w) for i, w in enumerate(flat) if kept_word(i, w)}
     kept: list[Segment] = []
     for segment in segments:
         words = tuple(replace(w, start=max(0.0, w.start - seconds), end=max(0.0, w.end - seconds))
-                      for w in segment.words if (w.start + w.end) / 2 >= seconds
-                      and not (w.start < seconds and last and _key(w) == last))
+                      for w in segment.words if id(w) in keep)
         if not words:
             continue
         kept.append(replace(segment, id=len(kept), start=words[0].start,

@@ -309,6 +309,28 @@ def test_a_final_context_can_shorten_the_silences_between_earlier_finals() -> No
         (2 + 0.5 + 1 + 0.5) * second)  # all there is: the first span has no silence before
 
 
+def test_the_first_words_of_an_utterance_timed_before_its_cut_are_kept() -> None:
+    """Whisper aligns the first word after a silence from well inside that silence, and may
+    time a whole word early: a word heard across the cut is the utterance's, and so are words
+    just before it that come after the final before as this decode heard it."""
+    def window(*words: tuple[float, float, str]) -> list[Segment]:
+        heard = tuple(Word(a, b, text, 0.9) for a, b, text in words)
+        return [Segment(0, heard[0].start, heard[-1].end, "".join(w.text for w in heard),
+                        heard)]
+
+    stretched = window((1.0, 2.0, " I"), (2.0, 2.4, " see."), (4.16, 5.38, " Have"),
+                       (5.38, 5.58, " you"), (5.58, 5.8, " had"))  # the cut at 5.0
+    assert _after(stretched, 5.0, "see.")[0].text == "Have you had"
+    assert _after(stretched, 5.0, "see.", edges=False)[0].text == "you had"
+    early = window((3.5, 3.82, " And"), (3.82, 4.14, " no,"), (4.6, 4.62, " I"),
+                   (4.62, 4.96, " don't"), (4.96, 5.32, " think"), (5.32, 6.06, " so."))
+    assert _after(early, 5.0, "no.")[0].text == "I don't think so."
+    assert _after(early, 5.0, "no.", edges=False)[0].text == "think so."
+    # Without the final before's last word to go by, only the word across the cut is kept.
+    assert _after(early, 5.0, "maybe")[0].text == "think so."
+    assert _after(early, 5.0, "no.")[0].words[0].start == 0.0
+
+
 def test_final_decodes_take_the_finals_before_them_as_prompt() -> None:
     _, recogniser, finals = _turn(SENTENCES[:3], StreamOptions(
         language="en", initial_prompt="Cardiology.", prompt_chars=60))
