@@ -929,11 +929,12 @@ def _after(segments: Sequence[Segment], seconds: float, said: str = "",
             return False
         return word.end > seconds or (anchor is not None and word.end > seconds - EDGE)
 
-    keep = {id(w) for i, w in enumerate(flat) if kept_word(i, w)}
+    keep = iter([kept_word(i, w) for i, w in enumerate(flat)])
     kept: list[Segment] = []
     for segment in segments:
+        mine = [w for w in segment.words if next(keep)]
         words = tuple(replace(w, start=max(0.0, w.start - seconds), end=max(0.0, w.end - seconds))
-                      for w in segment.words if id(w) in keep)
+                      for w in mine)
         if not words:
             continue
         kept.append(replace(segment, id=len(kept), start=words[0].start,
