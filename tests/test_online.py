@@ -387,8 +387,8 @@ def test_a_final_hears_the_audio_before_it_without_repeating_its_words() -> None
     """With ``final_context``, a final's decode begins up to that many seconds before its
     utterance (Whisper hears the conversation, as batch decoding does); the words heard
     there belong to the finals before and are not repeated."""
-    words, recogniser, finals = _turn(SENTENCES[:3], StreamOptions(language="en",
-                                                                   final_context=3.0))
+    words, recogniser, finals = _turn(SENTENCES[:3], StreamOptions(
+        language="en", final_context=3.0, context_gap=None))  # the audio as it came
     assert [f.text for _, f in finals] == SENTENCES[:3]
     starts = [begin for kind, begin, _, _ in recogniser.calls if kind != "partial"]
     assert starts[0] == 0.0  # the stream's first 0.3 s are all there is before it
