@@ -587,13 +587,14 @@ class OnlineTranscriber(UtteranceGate):
 
     def _context(self, utterance: _Utterance, samples: int) -> np.ndarray:
         """The stream's audio a final of ``samples`` of ``utterance`` hears before it
-        (``final_context``; within the turn in interpreter mode; with ``context_gap``, the
-        speech of the finals before it)."""
+        (``final_context``; with ``context_gap``, the speech of the finals before it; in
+        interpreter mode the turn's own audio before it)."""
         heard = min(self.options.final_context, LONGEST_WINDOW - samples / SAMPLE_RATE)
         if self.options.language is None and len(self.options.languages) != 1:
-            # Interpreter mode: the audio before the turn may be the other party's language.
+            # Interpreter mode: the audio before the turn may be the other party's language
+            # (so the turn's own audio only, as it came).
             heard = min(heard, (utterance.start - utterance.onset) / SAMPLE_RATE)
-        if self.options.context_gap is not None:
+        elif self.options.context_gap is not None:
             return self._speech_before(utterance.start, heard)
         return self._recent.before(utterance.start, heard)
 

@@ -307,6 +307,15 @@ def test_a_final_context_can_shorten_the_silences_between_earlier_finals() -> No
     assert np.array_equal(heard, expected.astype(np.float32))
     assert len(stream._speech_before(15 * second, 10.0)) == round(
         (2 + 0.5 + 1 + 0.5) * second)  # all there is: the first span has no silence before
+    # In interpreter mode the audio before the turn may be the other party's: the context
+    # is the turn's own audio before the utterance, as it came.
+    interpreter = OnlineTranscriber(StreamOptions(languages=("en", "pt"), final_context=3.0,
+                                                  context_gap=0.5))
+    interpreter.accept(np.arange(20 * SAMPLE_RATE, dtype=np.float32))
+    interpreter._spans.extend([(2 * second, 4 * second), (9 * second, 10 * second)])
+    turn = _Utterance(0, 14 * second, onset=13 * second)
+    assert np.array_equal(interpreter._context(turn, second),
+                          np.arange(13 * second, 14 * second).astype(np.float32))
 
 
 def test_the_first_words_of_an_utterance_timed_before_its_cut_are_kept() -> None:
