@@ -40,18 +40,21 @@ import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import jiwer
-from meeteval.wer.wer.cp import cp_word_error_rate  # type: ignore[import-untyped]
-from pyannote.core import Annotation, Segment  # type: ignore[import-untyped]
-from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
 
 from eval.conversations import Conversation, TextTurn, TimedTurn
 from eval.metric import Metric, Score, check_lengths
 from eval.normalize import CHARACTER_LANGUAGES
 from eval.wer import Alignment, ErrorRate
 from ner.roles import Role
+
+if TYPE_CHECKING:
+    from pyannote.core import Annotation  # type: ignore[import-untyped]
+
+# pyannote.metrics and meeteval are imported where they are used: they pull in scipy, pandas
+# and matplotlib (1.7 s), which every `medstream` command would otherwise pay at start-up.
 
 DEFAULT_COLLAR = 0.25
 """Seconds not scored on each side of every reference boundary (NIST convention)."""
@@ -89,6 +92,8 @@ def merge_overlaps(turns: Sequence[TimedTurn]) -> list[TimedTurn]:
 def annotation(conversation: Conversation) -> Annotation:
     """A conversation's timeline as a pyannote annotation (self-overlaps merged, empty turns
     left out)."""
+    from pyannote.core import Annotation, Segment
+
     assert conversation.timeline is not None
     result = Annotation(uri=conversation.id)
     for index, turn in enumerate(merge_overlaps(conversation.timeline)):
@@ -116,6 +121,8 @@ class DiarizationError(Metric):
 
     def corpus_score(self, hypotheses: Sequence[Conversation],
                      references: Sequence[Conversation]) -> Score:
+        from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
+
         check_lengths(hypotheses, references)
         metric = (JaccardErrorRate if self.jaccard else DiarizationErrorRate)(
             collar=2 * self.collar, skip_overlap=False)
@@ -134,6 +141,8 @@ def speaker_mapping(reference: Conversation, hypothesis: Conversation,
     sides have a timeline, else cpWER's assignment on the words (normalised for
     ``language``)."""
     if reference.timeline is not None and hypothesis.timeline is not None:
+        from pyannote.metrics.diarization import DiarizationErrorRate
+
         mapping = DiarizationErrorRate().optimal_mapping(annotation(reference),
                                                          annotation(hypothesis))
         return {str(h): str(r) for h, r in mapping.items()}
@@ -196,6 +205,8 @@ def _cpwer(reference: Sequence[Word], hypothesis: Sequence[Word]
            ) -> tuple[Alignment, list[tuple[str | None, str | None]]]:
     """meeteval's cpWER edit counts of two word streams grouped by speaker (the words are
     already in spoken order), and its (reference, hypothesis) speaker pairs."""
+    from meeteval.wer.wer.cp import cp_word_error_rate  # type: ignore[import-untyped]
+
     logging.getLogger("meeteval").setLevel(logging.ERROR)
     result = cp_word_error_rate(
         {k: " ".join(v) for k, v in _by_key(reference, "speaker").items()},
