@@ -27,12 +27,14 @@ is (``final_at_pause``): where it ends a sentence, its words before the cut are 
 decode sooner. The text is a final decode's, not the committed partial words' (greedy on a short
 context: on long turns they cost several WER points). With ``prompt_chars``, each final is
 decoded with the stream's last finals as its prompt (off by default: it makes tiny.en invent
-text); instead a final's decode begins ``final_context`` seconds before its utterance and drops
-the words heard there (and a word it heard across the cut that repeats the last word of the
-final before). This also keeps the work per decode bounded over a 30-minute monologue. An
-utterance that reaches ``max_utterance`` seconds without such a boundary is cut: it is decoded
-as a final and the buffer restarts at the start of the last segment Whisper found in it, which
-is decoded again with what follows.
+text); instead a final's decode first hears ``final_context`` seconds of the conversation
+before its utterance (the speech of the finals before it, the silences between them shortened
+to ``context_gap``) and drops the words heard there (and a word it heard across the cut that
+repeats the last word of the final before; but not the utterance's own first words, which
+Whisper may time before the cut: ``edges``). This also keeps the work per decode bounded
+over a 30-minute monologue. An utterance that reaches ``max_utterance`` seconds without such
+a boundary is cut: it is decoded as a final and the buffer restarts at the start of the last
+segment Whisper found in it, which is decoded again with what follows.
 
 :class:`OnlineTranscriber` holds one stream's state and never calls the model itself: it hands
 out :class:`DecodeJob` s (:meth:`~OnlineTranscriber.next_job`), and :func:`decode_jobs` runs a
