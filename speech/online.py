@@ -235,6 +235,8 @@ class StreamOptions:
             raise ValueError("need 0 <= min_sentence < max_utterance seconds")
         if not 0 <= self.final_context <= 10:
             raise ValueError("final_context must be between 0 and 10 seconds")
+        if self.context_gap is not None and not 0 <= self.context_gap <= 2:
+            raise ValueError("context_gap must be between 0 and 2 seconds")
         if not 0 <= self.prompt_chars <= 800:
             raise ValueError("prompt_chars must be between 0 and 800")
         if self.beam_size < 1:

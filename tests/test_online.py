@@ -464,6 +464,8 @@ def test_stream_options_refuse_a_pause_split_as_long_as_the_end_of_utterance() -
         StreamOptions(trim_after=-1)
     with pytest.raises(ValueError, match="long_sentence"):
         StreamOptions(long_sentence=1.0)
+    with pytest.raises(ValueError, match="context_gap"):
+        StreamOptions(context_gap=-0.1)
 
 
 class _Flags:
