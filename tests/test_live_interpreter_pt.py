@@ -36,13 +36,15 @@ def test_an_en_pt_session_translates_both_ways_over_the_websocket(base_model: An
     portuguese = load_audio(speak("Estou com muita dor de garganta.", tmp_path / "pt.wav",
                                   voice="pt-br", words_per_minute=120))
     pause = np.zeros(SAMPLE_RATE * 2, np.float32)
+    # Real-time pace: base on 2 cores serves about one real-time stream. At 3x, with the cores
+    # shared, the Portuguese turn was once identified as English (1 run in 7).
     audio = np.concatenate([english, pause, portuguese, pause])
     mt = _mt_model(None, "cpu", offline=True)
     assert mt is not None
     with live_server(base_model, Stages(translator=make_translator(mt))) as base:
         result = asyncio.run(stream_audio(base.replace("http://", "ws://") + "/v1/stream",
                                           audio, {"languages": ["en", "pt"],
-                                                  "entities": False}, speed=3.0))
+                                                  "entities": False}, speed=1.0))
     assert result.close_code == 1000 and not result.of_type("error"), result.events
     assert "bergamot" in str(result.of_type("ready")[0]["mt"])
     finals = result.of_type("final")
