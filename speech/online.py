@@ -609,21 +609,27 @@ class OnlineTranscriber(UtteranceGate):
         assert self.options.context_gap is not None
         need, end = round(seconds * SAMPLE_RATE), sample
         gap = round(self.options.context_gap * SAMPLE_RATE)
-        pieces: list[np.ndarray] = []
+        ranges: list[tuple[int, int]] = []  # (first, last) stream samples, latest first
         for first, last in reversed(self._spans):
             last = min(last, end)
             if need <= 0 or last <= first:
                 continue
             silence = min(end - last, gap, need)
             if silence:
-                pieces.append(self._recent.before(end, silence / SAMPLE_RATE)[:silence])
+                ranges.append((end - silence, end))
                 need -= silence
             take = min(last - first, need)
             if take > 0:
-                pieces.append(self._recent.before(last, take / SAMPLE_RATE))
+                ranges.append((last - take, last))
                 need -= take
             end = last - take
-        return np.concatenate(pieces[::-1]) if pieces else np.zeros(0, np.float32)
+        if not ranges:
+            return np.zeros(0, np.float32)
+        # One copy of the audio held since the earliest range, sliced (not one per range).
+        held = self._recent.before(sample, (sample - ranges[-1][0]) / SAMPLE_RATE)
+        origin = sample - len(held)
+        return np.concatenate([held[max(0, a - origin): max(0, b - origin)]
+                               for a, b in reversed(ranges)])
 
     def complete(self, job: DecodeJob,
                  result: tuple[Sequence[Segment], str]) -> list[StreamUpdate]:
