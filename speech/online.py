@@ -77,10 +77,14 @@ CONTEXT_REACH = 60.0
 AFTER_PAUSE = 0.15
 """Seconds of speech after a pause before the partial that looks for a sentence end there
 (its next word must be heard)."""
-IDENTIFY_AFTER = 2.0
+IDENTIFY_AFTER = 3.0
 """Seconds of a turn from which a partial identifies its language, once (interpreter mode):
 the turn's finals are then decoded in that language and identify nothing themselves, which
-takes an encoder pass off their path. A turn shorter than this is identified by its final."""
+takes an encoder pass off their path. Until then each final identifies it on the turn's audio
+it hears, and settles it only from this long (a sentence cut from a turn after 2 s does not).
+Whisper base on real read speech (FLEURS, ``benchmarks/language_id.py``), en against
+de/es/fr/pt: after 2 s from the turn's onset 3 of 40 turns were given the wrong one (all
+Portuguese, one with a 0.93 share of the two), after 2.5 s and more none."""
 AGREED_END = 0.25
 """Seconds two hypotheses' sentence ends may differ by and still be the same end."""
 CUT_MARGIN = 0.2
@@ -323,8 +327,8 @@ class _Utterance(Utterance):
     """Stream sample where the pause began whose sentence end an early final looked for (the
     speaker went on while it was decoded): the partial after that pause need not."""
     settled: str | None = None
-    """The language this turn was identified in (on ``IDENTIFY_AFTER`` seconds or more of it,
-    or by its first final): its finals are decoded in it without identifying it again."""
+    """The language this turn was identified in, on ``IDENTIFY_AFTER`` seconds or more of it:
+    its finals are decoded in it without identifying it again."""
 
     def trim(self, sample: int) -> None:
         """Drop the buffer before stream sample ``sample``; the words heard after it stay as
@@ -651,10 +655,9 @@ class OnlineTranscriber(UtteranceGate):
         words = [replace(w, start=w.start + offset, end=w.end + offset)
                  for s in segments for w in s.words]
         self._decoded_until = max(self._decoded_until, utterance.start + job.samples)
-        if job.options.language is None and job.seconds >= IDENTIFY_AFTER:
-            utterance.settled = language
+        if job.options.language is None and len(job.audio) >= IDENTIFY_AFTER * SAMPLE_RATE:
+            utterance.settled = language  # identified on enough of the turn to trust it
         if job.kind == "final" or self._ended_early(job):
-            utterance.settled = language
             return self._finalise(job, list(segments), words, language)
         if utterance is not self._open:
             return []  # it closed while this partial was decoded; its final comes next
@@ -838,7 +841,6 @@ class OnlineTranscriber(UtteranceGate):
         text = "".join(w.text for w in mine).strip()
         heard = [s for s in segments if s.start * SAMPLE_RATE + utterance.start < cut]
         update = self._final(utterance, text, mine, language, utterance.start, cut, heard)
-        utterance.settled = language
         self._continue(utterance, cut)
         return update
 
@@ -1047,7 +1049,9 @@ def _language(recogniser: Recogniser, job: DecodeJob) -> str:
         return job.options.language
     if not recogniser.multilingual:
         return "en"
-    ranked = recogniser.detect_language(job.audio[job.context:], vad_filter=False)
+    # A job without a language hears only its turn (its context, if any, is the turn's own
+    # audio before it: :meth:`OnlineTranscriber._context`), all of which identifies it.
+    ranked = recogniser.detect_language(job.audio, vad_filter=False)
     if job.candidates:
         allowed = [(lang, p) for lang, p in ranked if lang in job.candidates]
         if allowed:

@@ -457,6 +457,21 @@ def test_an_interpreter_turn_identifies_its_language_once() -> None:
     assert starts[1] < finals[1][1].start
 
 
+def test_a_sentence_cut_from_a_turn_too_early_does_not_settle_its_language() -> None:
+    """The first sentence of a turn, final after 2.4 s, is identified on what it has, but the
+    turn's language is settled only once ``IDENTIFY_AFTER`` seconds of it identify it: the
+    first 2 s of real Portuguese can sound English to Whisper (benchmarks/language_id.py)."""
+    _, recogniser, finals = _turn(["My chest hurts so much.", *SENTENCES[:3]],
+                                  StreamOptions(languages=("en", "es")))
+    assert [f.text for _, f in finals][0] == "My chest hurts so much."
+    identified = [(kind, end - begin) for (kind, language), (_, begin, end, _) in
+                  zip(recogniser.languages, recogniser.calls, strict=True) if language is None]
+    assert [kind for kind, _ in identified] == ["partial", "thorough", "partial"]
+    assert identified[1][1] < IDENTIFY_AFTER <= identified[2][1]
+    last = max(i for i, (_, language) in enumerate(recogniser.languages) if language is None)
+    assert all(language == "en" for _, language in recogniser.languages[last + 1:])
+
+
 def test_stream_options_refuse_a_pause_split_as_long_as_the_end_of_utterance() -> None:
     with pytest.raises(ValueError, match="pause_split"):
         StreamOptions(pause_split=0.5, min_silence_ms=500)

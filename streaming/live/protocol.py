@@ -336,9 +336,10 @@ Every event carries `audio_time`, the seconds of audio the server had received w
 the event: a client that streams in real time measures latency on the audio clock with it.
 
 In interpreter mode (`languages: [a, b]`), each turn's language is identified as `a` or `b`
-(once, on its first 2 s; a shorter turn by its final) and each final's translation targets the
-other one. Translation needs a server started with
-`--mt-model`; without one, `ready.notes` says so and finals carry `translation: null`.
+(once, on its first 3 s; a shorter turn by each of its finals) and each final's translation
+targets the other one. The server translates English <-> Portuguese with its packaged model
+unless `--mt-model` names another; a server without an MT model (the packaged one not
+installed) says so in `ready.notes`, and its finals carry `translation: null`.
 
 ## Speakers and roles (version 2)
 

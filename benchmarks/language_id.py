@@ -1,0 +1,141 @@
+"""How much of a turn interpreter mode must hear before it can trust its language.
+
+In interpreter mode (``StreamOptions.languages``, e.g. en and pt) a turn's language is
+identified once, by the first partial that has heard ``speech.online.IDENTIFY_AFTER`` seconds
+of it; the turn's finals are decoded in that language. A wrong early guess is costly: Whisper,
+told that Portuguese speech is English, translates it, and the pipeline then "translates" that
+English back. This script measures, on real read speech (FLEURS, via
+``../shared/data/speech/fleurs_cuttledoc``), how often identification among the two candidates
+picks the wrong one after hearing N seconds from where the live VAD hears the turn begin (its
+onset, padding included, which is where a live utterance's buffer begins), and how sure it was
+when wrong (the candidate's share of the two candidates' probability).
+
+Each non-English recording is a turn of an en<->X pair; each English one is a turn of en<->X
+for every X. The files are split by number: 000-004 is the choose set, 005-009 the report set
+(``--files``).
+
+With ``--conversation X`` it streams a conversation instead, as the server would (without a
+clock: :func:`speech.online.replay`): the split's English and X recordings alternating (en 000,
+X 000, en 001, ...), 1.5 s apart, in interpreter mode (en, X), and counts the finals given the
+wrong language (by where they lie), with their seconds: what a user sees.
+
+    python benchmarks/language_id.py [--model base] [--files choose|report|all]
+        [--conversation X] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from speech import load_asr
+from speech.audio import SAMPLE_RATE, load_audio
+from speech.online import (
+    IDENTIFY_AFTER,
+    OnlineTranscriber,
+    StreamOptions,
+    decode_jobs,
+    replay,
+)
+from speech.vad import StreamingVAD
+
+FLEURS = Path(__file__).resolve().parents[1].parent / "shared/data/speech/fleurs_cuttledoc"
+HEARD = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0)
+SPLITS = {"choose": range(0, 5), "report": range(5, 10), "all": range(0, 10)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="base")
+    parser.add_argument("--files", choices=sorted(SPLITS), default="all")
+    parser.add_argument("--conversation", metavar="X",
+                        help="stream an en<->X conversation and count finals in the wrong language")
+    parser.add_argument("--json", type=Path, help="write each turn's probabilities (or final) here")
+    args = parser.parse_args()
+    asr = load_asr(args.model)
+    rows = [json.loads(line) for line in (FLEURS / "manifest.jsonl").read_text().splitlines()]
+    numbers = SPLITS[args.files]
+    rows = [r for r in rows if int(Path(r["audio_filepath"]).stem.rsplit("-", 1)[1]) in numbers]
+    if args.conversation:
+        conversation(asr, rows, args.conversation, args.json)
+        return
+    others = sorted({r["lang"] for r in rows} - {"en"})
+    turns: list[dict[str, Any]] = []
+    spent, calls = 0.0, 0
+    for row in rows:
+        audio = load_audio(FLEURS / row["audio_filepath"])
+        onsets = [e.sample for e in StreamingVAD().feed(audio) if e.kind == "onset"]
+        turn = audio[onsets[0] if onsets else 0:]
+        heard: dict[str, dict[str, float]] = {}
+        for seconds in (*HEARD, None):
+            began = time.perf_counter()
+            window = turn if seconds is None else turn[:round(seconds * SAMPLE_RATE)]
+            heard[str(seconds or "all")] = dict(asr.detect_language(window, vad_filter=False))
+            spent, calls = spent + time.perf_counter() - began, calls + 1
+        pairs = [("en", row["lang"])] if row["lang"] != "en" else [("en", x) for x in others]
+        for pair in pairs:
+            turns.append({"file": row["audio_filepath"], "language": row["lang"],
+                          "pair": pair, "probabilities": heard})
+    print(f"{len(turns)} turns ({len(rows)} recordings, {args.files}), {args.model}; "
+          f"identification {spent / calls:.2f} s per call")
+    print(f"{'heard':>6} {'wrong':>6}  wrong turns (their share)")
+    for seconds in (*HEARD, None):
+        key = str(seconds or "all")
+        wrong = [(t["file"], share) for t in turns
+                 for guess, share in [_guess(t["probabilities"][key], t["pair"])]
+                 if guess != t["language"]]
+        marked = " <- IDENTIFY_AFTER" if seconds == IDENTIFY_AFTER else ""
+        listed = ", ".join(f"{name} ({share:.2f})" for name, share in wrong)
+        print(f"{key:>6} {len(wrong):>3}/{len(turns):<3} {listed}{marked}")
+    if args.json:
+        args.json.write_text(json.dumps(turns, indent=1))
+
+
+def conversation(asr: Any, rows: list[dict[str, Any]], other: str, out: Path | None) -> None:
+    """Stream en and ``other`` recordings of ``rows`` alternating; print the wrong finals."""
+    gap = np.zeros(round(1.5 * SAMPLE_RATE), np.float32)
+    pieces: list[np.ndarray] = []
+    spans: list[tuple[float, float, str]] = []
+    by_language = {lang: [r for r in rows if r["lang"] == lang] for lang in ("en", other)}
+    clock = 0.0
+    for pair in zip(by_language["en"], by_language[other], strict=False):
+        for row in pair:
+            audio = load_audio(FLEURS / row["audio_filepath"])
+            spans.append((clock, clock + len(audio) / SAMPLE_RATE, row["lang"]))
+            pieces += [audio, gap]
+            clock += (len(audio) + len(gap)) / SAMPLE_RATE
+    stream = OnlineTranscriber(StreamOptions(languages=("en", other)))
+    finals: list[dict[str, Any]] = []
+    for update in replay(stream, np.concatenate(pieces), lambda job: decode_jobs(asr, [job])[0]):
+        segment = update.segment
+        if segment.is_final and segment.text:
+            middle = (segment.start + segment.end) / 2
+            truth = min(spans, key=lambda s: max(s[0] - middle, middle - s[1], 0.0))[2]
+            finals.append({"start": segment.start, "end": segment.end, "text": segment.text,
+                           "language": segment.language, "spoken": truth})
+    wrong = [f for f in finals if f["language"] != f["spoken"]]
+    print(f"en<->{other}, {len(spans)} turns ({clock:.0f} s): {len(wrong)} of {len(finals)} "
+          f"finals in the wrong language, {sum(f['end'] - f['start'] for f in wrong):.1f} s "
+          f"of {sum(f['end'] - f['start'] for f in finals):.1f} s "
+          f"(IDENTIFY_AFTER {IDENTIFY_AFTER} s)")
+    for final in wrong:
+        print(f"  {final['start']:7.2f}-{final['end']:7.2f} {final['spoken']} heard as "
+              f"{final['language']}: {final['text']}")
+    if out:
+        out.write_text(json.dumps(finals, indent=1))
+
+
+def _guess(probabilities: dict[str, float], pair: tuple[str, str]) -> tuple[str, float]:
+    """The candidate identification picks, and its share of the candidates' probability."""
+    first, second = (probabilities.get(language, 0.0) for language in pair)
+    total = first + second or 1.0
+    return (pair[0], first / total) if first >= second else (pair[1], second / total)
+
+
+if __name__ == "__main__":
+    main()
