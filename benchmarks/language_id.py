@@ -17,7 +17,8 @@ for every X. The files are split by number: 000-004 is the choose set, 005-009 t
 With ``--conversation X`` it streams a conversation instead, as the server would (without a
 clock: :func:`speech.online.replay`): the split's English and X recordings alternating (en 000,
 X 000, en 001, ...), 1.5 s apart, in interpreter mode (en, X), and counts the finals given the
-wrong language (by where they lie), with their seconds: what a user sees.
+wrong language (by where they lie), with their seconds, and the partials (which the web page
+shows in the column of their language): what a user sees.
 
     python benchmarks/language_id.py [--model base] [--files choose|report|all]
         [--conversation X] [--json OUT]
@@ -111,18 +112,23 @@ def conversation(asr: Any, rows: list[dict[str, Any]], other: str, out: Path | N
             clock += (len(audio) + len(gap)) / SAMPLE_RATE
     stream = OnlineTranscriber(StreamOptions(languages=("en", other)))
     finals: list[dict[str, Any]] = []
+    partials = [0, 0]  # in the wrong language, in all
     for update in replay(stream, np.concatenate(pieces), lambda job: decode_jobs(asr, [job])[0]):
         segment = update.segment
-        if segment.is_final and segment.text:
-            middle = (segment.start + segment.end) / 2
-            truth = min(spans, key=lambda s: max(s[0] - middle, middle - s[1], 0.0))[2]
+        if not segment.text:
+            continue
+        middle = (segment.start + segment.end) / 2
+        truth = min(spans, key=lambda s: max(s[0] - middle, middle - s[1], 0.0))[2]
+        if segment.is_final:
             finals.append({"start": segment.start, "end": segment.end, "text": segment.text,
                            "language": segment.language, "spoken": truth})
+        else:
+            partials = [partials[0] + (segment.language != truth), partials[1] + 1]
     wrong = [f for f in finals if f["language"] != f["spoken"]]
     print(f"en<->{other}, {len(spans)} turns ({clock:.0f} s): {len(wrong)} of {len(finals)} "
           f"finals in the wrong language, {sum(f['end'] - f['start'] for f in wrong):.1f} s "
           f"of {sum(f['end'] - f['start'] for f in finals):.1f} s "
-          f"(IDENTIFY_AFTER {IDENTIFY_AFTER} s)")
+          f"(IDENTIFY_AFTER {IDENTIFY_AFTER} s); {partials[0]} of {partials[1]} partials")
     for final in wrong:
         print(f"  {final['start']:7.2f}-{final['end']:7.2f} {final['spoken']} heard as "
               f"{final['language']}: {final['text']}")

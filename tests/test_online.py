@@ -13,6 +13,7 @@ from eval.wer import error_rate
 from speech.audio import SAMPLE_RATE, load_audio
 from speech.online import (
     AFTER_PAUSE,
+    GUESS_AGAIN,
     IDENTIFY_AFTER,
     DecodeJob,
     JobKind,
@@ -437,17 +438,20 @@ def test_a_long_buffer_ends_a_final_at_a_pause_without_a_sentence_end() -> None:
 
 
 def test_an_interpreter_turn_identifies_its_language_once() -> None:
-    """Language identification (an encoder pass) runs once per turn on its first
-    ``IDENTIFY_AFTER`` seconds, in a partial (the first partial also guesses it on what it
-    has): the turn's finals are decoded in that language, and it adds nothing to them."""
+    """Language identification (an encoder pass) settles a turn's language once, on its first
+    ``IDENTIFY_AFTER`` seconds, in a partial (the first partial guesses it on what it has, and
+    the partial at ``GUESS_AGAIN`` seconds again): the turn's finals are decoded in that
+    language, and it adds nothing to them."""
     _, recogniser, finals = _turn(SENTENCES[:4], StreamOptions(languages=("en", "es")))
     assert len(finals) == 4
     asked = [language for kind, language in recogniser.languages if kind != "partial"]
     assert asked == ["en", "en", "en", "en"]
     identified = [(kind, end - begin) for (kind, language), (_, begin, end, _) in
                   zip(recogniser.languages, recogniser.calls, strict=True) if language is None]
-    assert [kind for kind, _ in identified] == ["partial", "partial"]
-    assert identified[0][1] < IDENTIFY_AFTER - 0.01 < identified[1][1]
+    assert [kind for kind, _ in identified] == ["partial", "partial", "partial"]
+    # The first partial's guess, again at GUESS_AGAIN, and the turn's language settled.
+    assert identified[0][1] < GUESS_AGAIN - 0.01 < identified[1][1] < IDENTIFY_AFTER - 0.01 \
+        < identified[2][1]
     # A turn too short for that is identified by its final.
     _, short, _ = _turn(["Yes."], StreamOptions(languages=("en", "es")))
     assert [language for kind, language in short.languages if kind != "partial"] == [None]
@@ -466,8 +470,9 @@ def test_a_sentence_cut_from_a_turn_too_early_does_not_settle_its_language() -> 
     assert finals[0][1].text == "My chest hurts so much."
     identified = [(kind, end - begin) for (kind, language), (_, begin, end, _) in
                   zip(recogniser.languages, recogniser.calls, strict=True) if language is None]
-    assert [kind for kind, _ in identified] == ["partial", "thorough", "partial"]
-    assert identified[1][1] < IDENTIFY_AFTER <= identified[2][1]
+    assert [kind for kind, _ in identified] == ["partial", "partial", "thorough", "partial",
+                                                "partial"]
+    assert identified[2][1] < IDENTIFY_AFTER - 0.01 < identified[4][1]
     last = max(i for i, (_, language) in enumerate(recogniser.languages) if language is None)
     assert all(language == "en" for _, language in recogniser.languages[last + 1:])
 
