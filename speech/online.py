@@ -257,6 +257,13 @@ class StreamOptions:
         if not 10 <= self.final_window <= 30:
             raise ValueError("final_window must be between 10 and 30 seconds")
 
+    @property
+    def identifies(self) -> bool:
+        """Each turn's language is identified (no ``language`` and not a single one of
+        ``languages``: interpreter mode, or any language): a turn's finals then hear only its
+        own audio before them, which is also what identifies it."""
+        return self.language is None and len(self.languages) != 1
+
     def decode_options(self, kind: JobKind, language: str | None,
                        context: str = "") -> TranscribeOptions:
         """How a job is decoded; ``context``: the text before it (finals only: partials of
@@ -581,7 +588,7 @@ class OnlineTranscriber(UtteranceGate):
         language = self.options.language or utterance.language
         candidates = self.options.languages
         final = kind == "final" or thorough
-        if self.options.language is None and len(candidates) != 1:
+        if self.options.identifies:
             if utterance.settled is not None:
                 language = utterance.settled
             elif final or utterance.samples >= IDENTIFY_AFTER * SAMPLE_RATE \
@@ -606,7 +613,7 @@ class OnlineTranscriber(UtteranceGate):
         (``final_context``; with ``context_gap``, the speech of the finals before it; in
         interpreter mode the turn's own audio before it)."""
         heard = min(self.options.final_context, LONGEST_WINDOW - samples / SAMPLE_RATE)
-        if self.options.language is None and len(self.options.languages) != 1:
+        if self.options.identifies:
             # Interpreter mode: the audio before the turn may be the other party's language
             # (so the turn's own audio only, as it came).
             heard = min(heard, (utterance.start - utterance.onset) / SAMPLE_RATE)
@@ -1058,7 +1065,7 @@ def _language(recogniser: Recogniser, job: DecodeJob) -> str:
     if not recogniser.multilingual:
         return "en"
     # A job without a language hears only its turn (its context, if any, is the turn's own
-    # audio before it: :meth:`OnlineTranscriber._context`), all of which identifies it.
+    # audio before it: :attr:`StreamOptions.identifies`), all of which identifies it.
     ranked = recogniser.detect_language(job.audio, vad_filter=False)
     if job.candidates:
         allowed = [(lang, p) for lang, p in ranked if lang in job.candidates]
