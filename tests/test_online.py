@@ -437,6 +437,12 @@ def test_a_long_buffer_ends_a_final_at_a_pause_without_a_sentence_end() -> None:
     assert all(" ".join(texts[i:]) in starts for i in range(len(texts)))  # cut between phrases
 
 
+def _identified(recogniser: Scripted) -> list[tuple[str, float]]:
+    """(kind, window seconds) of each decode that identified its language."""
+    return [(kind, end - begin) for (kind, language), (_, begin, end, _) in
+            zip(recogniser.languages, recogniser.calls, strict=True) if language is None]
+
+
 def test_an_interpreter_turn_identifies_its_language_once() -> None:
     """Language identification (an encoder pass) settles a turn's language once, on its first
     ``IDENTIFY_AFTER`` seconds, in a partial (the first partial guesses it on what it has, and
@@ -446,8 +452,7 @@ def test_an_interpreter_turn_identifies_its_language_once() -> None:
     assert len(finals) == 4
     asked = [language for kind, language in recogniser.languages if kind != "partial"]
     assert asked == ["en", "en", "en", "en"]
-    identified = [(kind, end - begin) for (kind, language), (_, begin, end, _) in
-                  zip(recogniser.languages, recogniser.calls, strict=True) if language is None]
+    identified = _identified(recogniser)
     assert [kind for kind, _ in identified] == ["partial", "partial", "partial"]
     # The first partial's guess, again at GUESS_AGAIN, and the turn's language settled.
     assert identified[0][1] < GUESS_AGAIN - 0.01 < identified[1][1] < IDENTIFY_AFTER - 0.01 \
@@ -468,8 +473,7 @@ def test_a_sentence_cut_from_a_turn_too_early_does_not_settle_its_language() -> 
     _, recogniser, finals = _turn(["My chest hurts so much.", *SENTENCES[:3]],
                                   StreamOptions(languages=("en", "es")))
     assert finals[0][1].text == "My chest hurts so much."
-    identified = [(kind, end - begin) for (kind, language), (_, begin, end, _) in
-                  zip(recogniser.languages, recogniser.calls, strict=True) if language is None]
+    identified = _identified(recogniser)
     assert [kind for kind, _ in identified] == ["partial", "partial", "thorough", "partial",
                                                 "partial"]
     assert identified[2][1] < IDENTIFY_AFTER - 0.01 < identified[4][1]
