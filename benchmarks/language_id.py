@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from eval.readers import ManifestEntry, read_manifest
 from speech import load_asr
 from speech.audio import SAMPLE_RATE, load_audio
 from speech.online import (
@@ -59,17 +60,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write each turn's probabilities (or final) here")
     args = parser.parse_args()
     asr = load_asr(args.model)
-    rows = [json.loads(line) for line in (FLEURS / "manifest.jsonl").read_text().splitlines()]
     numbers = SPLITS[args.files]
-    rows = [r for r in rows if int(Path(r["audio_filepath"]).stem.rsplit("-", 1)[1]) in numbers]
+    rows = [entry for entry in read_manifest(FLEURS / "manifest.jsonl")
+            if int(entry.audio_filepath.stem.rsplit("-", 1)[1]) in numbers]
     if args.conversation:
         conversation(asr, rows, args.conversation, args.json)
         return
-    others = sorted({r["lang"] for r in rows} - {"en"})
+    others = sorted({str(r.lang) for r in rows} - {"en"})
     turns: list[dict[str, Any]] = []
     spent, calls = 0.0, 0
     for row in rows:
-        audio = load_audio(FLEURS / row["audio_filepath"])
+        audio = load_audio(row.audio_filepath)
         onsets = [e.sample for e in StreamingVAD().feed(audio) if e.kind == "onset"]
         turn = audio[onsets[0] if onsets else 0:]
         heard: dict[str, dict[str, float]] = {}
@@ -78,9 +79,9 @@ def main() -> None:
             window = turn if seconds is None else turn[:round(seconds * SAMPLE_RATE)]
             heard[str(seconds or "all")] = dict(asr.detect_language(window, vad_filter=False))
             spent, calls = spent + time.perf_counter() - began, calls + 1
-        pairs = [("en", row["lang"])] if row["lang"] != "en" else [("en", x) for x in others]
+        pairs = [("en", str(row.lang))] if row.lang != "en" else [("en", x) for x in others]
         for pair in pairs:
-            turns.append({"file": row["audio_filepath"], "language": row["lang"],
+            turns.append({"file": row.audio_filepath.name, "language": row.lang,
                           "pair": pair, "probabilities": heard})
     print(f"{len(turns)} turns ({len(rows)} recordings, {args.files}), {args.model}; "
           f"identification {spent / calls:.2f} s per call")
@@ -97,17 +98,17 @@ def main() -> None:
         args.json.write_text(json.dumps(turns, indent=1))
 
 
-def conversation(asr: Any, rows: list[dict[str, Any]], other: str, out: Path | None) -> None:
+def conversation(asr: Any, rows: list[ManifestEntry], other: str, out: Path | None) -> None:
     """Stream en and ``other`` recordings of ``rows`` alternating; print the wrong finals."""
     gap = np.zeros(round(1.5 * SAMPLE_RATE), np.float32)
     pieces: list[np.ndarray] = []
     spans: list[tuple[float, float, str]] = []
-    by_language = {lang: [r for r in rows if r["lang"] == lang] for lang in ("en", other)}
+    by_language = {lang: [r for r in rows if r.lang == lang] for lang in ("en", other)}
     clock = 0.0
     for pair in zip(by_language["en"], by_language[other], strict=False):
         for row in pair:
-            audio = load_audio(FLEURS / row["audio_filepath"])
-            spans.append((clock, clock + len(audio) / SAMPLE_RATE, row["lang"]))
+            audio = load_audio(row.audio_filepath)
+            spans.append((clock, clock + len(audio) / SAMPLE_RATE, str(row.lang)))
             pieces += [audio, gap]
             clock += (len(audio) + len(gap)) / SAMPLE_RATE
     stream = OnlineTranscriber(StreamOptions(languages=("en", other)))
