@@ -930,8 +930,17 @@ class RecentAudio:
         begin = max(first, sample - round(max(seconds, 0.0) * SAMPLE_RATE))
         if not self._pieces or begin >= sample:
             return np.zeros(0, np.float32)
-        held = np.concatenate(list(self._pieces))
-        return held[begin - first: sample - first]
+        # Only the pieces the range overlaps, latest first (not a copy of all that is held).
+        parts: list[np.ndarray] = []
+        stop = self.end
+        for piece in reversed(self._pieces):
+            start = stop - len(piece)
+            if start < sample and stop > begin:
+                parts.append(piece[max(begin - start, 0): min(sample, stop) - start])
+            if start <= begin:
+                break
+            stop = start
+        return np.concatenate(parts[::-1]) if parts else np.zeros(0, np.float32)
 
 
 def _after(segments: Sequence[Segment], seconds: float, said: str = "",

@@ -18,6 +18,7 @@ from speech.online import (
     DecodeJob,
     JobKind,
     OnlineTranscriber,
+    RecentAudio,
     StreamOptions,
     StreamUpdate,
     _after,
@@ -615,3 +616,21 @@ def test_an_utterance_that_trails_off_waits_for_the_speaker_to_go_on() -> None:
     assert late[0][1].end == pytest.approx(split[0][1].end)  # and ends where the VAD said
     with pytest.raises(ValueError, match="trailing_hold"):
         StreamOptions(trailing_hold=-1)
+
+
+def test_recent_audio_gives_the_range_asked_from_the_pieces_it_holds() -> None:
+    rng = np.random.default_rng(7)
+    recent = RecentAudio(keep=5000)
+    stream = np.zeros(0, np.float32)
+    for size in rng.integers(1, 1500, size=40):
+        piece = rng.standard_normal(size).astype(np.float32)
+        recent.add(piece)
+        stream = np.concatenate([stream, piece])
+        held_from = recent.end - sum(len(p) for p in recent._pieces)
+        assert recent.end - held_from >= min(recent.keep, recent.end)
+        for _ in range(5):
+            sample = int(rng.integers(0, recent.end + 1))
+            seconds = float(rng.uniform(0, 0.5))
+            begin = max(held_from, sample - round(seconds * SAMPLE_RATE))
+            expected = stream[begin:sample] if begin < sample else stream[:0]
+            assert np.array_equal(recent.before(sample, seconds), expected)
