@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -406,6 +407,24 @@ def test_a_final_hears_the_audio_before_it_without_repeating_its_words() -> None
     assert starts[1] == pytest.approx(finals[1][1].start - 3.0, abs=0.01)
     firsts = [words[0], *(b for a, b in itertools.pairwise(words) if a.text.endswith("."))]
     assert [f.words[0].start for _, f in finals] == pytest.approx([w.start for w in firsts])
+
+
+def test_a_sentence_final_hears_the_audio_after_its_cut_without_taking_its_words() -> None:
+    """With ``final_ahead``, the final of a committed sentence hears up to that much of the
+    buffer after the sentence's cut (audio the stream already holds, so no wait); the words
+    heard there are the next final's, not this one's."""
+    options = StreamOptions(language="en", final_at_pause=False, final_ahead=0.0)
+    _, plain, alone = _turn(SENTENCES[:4], options)
+    _, recogniser, finals = _turn(SENTENCES[:4], replace(options, final_ahead=1.0))
+    assert [f.text for _, f in finals] == [f.text for _, f in alone] == SENTENCES[:4]
+    assert [(f.start, f.end) for _, f in finals] == [(f.start, f.end) for _, f in alone]
+    ends = [end for kind, _, end, _ in plain.calls if kind == "final"]
+    heard = [end for kind, _, end, _ in recogniser.calls if kind == "final"]
+    assert len(heard) == len(ends) == 3  # the turn's last final is its early final
+    # Each sentence's final heard what the stream held after its cut, up to a second; the
+    # cuts are where they were without it.
+    assert all(0.5 < b - a <= 1.0 + 1e-6 for a, b in zip(ends, heard, strict=True))
+    assert [f.end for _, f in finals[:3]] == pytest.approx(ends)
 
 
 def test_committed_words_are_kept_when_a_final_decode_hears_nothing() -> None:
