@@ -21,7 +21,6 @@ Timings on a shared 2-core machine vary by ±20 % from run to run: compare ratio
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -31,6 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from faster_whisper import WhisperModel
 
+from eval.readers import read_manifest
 from eval.wer import error_rate
 from speech.backends.faster_whisper import resolve_device
 from speech.catalog import resolve_asr_model
@@ -81,13 +81,13 @@ def main() -> None:
     args = parser.parse_args()
     if not args.manifest.is_file():
         raise SystemExit(f"{args.manifest} is absent: pass --manifest")
-    rows = [json.loads(line) for line in args.manifest.read_text().splitlines() if line]
+    rows = read_manifest(args.manifest)
     rows = rows[: args.limit] if args.limit else rows
-    paths = [args.manifest.parent / r["audio_filepath"] for r in rows]
-    references = [r["text"] for r in rows]
-    audio_seconds = sum(float(r["duration"]) for r in rows)
+    paths = [r.audio_filepath for r in rows]
+    references = [r.text for r in rows]
+    audio_seconds = sum(r.duration for r in rows)
     language = None if args.language == "auto" else args.language
-    lang = language or rows[0].get("lang", "en")
+    lang = language or rows[0].lang or "en"
 
     plain_texts, plain_wall = plain_loop(args.model, paths, language)
     with tempfile.TemporaryDirectory() as out:
@@ -108,7 +108,8 @@ def main() -> None:
     for row, ref, plain, ours in zip(rows, references, plain_texts, ours_texts, strict=True):
         before = error_rate([ref], [plain], language=lang).score
         after = error_rate([ref], [ours], language=lang).score
-        print(f"  {row['audio_filepath']:40} {before:6.2f} → {after:6.2f}")
+        name = os.path.relpath(row.audio_filepath, args.manifest.parent)
+        print(f"  {name:40} {before:6.2f} → {after:6.2f}")
 
 
 if __name__ == "__main__":

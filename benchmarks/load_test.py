@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from eval.coverage import Span, lost_segments
+from eval.readers import read_manifest
 from eval.wer import error_rate
 from speech.audio import SAMPLE_RATE, load_audio
 from speech.loader import load_asr
@@ -65,17 +66,17 @@ class MemorySampler(threading.Thread):
 
 def clips(sessions: int, minutes: float) -> list[tuple[str, np.ndarray]]:
     """Distinct audio for each session: recording i % 4, the (i // 4)-th stretch of it."""
-    entries = [json.loads(line) for line in (OSCE / "manifest.jsonl").read_text().splitlines()]
-    audio = [load_audio(OSCE / e["audio_filepath"]) for e in entries]
+    entries = read_manifest(OSCE / "manifest.jsonl")
+    audio = [load_audio(e.audio_filepath) for e in entries]
     size = int(minutes * 60 * SAMPLE_RATE)
     found = []
     for i in range(sessions):
         recording, stretch = i % len(audio), i // len(audio)
         piece = audio[recording][stretch * size:(stretch + 1) * size]
         if len(piece) < size // 2:
-            raise SystemExit(f"recording {entries[recording]['audio_filepath']} is too short for "
+            raise SystemExit(f"recording {entries[recording].audio_filepath} is too short for "
                              f"{sessions} sessions of {minutes} min")
-        found.append((f"{Path(entries[recording]['audio_filepath']).stem}@{stretch * minutes:g}m",
+        found.append((f"{entries[recording].audio_filepath.stem}@{stretch * minutes:g}m",
                       piece))
     return found
 

@@ -33,6 +33,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from sacrebleu.metrics.bleu import BLEU
 from sacrebleu.metrics.chrf import CHRF
 
+from eval.readers import read_manifest
 from eval.wer import error_rate
 from speech.synthetic import speak
 
@@ -127,16 +128,14 @@ def main() -> None:
 
 
 def fleurs_wer(root: Path, model: str) -> None:
-    manifest = [json.loads(line) for line in
-                (FLEURS / "manifest.jsonl").read_text(encoding="utf-8").splitlines()]
-    entries = [entry for entry in manifest if entry["lang"] == "pt"]
+    entries = [e for e in read_manifest(FLEURS / "manifest.jsonl") if e.lang == "pt"]
     audio = root / "fleurs"
     audio.mkdir()
     for entry in entries:
-        (audio / entry["audio_filepath"]).symlink_to(FLEURS / entry["audio_filepath"])
+        (audio / entry.audio_filepath.name).symlink_to(entry.audio_filepath)
     _, documents = transcribe(audio, root / "fleurs-out", ["--model", model, "--language", "pt"])
-    hypotheses = [str(documents[Path(e["audio_filepath"]).stem]["text"]) for e in entries]
-    wer = error_rate([e["text"] for e in entries], hypotheses, language="pt")
+    hypotheses = [str(documents[e.audio_filepath.stem]["text"]) for e in entries]
+    wer = error_rate([e.text for e in entries], hypotheses, language="pt")
     print(f"FLEURS pt-BR ({len(entries)} real recordings), Whisper {model}: "
           f"WER {wer.score:.1f} %")
 

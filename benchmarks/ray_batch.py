@@ -21,7 +21,6 @@ Timings on a shared 2-core machine vary by ±20 % from run to run: compare the r
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -31,6 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import ray
 
+from eval.readers import read_manifest
 from speech.audio import load_audio
 from speech.backends.faster_whisper import resolve_device, speech_runs
 from speech.options import ModelOptions, TranscribeOptions
@@ -61,11 +61,11 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="first N files (0 = all)")
     args = parser.parse_args()
 
-    rows = [json.loads(line) for line in args.manifest.read_text().splitlines() if line]
+    rows = read_manifest(args.manifest)
     if args.limit:
         rows = rows[:args.limit]
-    paths = [args.manifest.parent / row["audio_filepath"] for row in rows]
-    audio = sum(float(row["duration"]) for row in rows)
+    paths = [row.audio_filepath for row in rows]
+    audio = sum(row.duration for row in rows)
     items, _ = discover_inputs(paths)
     workers, batch_size = auto_parallelism(resolve_device("auto") == "cuda", len(items))
     options = TranscribeOptions(language=args.language, batch_size=batch_size)

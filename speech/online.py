@@ -136,7 +136,7 @@ class StreamOptions:
     """Also end a final at a sentence end that the last two partials agree on in time though
     a word before it differs (LocalAgreement stalls at such a word for the rest of the turn).
     Off: on the long-turn conversation it cut sentence lag p95 from 13.6 to 5.9 s but cost
-    3 WER points (README, live section)."""
+    3 WER points (docs/live-long-turns.md)."""
     pause_end: float | None = 0.15
     """A sentence end in the latest partial (whether committed or not) that falls in a pause
     the VAD heard inside the turn, of at least this many seconds, ends a final too; the cut is
@@ -159,23 +159,33 @@ class StreamOptions:
     prompt_chars: int = 0
     """Characters of the stream's last finals given to each final decode as its prompt
     (after ``initial_prompt``); 0: none. Off by default: with tiny.en a prompt makes short
-    finals invent text (loops of "see you next time") and costs WER (README, live section)."""
+    finals invent text (loops of "see you next time") and costs WER (docs/live-long-turns.md)."""
     final_context: float = 5.0
     """Seconds of the stream's audio before an utterance decoded with it in its final (the
     words heard there are dropped): Whisper hears a short answer in its conversation, as batch
     decoding does, instead of alone (0: the utterance's audio alone). In interpreter mode
     (language identified per turn) only audio of the same turn is heard: what came before it
     may be the other party's language. On the OSCE interview
-    CAR0001, 5 s took the finals' WER from 19.9 to 13.9 (batch 11.4; README, live section)."""
+    CAR0001, 5 s took the finals' WER from 19.9 to 13.9 (batch 11.4; docs/live-long-turns.md)."""
     final_ahead: float = 1.0
-    """Seconds of the buffer held after a committed sentence's cut that the sentence's final
-    hears after its own audio (the words centred there are dropped: they are the next
-    final's). Whisper ends a window's last sentence worse than one it hears go on; the
-    partial that found the sentence end has already heard this audio, so it costs no lag.
+    """Seconds of the buffer held after a sentence's cut inside a turn (committed or found at
+    a pause) that the sentence's final hears after its own audio (the words centred there
+    are dropped: they are the next final's). Whisper ends a window's last sentence worse than
+    one it hears go on; the partial that found the sentence end has already heard this audio,
+    so the final waits for nothing (its window is longer: p95 lag moved by 0.00-0.02 s).
     0: the final hears its audio up to the cut. On the choose set (tiny.en, model clock) 1 s
     took the finals' WER on GAS0001 from 23.9 to 22.2 and on CAR0001 from 14.5 to 14.2, and
     on the first 148 s of D2N027 from 12.4 to 13.2 (3 words), with the same lag; 2 s was no
     better (22.7, 14.2, 13.2)."""
+    sentence_wait: float = 0.0
+    """Seconds of the buffer after a sentence's cut inside a turn that its final waits for,
+    so that its decode hears them (``final_ahead``, which bounds it): a sentence found at a
+    pause by a decode that heard less after the cut (``final_at_pause``) is decoded again once
+    the buffer holds them, instead of taking that decode's words at once, and a committed
+    sentence's final waits for them too. 0: no wait. On the choose set (model clock) 0.5 s
+    took the finals' WER of CAR0001 from 14.2 to 13.3 and of D2N027 from 12.4 to 11.2, not
+    GAS0001's (23.1 to 23.0), and put D2N027's median final 0.7 s later and every p95 later
+    (docs/live-long-turns.md): off unless a client asks."""
     context_gap: float | None = 0.3
     """Seconds of each silence between earlier finals that a final's context keeps (longer
     silences are shortened to this), so that its ``final_context`` seconds hold the
@@ -222,7 +232,8 @@ class StreamOptions:
     ended the utterance. Chosen on the choose set (model clock, p50 / p95 final lag, WER):
     D2N027 0.86 / 1.96 s, 11.4 without it, 0.77 / 1.92 s, 10.9 with 0.2 s, 0.68 / 1.06 s, 11.9
     with 0.1 s (sentence lag p95 2.31, 2.21, 3.08 s); CAR0001 0.79 / 1.66 s, 13.0 without,
-    0.50 / 1.40 s, 14.0 with 0.2 s (WER moved by -1.3 to +1.2 between runs; README)."""
+    0.50 / 1.40 s, 14.0 with 0.2 s (WER moved by -1.3 to +1.2 between runs;
+    docs/live-long-turns.md)."""
     final_window: float = 30.0
     """Seconds the encoder hears in a final decode: its audio (context included) and the
     padding up to this length (30: Whisper's whole window; shorter is cheaper to encode, down
@@ -254,9 +265,13 @@ class StreamOptions:
         if not 0 <= self.min_sentence < self.max_utterance:
             raise ValueError("need 0 <= min_sentence < max_utterance seconds")
         for name, low, high in (("final_context", 0, 10), ("final_ahead", 0, 5),
+                                ("sentence_wait", 0, 5),
                                 ("trailing_hold", 0, 5), ("final_window", 10, 30)):
             if not low <= getattr(self, name) <= high:
                 raise ValueError(f"{name} must be between {low} and {high} seconds")
+        if self.sentence_wait > self.final_ahead:
+            raise ValueError("sentence_wait must not exceed final_ahead (a final hears no more "
+                             "after its cut)")
         if self.context_gap is not None and not 0 <= self.context_gap <= 2:
             raise ValueError("context_gap must be between 0 and 2 seconds")
         if not 0 <= self.prompt_chars <= 800:
@@ -329,9 +344,6 @@ class _Utterance(Utterance):
     """Stream sample where a committed sentence ends: the buffer up to it awaits its final."""
     onset: int = 0
     """Stream sample where the VAD heard the turn begin (``start`` moves on as it is cut)."""
-    pauses: list[tuple[int, int]] = field(default_factory=list)
-    """Pauses of at least ``pause_end`` the VAD heard in the buffer (stream samples where
-    each began and ended)."""
     resumed: int | None = None
     """Stream sample where speech resumed after such a pause, heard since the last partial
     decode: a partial goes ``AFTER_PAUSE`` seconds later, not ``partial_interval``."""
@@ -434,7 +446,8 @@ class OnlineTranscriber(UtteranceGate):
     def __init__(self, options: StreamOptions | None = None) -> None:
         self.options = options or StreamOptions()
         super().__init__(VadSettings(threshold=self.options.vad_threshold,
-                                     min_silence_ms=self.options.min_silence_ms))
+                                     min_silence_ms=self.options.min_silence_ms),
+                         self.options.pause_end)
         self._open: _Utterance | None
         self._closed: deque[_Utterance]  # type: ignore[assignment]
         self._said = ""
@@ -485,12 +498,12 @@ class OnlineTranscriber(UtteranceGate):
     def _new_utterance(self, number: int, onset: int) -> _Utterance:
         return _Utterance(number, onset, onset=onset)
 
-    def _paused(self, start: int, end: int) -> None:
-        pause_end = self.options.pause_end
-        if self._open is not None and pause_end is not None \
-                and end - start >= pause_end * SAMPLE_RATE:
-            self._open.pauses.append((start, end))
-            self._open.resumed = end  # decode soon: a sentence may have ended there
+    def _paused(self, start: int, end: int) -> bool:
+        if not super()._paused(start, end):
+            return False
+        assert self._open is not None
+        self._open.resumed = end  # decode soon: a sentence may have ended there
+        return True
 
     # -- work out ---------------------------------------------------------------------------
     @property
@@ -498,7 +511,7 @@ class OnlineTranscriber(UtteranceGate):
         """An utterance is waiting for its final decode (finals go before partials)."""
         return bool(self._closed) or (
             self._open is not None
-            and (self._open.boundary is not None
+            and (self._sentence_due(self._open)
                  or self._open.samples / SAMPLE_RATE >= self.options.max_utterance))
 
     @property
@@ -512,7 +525,8 @@ class OnlineTranscriber(UtteranceGate):
             return None
         if self._closed:
             job = self._reuse(self._closed[0], "final") or self._job("final", self._closed[0])
-        elif self._open is not None and self._open.boundary is not None:
+        elif self._open is not None and self._sentence_due(self._open):
+            assert self._open.boundary is not None
             job = self._job("final", self._open, self._open.boundary)
         elif self._open is not None and self._needs_partial(self._open):
             utterance = self._open
@@ -531,6 +545,18 @@ class OnlineTranscriber(UtteranceGate):
             return None
         self._busy = True
         return job
+
+    def _sentence_due(self, utterance: _Utterance) -> bool:
+        """``utterance`` has a sentence's cut whose final is due: the buffer holds
+        ``sentence_wait`` seconds after it."""
+        return utterance.boundary is not None and not self._should_wait(
+            utterance.start + utterance.samples - utterance.boundary)
+
+    def _should_wait(self, heard: int) -> bool:
+        """A sentence's final whose audio would hold ``heard`` samples after its cut waits
+        for more (``sentence_wait``)."""
+        wait = self.options.sentence_wait
+        return bool(wait) and heard < round(wait * SAMPLE_RATE)
 
     def _reuse(self, utterance: _Utterance, kind: JobKind) -> DecodeJob | None:
         """The kept early final of ``utterance`` as its ``final`` job or as the ``partial``
@@ -614,8 +640,10 @@ class OnlineTranscriber(UtteranceGate):
         audio = utterance.audio(limit)
         ahead = audio[:0]
         if limit is not None and self.options.final_ahead:
-            ahead = utterance.audio()[len(audio):
-                                      len(audio) + round(self.options.final_ahead * SAMPLE_RATE)]
+            # At most LONGEST_WINDOW in all: Whisper hears 30 s.
+            room = max(0, round(LONGEST_WINDOW * SAMPLE_RATE) - len(audio))
+            ahead = utterance.audio()[len(audio): len(audio) + min(
+                room, round(self.options.final_ahead * SAMPLE_RATE))]
         before = self._context(utterance, len(audio) + len(ahead)) if final else audio[:0]
         return DecodeJob(self, kind, utterance, np.concatenate([before, audio, ahead]),
                          self.options.decode_options("final" if final else kind, language,
@@ -726,12 +754,15 @@ class OnlineTranscriber(UtteranceGate):
                     found = paused
             if found is None and self.options.agreed_ends and self.options.sentence_decode:
                 found = self._agreed_boundary(utterance, before, words)
-            if found is not None and job.thorough and self.options.final_at_pause and any(
-                    (w.start + w.end) / 2 * SAMPLE_RATE < found[1] for w in words):
+            if found is not None and job.thorough and self.options.final_at_pause \
+                    and not self._should_wait(utterance.start + job.samples - found[1]) \
+                    and any((w.start + w.end) / 2 * SAMPLE_RATE < found[1] for w in words):
                 updates.append(self._final_from(utterance, segments, words, found[1],
                                                 language))
             elif found is not None and self.options.sentence_decode:
-                utterance.boundary = found[1]  # its final is the next job
+                # Its final is the next job; one waiting (sentence_wait) keeps its cut.
+                utterance.boundary = found[1] if utterance.boundary is None \
+                    else min(utterance.boundary, found[1])
             elif found is not None:
                 updates.append(self._committed_final(utterance, found[0], found[1], language))
         shown = [*utterance.committed, *utterance.previous[len(utterance.committed):]]

@@ -35,6 +35,9 @@ class Utterance:
     silent_from: int | None = None
     """Sample where the silence that closed it began (the VAD's offset); None while open, or
     when the end of the stream closed it."""
+    pauses: list[tuple[int, int]] = field(default_factory=list)
+    """Pauses of at least the gate's ``pause_end`` the VAD heard in it while open (stream
+    samples where each began and ended)."""
 
     def append(self, samples: np.ndarray) -> None:
         self.chunks.append(samples)
@@ -51,8 +54,11 @@ class UtteranceGate:
     """VAD-gated utterances of one live stream (not thread-safe: one caller at a time, but
     :meth:`listen` touches only the VAD and may run beside the others)."""
 
-    def __init__(self, vad: VadSettings) -> None:
+    def __init__(self, vad: VadSettings, pause_end: float | None = None) -> None:
         self.vad = StreamingVAD(vad)
+        self.pause_end = pause_end
+        """Seconds a pause inside an utterance must last to be kept in its ``pauses``
+        (None: none is kept)."""
         self.received = 0
         """Samples received."""
         self.finished = False
@@ -152,9 +158,15 @@ class UtteranceGate:
         self._preroll_samples = 0
         self._open = utterance
 
-    def _paused(self, start: int, end: int) -> None:
+    def _paused(self, start: int, end: int) -> bool:
         """The open utterance's speaker paused from sample ``start`` to ``end`` and went on
-        (shorter than the silence that closes an utterance); a subclass may cut there."""
+        (shorter than the silence that closes an utterance): a pause of at least
+        ``pause_end`` is kept in its ``pauses``, and True says so (a subclass may cut there)."""
+        if self._open is None or self.pause_end is None \
+                or end - start < self.pause_end * SAMPLE_RATE:
+            return False
+        self._open.pauses.append((start, end))
+        return True
 
     def _close(self, end: int) -> None:
         assert self._open is not None

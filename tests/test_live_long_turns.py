@@ -124,17 +124,20 @@ def test_a_final_goes_out_when_its_enrichment_fails(stage: str,
         assert events.index(error) == events.index(final) + 1
 
 
-def test_a_client_asks_for_the_trailing_hold_in_its_start_message() -> None:
-    """``settings.trailing_hold`` reaches the stream's options (off unless asked for)."""
+def test_a_client_asks_for_the_trailing_hold_and_sentence_wait_in_its_start_message() -> None:
+    """``settings.trailing_hold`` and ``settings.sentence_wait`` reach the stream's options
+    (off unless asked for)."""
     words = monologue(["The chest pain began yesterday."])
     engine: Engine[Any, Any] = Engine(Scripted(words, 0.3, words[-1].end + 0.5), Stages())
     try:
         held = engine.open(Start.model_validate(
-            {"type": "start", "language": "en", "settings": {"trailing_hold": 1.0}}),
+            {"type": "start", "language": "en",
+             "settings": {"trailing_hold": 1.0, "sentence_wait": 0.5}}),
             lambda item: None)
         plain = engine.open(Start(type="start", language="en"), lambda item: None)
         options = [cast(OnlineTranscriber, s.transcriber).options for s in (held, plain)]
         assert [o.trailing_hold for o in options] == [1.0, 0.0]
+        assert [o.sentence_wait for o in options] == [0.5, 0.0]
         engine.stop(held)
         engine.stop(plain)
     finally:

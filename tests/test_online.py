@@ -275,6 +275,20 @@ def test_an_early_final_kept_in_a_pause_is_the_sentences_final_when_the_speaker_
             assert at <= bound + 1e-6, (delay, at, start)
 
 
+def test_a_kept_early_final_is_final_at_once_when_the_pause_ends_past_its_audio() -> None:
+    """The cut of a long pause (its middle) can lie past the audio of the early final decoded
+    0.2 s into it; without ``sentence_wait`` that decode's words are still the sentence's
+    final at once, with no final decode of their own."""
+    for gap in (0.45, 0.48):
+        recogniser = Scripted(monologue(SENTENCES[:3], gap=gap), 0.3, 0)
+        words = recogniser.words
+        recogniser.offset = words[-1].end + 0.5
+        updates = _slow(recogniser, StreamOptions(language="en"), words[-1].end + 3, 0.0)
+        finals = [u.segment for _, u in updates if u.segment.is_final]
+        assert [f.text for f in finals] == SENTENCES[:3], gap
+        assert "final" not in [kind for kind, *_ in recogniser.calls], gap
+
+
 def test_a_word_heard_across_the_cut_is_not_repeated_by_the_next_final() -> None:
     """A decode that begins before its utterance (``final_context``) drops the words heard
     there; a word it heard across the start (begun before it, centred after) is the last
@@ -425,6 +439,27 @@ def test_a_sentence_final_hears_the_audio_after_its_cut_without_taking_its_words
     # cuts are where they were without it.
     assert all(0.5 < b - a <= 1.0 + 1e-6 for a, b in zip(ends, heard, strict=True))
     assert [f.end for _, f in finals[:3]] == pytest.approx(ends)
+
+
+def test_a_sentence_found_at_a_pause_can_wait_to_hear_what_follows_it() -> None:
+    """With ``sentence_wait``, a sentence end found at a pause by a decode that heard less
+    than that after the cut is not final at once: its final is decoded again once the
+    buffer holds that much after the cut, and hears it (``final_ahead``)."""
+    options = StreamOptions(language="en")
+    _, quick, at_once = _turn(SENTENCES[:4], options)
+    _, recogniser, waited = _turn(SENTENCES[:4], replace(options, sentence_wait=1.0))
+    assert [f.text for _, f in waited] == [f.text for _, f in at_once] == SENTENCES[:4]
+    assert [(f.start, f.end) for _, f in waited] == [(f.start, f.end) for _, f in at_once]
+    assert "final" not in [kind for kind, *_ in quick.calls]  # the pause's decode was final
+    heard = [end for kind, _, end, _ in recogniser.calls if kind == "final"]
+    cuts = [f.end for _, f in waited[:3]]
+    assert heard == pytest.approx([cut + 1.0 for cut in cuts], abs=0.11)
+    for (came, final), (sooner, _) in zip(waited[:3], at_once[:3], strict=True):
+        assert came >= final.end + 1.0 > sooner, (final.text, came, sooner)
+    with pytest.raises(ValueError, match="sentence_wait"):
+        StreamOptions(sentence_wait=6)
+    with pytest.raises(ValueError, match="sentence_wait must not exceed final_ahead"):
+        StreamOptions(sentence_wait=0.5, final_ahead=0.0)
 
 
 def test_committed_words_are_kept_when_a_final_decode_hears_nothing() -> None:

@@ -80,8 +80,6 @@ class _NemoUtterance(Utterance):
     """Text of the last partial sent."""
     cut: bool = False
     """Closed because it reached max_utterance."""
-    pauses: list[tuple[int, int]] = field(default_factory=list)
-    """Pauses of at least ``pause_end`` the VAD heard in it (stream samples)."""
     heard: list[tuple[int, int, str]] = field(default_factory=list)
     """After each of its last chunks: the stream sample up to which the model had decoded,
     the one up to which it had read (look-ahead), and the text it had then."""
@@ -151,7 +149,7 @@ class NemoStream(UtteranceGate):
     def __init__(self, backend: NemoStreaming, options: StreamOptions) -> None:
         self.options = options
         super().__init__(VadSettings(threshold=options.vad_threshold,
-                                     min_silence_ms=options.min_silence_ms))
+                                     min_silence_ms=options.min_silence_ms), options.pause_end)
         self.backend = backend
         self._open: _NemoUtterance | None
         self._closed: Any
@@ -168,13 +166,12 @@ class NemoStream(UtteranceGate):
             self._close(utterance.start + utterance.samples)
             self._open_utterance(self.received)
 
-    def _paused(self, start: int, end: int) -> None:
-        pause_end = self.options.pause_end
-        if self._open is not None and pause_end is not None \
-                and end - start >= pause_end * SAMPLE_RATE:
-            self._open.pauses.append((start, end))
-            if not self._busy:
-                self._end_sentence()
+    def _paused(self, start: int, end: int) -> bool:
+        if not super()._paused(start, end):
+            return False
+        if not self._busy:
+            self._end_sentence()
+        return True
 
     def _end_sentence(self) -> None:
         """Close the open utterance at a pause after a sentence, if there is one (see the

@@ -206,7 +206,8 @@ class Engine(Generic[JobT, ResultT]):
         stream = self.recogniser.open_stream(StreamOptions(
             language=start.language, languages=tuple(start.languages), beam_size=s.beam_size,
             partial_interval=s.partial_interval, min_silence_ms=s.min_silence_ms,
-            trailing_hold=s.trailing_hold, vocabulary=tuple(s.vocabulary)))
+            trailing_hold=s.trailing_hold, sentence_wait=s.sentence_wait,
+            vocabulary=tuple(s.vocabulary)))
         release_when_freed(stream)  # its audio's memory goes back to the OS with it
         speakers, speakers_by = self._speakers(start)
         session = LiveSession(start, stream, deliver, self._enrichment(

@@ -78,6 +78,10 @@ class StreamSettings(Message):
         "punctuation at its end) waits for the speaker to go on before it is final: a "
         "hesitation then splits fewer sentences, and a sentence that does end there is final "
         "that much later. 0: off."))
+    sentence_wait: float = Field(0.0, ge=0.0, le=1.0, description=(
+        "Seconds of audio after a sentence's cut inside a turn that its final waits for, so "
+        "that its decode hears how the speaker went on: more accurate finals on speech with "
+        "clean sentence pauses, each up to that much later. 0: off."))
 
 
 class Start(Message):
