@@ -286,6 +286,10 @@ class StreamOptions:
         own audio before them, which is also what identifies it."""
         return self.language is None and len(self.languages) != 1
 
+    def vad_settings(self) -> VadSettings:
+        """The VAD that cuts a stream with these options into utterances."""
+        return VadSettings(threshold=self.vad_threshold, min_silence_ms=self.min_silence_ms)
+
     def decode_options(self, kind: JobKind, language: str | None,
                        context: str = "") -> TranscribeOptions:
         """How a job is decoded; ``context``: the text before it (finals only: partials of
@@ -445,9 +449,7 @@ class OnlineTranscriber(UtteranceGate):
 
     def __init__(self, options: StreamOptions | None = None) -> None:
         self.options = options or StreamOptions()
-        super().__init__(VadSettings(threshold=self.options.vad_threshold,
-                                     min_silence_ms=self.options.min_silence_ms),
-                         self.options.pause_end)
+        super().__init__(self.options.vad_settings(), self.options.pause_end)
         self._open: _Utterance | None
         self._closed: deque[_Utterance]  # type: ignore[assignment]
         self._said = ""

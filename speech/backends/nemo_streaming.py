@@ -48,7 +48,6 @@ from speech.online import StreamOptions, StreamUpdate
 from speech.options import TranscribeOptions
 from speech.types import Segment, TranscriptionInfo, ends_sentence
 from speech.utterances import PREROLL_SAMPLES, Utterance, UtteranceGate
-from speech.vad import VadSettings
 
 HEARD_KEPT = 64
 """How many of an utterance's last chunks keep a record of the text decoded after them
@@ -148,8 +147,7 @@ class NemoStream(UtteranceGate):
 
     def __init__(self, backend: NemoStreaming, options: StreamOptions) -> None:
         self.options = options
-        super().__init__(VadSettings(threshold=options.vad_threshold,
-                                     min_silence_ms=options.min_silence_ms), options.pause_end)
+        super().__init__(options.vad_settings(), options.pause_end)
         self.backend = backend
         self._open: _NemoUtterance | None
         self._closed: Any
