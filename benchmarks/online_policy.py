@@ -19,12 +19,17 @@ sentence from its exact end (:func:`eval.latency.sentence_lags`), the WER of the
 much of the slowest tenth of the finals' lag was their own decode (the rest: finding where the
 sentence ends, and waiting for the decode before), and the number and time of partial, thorough
 partial (``final_at_pause``) and final decodes; ``--json`` writes per-final and per-sentence
-lags. ``--languages en,es`` runs each setting in interpreter mode (with a multilingual
-``--model``) and counts the decodes on a final's path that had to identify the language (an
+lags. ``--errors`` also prints where each setting's errors are: the substitutions, deletions
+and insertions of its finals against batch's, and by kind of final (one that ends an
+utterance, or a sentence cut inside a turn: the next final begins where it ends) and length,
+each edit charged to the final that holds it (:meth:`eval.wer.ErrorRate.charged`).
+``--languages en,es`` runs each setting in interpreter mode (with a multilingual ``--model``)
+and counts the decodes on a final's path that had to identify the language (an
 encoder pass more).
 
     python benchmarks/online_policy.py --audio A (--reference R | --sentences S [--seconds N])
-        [--clock wall|cpu|model] [--languages en,es --model base] [--json OUT] SETTING...
+        [--clock wall|cpu|model] [--languages en,es --model base] [--errors] [--json OUT]
+        SETTING...
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ import ctranslate2
 import numpy as np
 
 from eval.latency import sentence_lags
-from eval.wer import error_rate
+from eval.wer import Alignment, ErrorRate, error_rate
 from speech.audio import SAMPLE_RATE, load_audio
 from speech.loader import load_asr
 from speech.online import (
@@ -163,6 +168,26 @@ def simulate(asr: Any, audio: np.ndarray, options: StreamOptions, clock_kind: st
     return finals, spent
 
 
+def errors_by_kind(finals: list[TimedFinal], reference: str) -> dict[str, Alignment]:
+    """The edits of ``finals`` against ``reference``, summed by kind of final ("end": it ends
+    an utterance; "cut": the next final begins where it ends) and length in seconds."""
+    charged = ErrorRate("en").charged([f.text for f in finals], reference)
+    sums: dict[str, list[int]] = {}
+    for index, (final, counts) in enumerate(zip(finals, charged, strict=True)):
+        cut = index + 1 < len(finals) and abs(finals[index + 1].start - final.end) < 0.011
+        length = final.end - final.start
+        key = f"{'cut' if cut else 'end'} {'<2' if length < 2 else '2-5' if length < 5 else '5+'} s"
+        total = sums.setdefault(key, [0, 0, 0, 0])
+        for place, value in enumerate((counts.hits, counts.substitutions, counts.deletions,
+                                       counts.insertions)):
+            total[place] += value
+    return {key: Alignment(*sums[key]) for key in sorted(sums)}
+
+
+def _edits(counts: Alignment) -> str:
+    return f"S {counts.substitutions} / D {counts.deletions} / I {counts.insertions}"
+
+
 def parse_setting(text: str, languages: tuple[str, ...] = ()) -> tuple[str, StreamOptions]:
     """``name:key=value,...`` as a name and StreamOptions (language en; with ``languages``,
     interpreter mode: the language of each turn identified among them)."""
@@ -188,6 +213,8 @@ def main() -> None:
     parser.add_argument("--languages", default="",
                         help="interpreter mode: the languages of the conversation, e.g. en,es "
                              "(needs a multilingual model)")
+    parser.add_argument("--errors", action="store_true",
+                        help="also print where the finals' errors are (see above)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("settings", nargs="+")
     args = parser.parse_args()
@@ -210,8 +237,11 @@ def main() -> None:
     else:
         raise SystemExit("give --reference (whole recording) or --sentences")
     segments, _ = asr.transcribe(audio, TranscribeOptions(language="en"))
-    batch = error_rate([reference], [" ".join(s.text for s in segments)]).score
+    batch_text = " ".join(s.text for s in segments)
+    batch = error_rate([reference], [batch_text]).score
     print(f"{args.audio.name}, {len(audio) / SAMPLE_RATE:.0f} s, batch WER {batch:.1f}")
+    if args.errors:
+        print(f"batch: {_edits(ErrorRate('en').align([batch_text], [reference]))}")
     print("| setting | final lag p50 / p95 / max (s) | sentence lag p50 / p95 / max (s) | "
           "WER of finals | finals | own decode of the slowest 10 % finals (s) | partials, "
           "thorough partials, finals: decodes / busy (s) |")
@@ -246,6 +276,14 @@ def main() -> None:
             "finals": [{"start": round(f.start, 2), "end": round(f.end, 2),
                         "lag": round(f.lag, 3), "decode": round(f.decode, 3), "text": f.text}
                        for f in finals]}
+        if args.errors:
+            kinds = errors_by_kind(finals, reference)
+            total = ErrorRate("en").align([" ".join(f.text for f in finals)], [reference])
+            print(f"  {name} finals: {_edits(total)}; errors / words, by final: " + "; ".join(
+                f"{key} {c.errors} / {c.hits + c.substitutions + c.insertions}"
+                for key, c in kinds.items()), flush=True)
+            report["settings"][name]["errors"] = {
+                key: vars(c) for key, c in {"all": total, **kinds}.items()}
         if args.json:  # after each setting: a long run can be read while it goes on
             args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
 

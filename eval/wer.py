@@ -92,6 +92,32 @@ class ErrorRate(Metric):
                            insertions=counts.insertions,
                            reference_length=counts.reference_length, skipped_empty=skipped)
 
+    def charged(self, pieces: Sequence[str], reference: str) -> list[Alignment]:
+        """The edits of ``pieces`` (a recording's hypothesis in order, e.g. its live finals)
+        joined and aligned against the recording's whole ``reference``, each charged to a
+        piece: a hit, substitution or insertion to the piece holding its hypothesis word, a
+        run of deleted reference words to the piece before the gap (the first piece when the
+        gap opens the recording). Word units only: it says which pieces hold the errors."""
+        if self.unit != "wer":
+            raise ValueError("edits are charged to pieces in word units only")
+        owner = [i for i, piece in enumerate(pieces) for _ in self.prepare(piece).split()]
+        counts = [[0, 0, 0, 0] for _ in pieces]
+        reference = self.prepare(reference)
+        hypothesis = " ".join(self.prepare(p) for p in pieces).split()
+        if not pieces or not reference.split():
+            return [Alignment(0, 0, 0, 0) for _ in pieces]
+        out = jiwer.process_words(reference, " ".join(hypothesis))
+        kinds = {"equal": 0, "substitute": 1, "insert": 3}
+        for chunk in out.alignments[0]:
+            if chunk.type == "delete":
+                before = owner[min(max(chunk.hyp_start_idx - 1, 0), len(owner) - 1)] \
+                    if owner else 0
+                counts[before][2] += chunk.ref_end_idx - chunk.ref_start_idx
+                continue
+            for index in range(chunk.hyp_start_idx, chunk.hyp_end_idx):
+                counts[owner[index]][kinds[chunk.type]] += 1
+        return [Alignment(*c) for c in counts]
+
     def sentence_scores(self, hypotheses: Sequence[str],
                         references: Sequence[str]) -> list[float | None]:
         """Per-utterance error rates (0–100); ``None`` where the reference is empty."""

@@ -70,3 +70,22 @@ def test_sentence_scores_skip_empty_references() -> None:
     corpus = metric.corpus_score(["a b", "x", "anything"], ["a c", "x", "<UNIN/>"])
     assert corpus.score == pytest.approx(100 / 3)  # 1 error in 3 reference words
     assert corpus.details["skipped_empty"] == 1
+
+
+def test_edits_are_charged_to_the_pieces_that_hold_them() -> None:
+    """A recording's finals against its whole reference: each piece answers for its own
+    words, a deleted run for the piece before the gap, and the totals are the corpus's."""
+    reference = "Do you have chest pain? No. Any fever or chills? Only at night."
+    pieces = ["Do you have test pain?", "No, no.", "Any fever?", "Only at night."]
+    metric = ErrorRate("en")
+    charged = metric.charged(pieces, reference)
+    assert [(a.hits, a.substitutions, a.deletions, a.insertions) for a in charged] == [
+        (4, 1, 0, 0), (1, 0, 0, 1), (2, 0, 2, 0), (3, 0, 0, 0)]
+    whole = metric.align([" ".join(pieces)], [reference])
+    assert sum(a.errors for a in charged) == whole.errors
+    assert sum(a.hits for a in charged) == whole.hits
+    # A gap at the very start is the first piece's; no pieces, nothing charged.
+    assert metric.charged(["chest pain"], "do you have chest pain")[0].deletions == 3
+    assert metric.charged([], reference) == []
+    with pytest.raises(ValueError, match="word units"):
+        ErrorRate("en", "cer").charged(pieces, reference)
