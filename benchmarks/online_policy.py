@@ -46,6 +46,7 @@ import ctranslate2
 import numpy as np
 
 from eval.latency import sentence_lags
+from eval.metric import Score
 from eval.wer import Alignment, ErrorRate, error_rate
 from speech.audio import SAMPLE_RATE, load_audio
 from speech.loader import load_asr
@@ -184,8 +185,10 @@ def errors_by_kind(finals: list[TimedFinal], reference: str) -> dict[str, Alignm
     return {key: Alignment(*sums[key]) for key in sorted(sums)}
 
 
-def _edits(counts: Alignment) -> str:
-    return f"S {counts.substitutions} / D {counts.deletions} / I {counts.insertions}"
+def _edits(wer: Score) -> str:
+    """The substitutions, deletions and insertions behind a WER."""
+    edits = wer.details
+    return f"S {edits['substitutions']} / D {edits['deletions']} / I {edits['insertions']}"
 
 
 def parse_setting(text: str, languages: tuple[str, ...] = ()) -> tuple[str, StreamOptions]:
@@ -237,11 +240,11 @@ def main() -> None:
     else:
         raise SystemExit("give --reference (whole recording) or --sentences")
     segments, _ = asr.transcribe(audio, TranscribeOptions(language="en"))
-    batch_text = " ".join(s.text for s in segments)
-    batch = error_rate([reference], [batch_text]).score
+    batch_wer = error_rate([reference], [" ".join(s.text for s in segments)])
+    batch = batch_wer.score
     print(f"{args.audio.name}, {len(audio) / SAMPLE_RATE:.0f} s, batch WER {batch:.1f}")
     if args.errors:
-        print(f"batch: {_edits(ErrorRate('en').align([batch_text], [reference]))}")
+        print(f"batch: {_edits(batch_wer)}")
     print("| setting | final lag p50 / p95 / max (s) | sentence lag p50 / p95 / max (s) | "
           "WER of finals | finals | own decode of the slowest 10 % finals (s) | partials, "
           "thorough partials, finals: decodes / busy (s) |")
@@ -262,7 +265,8 @@ def main() -> None:
                          if k != "identified in a final")
         if languages:
             busy += f"; {len(spent['identified in a final'])} identified a language"
-        wer = error_rate([reference], [" ".join(f.text for f in finals)]).score
+        finals_wer = error_rate([reference], [" ".join(f.text for f in finals)])
+        wer = finals_wer.score
         p50, p95 = np.percentile(lags, [50, 95]) if lags else (float("nan"),) * 2
         per = sentence_lags([(f.end, f.sent) for f in finals], ends)
         reached = [x for x in per if x is not None]
@@ -278,12 +282,13 @@ def main() -> None:
                        for f in finals]}
         if args.errors:
             kinds = errors_by_kind(finals, reference)
-            total = ErrorRate("en").align([" ".join(f.text for f in finals)], [reference])
-            print(f"  {name} finals: {_edits(total)}; errors / words, by final: " + "; ".join(
+            print(f"  {name} finals: {_edits(finals_wer)}; errors / words, by final: " + "; ".join(
                 f"{key} {c.errors} / {c.hits + c.substitutions + c.insertions}"
                 for key, c in kinds.items()), flush=True)
             report["settings"][name]["errors"] = {
-                key: vars(c) for key, c in {"all": total, **kinds}.items()}
+                "all": {k: finals_wer.details[k] for k in ("hits", "substitutions", "deletions",
+                                                            "insertions")},
+                **{key: vars(c) for key, c in kinds.items()}}
         if args.json:  # after each setting: a long run can be read while it goes on
             args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
 

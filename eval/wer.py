@@ -100,13 +100,13 @@ class ErrorRate(Metric):
         gap opens the recording). Word units only: it says which pieces hold the errors."""
         if self.unit != "wer":
             raise ValueError("edits are charged to pieces in word units only")
-        owner = [i for i, piece in enumerate(pieces) for _ in self.prepare(piece).split()]
+        words = [self.prepare(piece).split() for piece in pieces]
+        owner = [i for i, mine in enumerate(words) for _ in mine]
         counts = [[0, 0, 0, 0] for _ in pieces]
         reference = self.prepare(reference)
-        hypothesis = " ".join(self.prepare(p) for p in pieces).split()
         if not pieces or not reference.split():
             return [Alignment(0, 0, 0, 0) for _ in pieces]
-        out = jiwer.process_words(reference, " ".join(hypothesis))
+        out = jiwer.process_words(reference, " ".join(w for mine in words for w in mine))
         kinds = {"equal": 0, "substitute": 1, "insert": 3}
         for chunk in out.alignments[0]:
             if chunk.type == "delete":
