@@ -2,7 +2,10 @@
 
 English uses Whisper's English normaliser (spelling variants, numbers, fillers); other languages
 use Whisper's basic normaliser *without* stripping diacritics (Vietnamese tones carry meaning).
-Transcriber tags such as ``<UNSURE>`` or ``<UNIN/>`` are removed first.
+Transcriber tags such as ``<UNSURE>`` or ``<UNIN/>`` are removed first, and a token left
+without a letter or digit is dropped: Whisper's English normaliser keeps the last full stop
+of a text that ends in an ellipsis ("and, um..." -> "and ."), which scored as an inserted
+word wherever hypotheses are normalised one by one (per utterance, per live final).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from whisper_normalizer.basic import BasicTextNormalizer
 from whisper_normalizer.english import EnglishTextNormalizer
 
 _TAGS = re.compile(r"</?[A-Za-z_]+/?>")
+_WORDLIKE = re.compile(r"[^\W_]")
+"""A letter or digit (of any script)."""
 
 CHARACTER_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "km"})
 """Languages written without spaces between words: scored by CER, not WER."""
@@ -29,7 +34,7 @@ def normalizer_for(language: str) -> Callable[[str], str]:
 
     def normalize(text: str) -> str:
         text = _TAGS.sub(" ", text)
-        return " ".join(inner(text).split())
+        return " ".join(word for word in inner(text).split() if _WORDLIKE.search(word))
 
     normalize.__name__ = "whisper-english" if language == "en" else "whisper-basic-keep-diacritics"
     return normalize

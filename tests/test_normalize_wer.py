@@ -6,7 +6,7 @@ import jiwer
 import pytest
 
 from eval.normalize import normalizer_for
-from eval.wer import ErrorRate, error_rate
+from eval.wer import Alignment, ErrorRate, error_rate
 
 
 def test_english_normaliser_folds_spelling_numbers_fillers_and_tags() -> None:
@@ -15,6 +15,19 @@ def test_english_normaliser_folds_spelling_numbers_fillers_and_tags() -> None:
         "ok mister smith the color is fine"
     assert normalize("Metformin 500mg twice-daily") == "metformin 500 mg twice daily"
 
+
+
+def test_a_trailing_ellipsis_is_not_a_word() -> None:
+    # Whisper's English normaliser alone turns "and, um..." into "and ." (its last full stop
+    # has nothing after it to be stripped before): scored one by one, a hypothesis that trails
+    # off would count an inserted word.
+    assert normalizer_for("en")("Okay. And, um...") == "okay and"
+    assert normalizer_for("en")("It was 2.5 mg... you...") == "it was 2.5 mg you"
+    assert error_rate(["maybe like eight", "and"], ["maybe like...", "and, um..."]).details[
+        "insertions"] == 0
+    assert ErrorRate("en").charged(["so maybe like...", "eight hours."],
+                                   "so maybe like eight hours") == [
+        Alignment(3, 0, 0, 0), Alignment(2, 0, 0, 0)]
 
 def test_wer_counts_edits_over_reference_words() -> None:
     # ref: "the patient denies chest pain" (5 words); hyp drops "denies" (1 deletion) and says
