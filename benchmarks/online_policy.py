@@ -8,7 +8,8 @@ when its decode ended. A final's lag is that time minus its end on the audio clo
 ``benchmarks/stream_latency.py`` measures it over a websocket. Since each setting's decodes are
 timed on the machine as it is, compare settings of one run side by side (a loaded machine
 moves them all), or give each decode a modelled cost (``--clock model``: measured once per
-kind of decode and window length, so that a run is reproducible); the real-time figures come
+kind of decode and window length, so that a run is reproducible; with ``--costs FILE`` kept
+across processes too); the real-time figures come
 from ``stream_latency.py``. The temperature fallback's sampling is seeded by each window, so
 the same window decodes to the same text in every setting.
 
@@ -28,7 +29,8 @@ and counts the decodes on a final's path that had to identify the language (an
 encoder pass more).
 
     python benchmarks/online_policy.py --audio A (--reference R | --sentences S [--seconds N])
-        [--clock wall|cpu|model] [--languages en,es --model base] [--errors] [--json OUT]
+        [--clock wall|cpu|model [--costs FILE]] [--languages en,es --model base] [--errors]
+        [--json OUT]
         SETTING...
 """
 
@@ -91,18 +93,32 @@ class DecodeCost:
     LENGTHS = (2.0, 5.0, 10.0, 15.0, 20.0, 28.0)
     PLACES = (0.2, 0.5, 0.8)
 
-    def __init__(self, asr: Any, audio: np.ndarray) -> None:
-        self.asr, self.audio = asr, audio
-        self.table: dict[tuple[Any, ...], list[float]] = {}
+    def __init__(self, asr: Any, audio: np.ndarray, path: Path | None = None,
+                 label: str = "") -> None:
+        """With ``path``, the table is read from that JSON file where it exists (it must have
+        been measured for the same ``label``: recording and model) and written to it after
+        each new measurement, so that runs in other processes (another stop, a setting tried
+        later) decode on the same clock and compare with this one's."""
+        self.asr, self.audio, self.path, self.label = asr, audio, path, label
+        self.table: dict[str, list[float]] = {}
+        if path is not None and path.exists():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved["label"] != label:
+                raise SystemExit(f"{path} holds the decode costs of {saved['label']}, "
+                                 f"not of {label}")
+            self.table = saved["table"]
 
     def __call__(self, job: DecodeJob, hurry: bool) -> float:
         if job.decided is not None:
             return 0.0  # a kept early final: nothing to decode
         options = job.stream.options
-        key = (job.options, job.kind, job.thorough, options.final_fallback,
-               options.final_window, hurry)
+        key = repr((job.options, job.kind, job.thorough, options.final_fallback,
+                    options.final_window, hurry))
         if key not in self.table:
             self.table[key] = [self._time(job, seconds, hurry) for seconds in self.LENGTHS]
+            if self.path is not None:
+                self.path.write_text(json.dumps({"label": self.label, "table": self.table},
+                                                indent=1), encoding="utf-8")
         return float(np.interp(len(job.audio) / SAMPLE_RATE, self.LENGTHS, self.table[key]))
 
     def _time(self, job: DecodeJob, seconds: float, hurry: bool) -> float:
@@ -213,6 +229,9 @@ def main() -> None:
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--clock", choices=["wall", "cpu", "model"], default="wall",
                         help="what a decode costs on the simulated clock (see simulate)")
+    parser.add_argument("--costs", type=Path,
+                        help="with --clock model: read the decode costs from this JSON file, "
+                             "or measure and write them there (see DecodeCost)")
     parser.add_argument("--languages", default="",
                         help="interpreter mode: the languages of the conversation, e.g. en,es "
                              "(needs a multilingual model)")
@@ -252,7 +271,8 @@ def main() -> None:
     report: dict[str, Any] = {"audio": str(args.audio), "seconds": len(audio) / SAMPLE_RATE,
                               "clock": args.clock,
                               "batch_wer": batch, "settings": {}}
-    cost = DecodeCost(asr, audio) if args.clock == "model" else None
+    label = f"{args.audio.name}, {len(audio)} samples, {args.model}"
+    cost = DecodeCost(asr, audio, args.costs, label) if args.clock == "model" else None
     languages = tuple(x for x in args.languages.split(",") if x)
     for setting in args.settings:
         name, options = parse_setting(setting, languages)
