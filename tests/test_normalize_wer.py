@@ -16,7 +16,6 @@ def test_english_normaliser_folds_spelling_numbers_fillers_and_tags() -> None:
     assert normalize("Metformin 500mg twice-daily") == "metformin 500 mg twice daily"
 
 
-
 def test_a_trailing_ellipsis_is_not_a_word() -> None:
     # Whisper's English normaliser alone turns "and, um..." into "and ." (its last full stop
     # has nothing after it to be stripped before): scored one by one, a hypothesis that trails
@@ -28,6 +27,7 @@ def test_a_trailing_ellipsis_is_not_a_word() -> None:
     assert ErrorRate("en").charged(["so maybe like...", "eight hours."],
                                    "so maybe like eight hours") == [
         Alignment(3, 0, 0, 0), Alignment(2, 0, 0, 0)]
+
 
 def test_wer_counts_edits_over_reference_words() -> None:
     # ref: "the patient denies chest pain" (5 words); hyp drops "denies" (1 deletion) and says
