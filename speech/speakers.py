@@ -4,7 +4,8 @@
 timestamps against the diarization's timeline), gives a lone word inside a sentence that is
 mostly another speaker's that speaker (Whisper's word times are rough where turns change), and
 splits a segment where the speaker changes inside it, so that every segment has exactly one
-speaker.
+speaker; :func:`piece_origins` says which segment each piece came from, and
+:func:`joined_pieces` joins them back.
 
 :class:`OnlineSpeakers` decides the speaker of each utterance of a live session as it comes:
 its embedding against the running mean embedding of each speaker so far, a new speaker when
@@ -65,6 +66,50 @@ def assign_speakers(segments: Sequence[Segment], turns: Sequence[SpeakerTurn], *
         pieces.extend(_split(segment, speakers[at:at + len(segment.words)]))
         at += len(segment.words)
     return [replace(piece, id=index) for index, piece in enumerate(pieces)]
+
+
+def piece_origins(segments: Sequence[Segment], pieces: Sequence[Segment]) -> list[int]:
+    """For each of ``pieces`` (:func:`assign_speakers` of ``segments``, in order), the index of
+    the segment it was cut from: a segment with words gave the pieces whose words are its
+    words, one without words gave one piece."""
+    origins: list[int] = []
+    at = 0
+    for index, segment in enumerate(segments):
+        taken = 0
+        while True:
+            if at >= len(pieces):
+                raise ValueError("the pieces do not cover the segments")
+            taken += len(pieces[at].words)
+            origins.append(index)
+            at += 1
+            if taken >= len(segment.words):
+                break
+    if at != len(pieces):
+        raise ValueError("more pieces than the segments gave")
+    return origins
+
+
+def joined_pieces(pieces: Sequence[Segment], origins: Sequence[int]) -> list[Segment]:
+    """The segments ``pieces`` were cut from (:func:`piece_origins`), without speakers: the
+    pieces of one segment joined, their words and times as the recogniser gave them (the text
+    of a segment that was split is its words' text joined, as its pieces' texts were)."""
+    if len(pieces) != len(origins):
+        raise ValueError(f"{len(pieces)} pieces but {len(origins)} origins")
+    groups: list[list[Segment]] = []
+    for index, (piece, origin) in enumerate(zip(pieces, origins, strict=True)):
+        if index and origin == origins[index - 1]:
+            groups[-1].append(piece)
+        else:
+            groups.append([piece])
+    segments = []
+    for number, group in enumerate(groups):
+        first = group[0]
+        if len(group) > 1:
+            words = tuple(word for piece in group for word in piece.words)
+            first = replace(first, end=group[-1].end, words=words,
+                            text="".join(word.text for word in words).strip())
+        segments.append(replace(first, id=number, speaker=None))
+    return segments
 
 
 def _by_sentence(words: Sequence[Word], speakers: list[str], most: int) -> list[str]:

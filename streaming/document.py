@@ -4,6 +4,7 @@ with the speakers, the entities and the translation of each segment when those s
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -94,6 +95,11 @@ class SpeakerAnnotations:
     """A digest of the weights, the settings and ``requested``: see ``streaming.speakers``."""
     requested: SpeakerCount
     speakers: tuple[SpeakerInfo, ...]
+    origins: tuple[int, ...] | None = None
+    """For each segment, the index of the recogniser's segment it was cut from
+    (:func:`speech.speakers.piece_origins`), so that another diarization can start from the
+    recogniser's segments without recognising the audio again; None in transcripts written
+    before it was kept."""
 
     def role_of(self, speaker: str | None) -> str | None:
         """The role of ``speaker`` (None for an unknown speaker or one without a role)."""
@@ -122,6 +128,12 @@ class TranscriptDocument:
             strays = sorted({s.speaker for s in self.segments if s.speaker is not None} - known)
             if strays:
                 raise ValueError(f"segment speakers {strays} are not in the speakers table")
+            origins = self.speakers.origins
+            if origins is not None and (
+                    len(origins) != len(self.segments) or origins[:1] not in ((), (0,))
+                    or any(b - a not in (0, 1) for a, b in itertools.pairwise(origins))):
+                raise ValueError("diarization origins must number the segments' sources "
+                                 "0, 1, … in order, one per segment")
         if self.entities is not None and len(self.entities.per_segment) != len(self.segments):
             raise ValueError(f"{len(self.entities.per_segment)} entity lists for "
                              f"{len(self.segments)} segments")
@@ -159,6 +171,8 @@ class TranscriptDocument:
             data["diarization"] = {"model": self.speakers.model,
                                    "fingerprint": self.speakers.fingerprint,
                                    "speakers": self.speakers.requested}
+            if self.speakers.origins is not None:
+                data["diarization"]["origins"] = list(self.speakers.origins)
             data["speakers"] = [asdict(s) for s in self.speakers.speakers]
             for segment in data["segments"]:
                 segment["role"] = self.speakers.role_of(segment["speaker"])
@@ -224,7 +238,8 @@ def _speakers_from(data: dict[str, Any]) -> SpeakerAnnotations | None:
     return SpeakerAnnotations(
         model=meta["model"], fingerprint=meta["fingerprint"],
         requested=cast(SpeakerCount, requested),
-        speakers=tuple(SpeakerInfo(**row) for row in data["speakers"]))
+        speakers=tuple(SpeakerInfo(**row) for row in data["speakers"]),
+        origins=tuple(int(i) for i in meta["origins"]) if "origins" in meta else None)
 
 
 def settings_fingerprint(model_identifier: str, settings: dict[str, Any]) -> str:

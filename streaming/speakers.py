@@ -8,6 +8,8 @@ segments where the speaker changes (:func:`speech.speakers.assign_speakers`), nu
 speakers ``S1``, ``S2``, … in order of first appearance in the transcript, and decides each
 speaker's role from what the speakers said, turn by turn. The segments change, so the
 entities and translations of the transcript are made again after it (on the new segments).
+The transcript keeps which recognised segment each piece came from, so that
+:func:`without_speakers` can give the recogniser's segments back for another diarization.
 
 :func:`mark_dialogue_turns` then marks the entities a clinician asked about and those a
 patient's answer negated (:mod:`ner.dialogue`).
@@ -24,7 +26,7 @@ import numpy as np
 from ner.dialogue import RULES_VERSION, DialogueTurn, mark_dialogue
 from ner.roles import joined_turns
 from speech.diarization import SpeakerTurn, load_diarizer
-from speech.speakers import SENTENCE_RUN, assign_speakers
+from speech.speakers import SENTENCE_RUN, assign_speakers, joined_pieces, piece_origins
 from speech.types import Segment
 from streaming.document import (
     SpeakerAnnotations,
@@ -103,9 +105,13 @@ class SpeakerStage:
     def annotate(self, doc: TranscriptDocument, audio: np.ndarray) -> TranscriptDocument:
         """``doc`` split into one-speaker segments, with the speakers table; its entities and
         translations are dropped (they belonged to the segments before the split)."""
+        if doc.speakers is not None:
+            raise ValueError("the transcript has speakers already: diarize the recogniser's "
+                             "segments (without_speakers)")
         turns = self.diarizer.diarize(audio, None if self.count == "auto" else self.count)
         # No turn (silence): nobody spoke, and the segments, if any, keep no speaker.
-        assigned = assign_speakers(doc.segments, turns) if turns else doc.segments
+        assigned = assign_speakers(doc.segments, turns) if turns else list(doc.segments)
+        origins = piece_origins(doc.segments, assigned)
         segments, turns = _numbered(assigned, turns)
         spoken = conversation_turns(segments)
         guesses = self.roles.speakers(spoken) if spoken else {}
@@ -119,7 +125,22 @@ class SpeakerStage:
                      for speaker in _in_order(segments))
         return replace(doc, segments=tuple(segments), entities=None, translations=None,
                        speakers=SpeakerAnnotations(self.model, self.fingerprint, self.count,
-                                                   rows))
+                                                   rows, tuple(origins)))
+
+
+def without_speakers(doc: TranscriptDocument) -> TranscriptDocument:
+    """``doc`` as the recogniser gave it, before a diarization split it: the pieces of each
+    recognised segment joined (:attr:`SpeakerAnnotations.origins`), no speakers, and no
+    entities or translations (they belonged to the pieces). Raises ValueError for a
+    transcript that does not say where its pieces came from (written before it was kept)."""
+    if doc.speakers is None:
+        return doc
+    if doc.speakers.origins is None:
+        raise ValueError("the transcript does not say which recognised segment each of its "
+                         "pieces came from")
+    segments = joined_pieces(doc.segments, doc.speakers.origins)
+    return replace(doc, segments=tuple(segments), entities=None, translations=None,
+                   speakers=None)
 
 
 def _in_order(segments: Sequence[Segment]) -> list[str]:

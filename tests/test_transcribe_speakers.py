@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from streaming.speakers import (
     conversation_turns,
     marked_fingerprint,
     parse_speaker_count,
+    without_speakers,
 )
 
 
@@ -184,7 +185,8 @@ def test_json_carries_speaker_and_role_per_segment_and_reads_back() -> None:
     data = json.loads(doc.to_json())
     assert data["diarization"] == {
         "model": f"{TurnsDiarizer.identifier}; roles {QuestionRoles.identifier}",
-        "fingerprint": doc.speakers.fingerprint, "speakers": "auto"}
+        "fingerprint": doc.speakers.fingerprint, "speakers": "auto",
+        "origins": [0, 0, 1, 1, 2]}  # the recognised segment each segment was cut from
     assert data["speakers"] == [
         {"id": "S1", "role": "clinician", "confidence": 0.75, "talk_time": 3.4},
         {"id": "S2", "role": "patient", "confidence": 0.75, "talk_time": 4.7}]
@@ -330,20 +332,53 @@ def test_speakers_are_added_to_a_finished_batch_without_recognising_again(
     assert tagged["speakers"] == diarized["speakers"]
 
 
-def test_other_speaker_settings_or_none_recognise_again(batch: Batch) -> None:
+def test_other_speaker_settings_or_none_start_from_the_recognised_segments(
+        batch: Batch) -> None:
+    """The json keeps which recognised segment each piece came from: another diarization
+    (or none) joins the pieces back as the recogniser cut them and goes on from there,
+    without recognising the audio again."""
     stage, _, _ = _stage()
     batch.run(stage)
     first = batch.json()
-    # Segments split by another diarization cannot be joined back as the recogniser cut
-    # them: the audio is recognised again, then diarized with the new settings.
+    assert first["diarization"]["origins"] == [0, 0, 1, 1, 2]
     two, diarizer, _ = _stage(2)
     assert batch.run(two)["visit.wav"] == "done"
-    assert (batch.backend.calls, diarizer.asked) == (2, [2])
+    assert (batch.backend.calls, diarizer.asked) == (1, [2])
     assert batch.json()["diarization"]["speakers"] == 2
     assert batch.json()["segments"] == first["segments"]
-    assert batch.run()["visit.wav"] == "done" and batch.backend.calls == 3
-    assert "diarization" not in batch.json()
-    assert [s["text"] for s in batch.json()["segments"]] == [s.text for s in SCRIPT]
+    assert batch.run()["visit.wav"] == "done" and batch.backend.calls == 1
+    plain = batch.json()
+    assert "diarization" not in plain and "speakers" not in plain
+    assert [s["text"].strip() for s in plain["segments"]] == [s.text.strip() for s in SCRIPT]
+    assert [(s["start"], s["end"], len(s["words"])) for s in plain["segments"]] == [
+        (s.start, s.end, len(s.words)) for s in SCRIPT]
+    assert (batch.out / "visit.txt").read_text().startswith(
+        "Do you have any chest pain? No.")
+    assert batch.run()["visit.wav"] == "skipped"
+
+
+def test_a_transcript_split_before_origins_were_kept_is_recognised_again(
+        batch: Batch) -> None:
+    stage, _, _ = _stage()
+    batch.run(stage)
+    path = batch.out / "visit.json"
+    old = json.loads(path.read_text(encoding="utf-8"))
+    del old["diarization"]["origins"]
+    path.write_text(json.dumps(old), encoding="utf-8")
+    assert batch.run(_stage(2)[0])["visit.wav"] == "done" and batch.backend.calls == 2
+
+
+def test_pieces_join_back_into_the_recognised_segments() -> None:
+    doc = _diarized()
+    assert doc.speakers is not None and doc.speakers.origins == (0, 0, 1, 1, 2)
+    back = without_speakers(doc)
+    assert back.speakers is None and back.entities is None
+    assert [replace(s, text=s.text.strip()) for s in back.segments] == [
+        replace(s, text=s.text.strip()) for s in SCRIPT]
+    with pytest.raises(ValueError, match="origins"):
+        replace(doc, speakers=replace(doc.speakers, origins=(0, 1, 1, 2)))
+    with pytest.raises(ValueError, match="has speakers already"):
+        _stage()[0].annotate(doc, np.ones(SAMPLE_RATE * 10, dtype=np.float32))
 
 
 def test_a_diarizer_failure_fails_that_file_alone(batch: Batch, tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ from streaming.document import (
     settings_fingerprint,
 )
 from streaming.enrich import SegmentEnrichment
-from streaming.speakers import mark_dialogue_turns, marked_fingerprint
+from streaming.speakers import mark_dialogue_turns, marked_fingerprint, without_speakers
 
 if TYPE_CHECKING:  # at run time, prepare tasks on Ray workers do not need it (nor torch)
     from streaming.annotate import EntityAnnotator
@@ -228,11 +228,13 @@ class Fingerprints:
         return doc.speakers is not None and doc.speakers.fingerprint == self.speakers
 
     def speakers_reusable(self, doc: TranscriptDocument) -> bool:
-        """Whether ``doc``'s segments can be kept: they were not split by speaker, or split by
-        this run's speaker stage. Segments split by another stage (or when this run wants no
-        speakers) cannot be joined back as the recogniser cut them: the audio is recognised
-        again."""
-        return doc.speakers is None or self.speakers_current(doc)
+        """Whether ``doc``'s recognised segments can be kept: they were not split by speaker,
+        split by this run's speaker stage, or split by another (or when this run wants no
+        speakers) in a transcript that says which recognised segment each piece came from
+        (:func:`streaming.speakers.without_speakers` joins them back). A transcript written
+        before that was kept is recognised again."""
+        return doc.speakers is None or self.speakers_current(doc) \
+            or doc.speakers.origins is not None
 
     def entities_current(self, doc: TranscriptDocument) -> bool:
         if self.entities is None:
@@ -342,8 +344,8 @@ class FileStages:
             logger.info("%s was transcribed with other settings: transcribing again", item.path)
             return None
         if not self.prints.speakers_reusable(doc):
-            logger.info("%s was split by speaker with other settings: transcribing again",
-                        item.path)
+            logger.info("%s was split by speaker with other settings, before transcripts kept "
+                        "the recogniser's segments: transcribing again", item.path)
             return None
         return doc
 
@@ -359,14 +361,20 @@ class FileStages:
         stage needs it; ``find_speech`` also runs the VAD (see :meth:`ASRBackend.transcribe`).
 
         A previous run's transcript is kept when the audio and the recognition settings are
-        the same; its speakers (when it has none yet), entities and translations are then
+        the same; its speakers (when it has none yet, or has another diarization's: the
+        recogniser's segments it kept are split again), entities and translations are then
         added, redone or removed to match this run's settings without recognising the audio
         again (diarization decodes it).
         """
         def step(work: FileWork) -> FileWork:
             source = SourceFile.of(item.path)
             done = None if self.job.overwrite else self.existing(item, source)
-            if done is not None and self.prints.entities_current(done) \
+            joined = done is not None and done.speakers is not None \
+                and not self.prints.speakers_current(done)
+            if joined:  # split by another diarization: from the recogniser's segments again
+                assert done is not None
+                done = without_speakers(done)
+            if done is not None and not joined and self.prints.entities_current(done) \
                     and self.prints.translations_current(done) \
                     and self.prints.speakers_current(done):
                 return replace(work, source=source, doc=done, complete=True)
