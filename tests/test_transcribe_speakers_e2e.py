@@ -107,6 +107,17 @@ def test_two_voices_get_two_speakers_and_their_roles(recordings: Path, tmp_path:
         True, True, answer["id"])
     assert "chest pain" in found and not found["chest pain"][0].get("asked")
 
+    # Another count, then none: the pieces are joined back into the segments the first run
+    # recognised (not recognised again) and split anew, or written as they were.
+    assert "1 transcribed" in _invoke([*common, "--speakers", "2"]).output
+    assert json.loads((out / "consultation.json").read_text())["diarization"]["speakers"] == 2
+    assert "1 transcribed" in _invoke(common).output
+    back = json.loads((out / "consultation.json").read_text())
+    assert "diarization" not in back
+    kept = ("text", "start", "end", "words", "avg_logprob")
+    assert [{k: s[k] for k in kept} for s in back["segments"]] == [
+        {k: s[k] for k in kept} for s in words]
+
 
 def test_speakers_2_caps_three_voices_at_two(tmp_path: Path) -> None:
     clip = _dialogue(tmp_path / "family.wav", [
