@@ -4,7 +4,7 @@
 timestamps against the diarization's timeline), gives a lone word inside a sentence that is
 mostly another speaker's that speaker (Whisper's word times are rough where turns change), and
 splits a segment where the speaker changes inside it, so that every segment has exactly one
-speaker; :func:`piece_origins` says which segment each piece came from, and
+speaker; :func:`assign_speakers_with_origins` also says which segment each piece came from, and
 :func:`joined_pieces` joins them back.
 
 :class:`OnlineSpeakers` decides the speaker of each utterance of a live session as it comes:
@@ -14,6 +14,7 @@ none is close enough.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Protocol
@@ -49,6 +50,14 @@ def assign_speakers(segments: Sequence[Segment], turns: Sequence[SpeakerTurn], *
     piece. Speaker ids are the turns' ids; segment ids are renumbered 0, 1, … in order.
     Raises ValueError when there are no turns: nobody to assign.
     """
+    return assign_speakers_with_origins(segments, turns, sentence_run=sentence_run)[0]
+
+
+def assign_speakers_with_origins(segments: Sequence[Segment], turns: Sequence[SpeakerTurn], *,
+                                 sentence_run: int | None = SENTENCE_RUN
+                                 ) -> tuple[list[Segment], list[int]]:
+    """:func:`assign_speakers`, and for each piece the index of the segment of ``segments``
+    it was cut from (what :func:`joined_pieces` joins back)."""
     if not turns:
         raise ValueError("no speaker turns to assign segments to")
     ordered = sorted(turns, key=lambda turn: (turn.start, turn.end))
@@ -57,52 +66,30 @@ def assign_speakers(segments: Sequence[Segment], turns: Sequence[SpeakerTurn], *
     if sentence_run:
         speakers = _by_sentence(words, speakers, sentence_run)
     pieces: list[Segment] = []
-    at = 0
-    for segment in segments:
-        if not segment.words:
-            pieces.append(replace(segment, speaker=_speaker_of(segment.start, segment.end,
-                                                                ordered)))
-            continue
-        pieces.extend(_split(segment, speakers[at:at + len(segment.words)]))
-        at += len(segment.words)
-    return [replace(piece, id=index) for index, piece in enumerate(pieces)]
-
-
-def piece_origins(segments: Sequence[Segment], pieces: Sequence[Segment]) -> list[int]:
-    """For each of ``pieces`` (:func:`assign_speakers` of ``segments``, in order), the index of
-    the segment it was cut from: a segment with words gave the pieces whose words are its
-    words, one without words gave one piece."""
     origins: list[int] = []
     at = 0
-    for index, segment in enumerate(segments):
-        taken = 0
-        while True:
-            if at >= len(pieces):
-                raise ValueError("the pieces do not cover the segments")
-            taken += len(pieces[at].words)
-            origins.append(index)
-            at += 1
-            if taken >= len(segment.words):
-                break
-    if at != len(pieces):
-        raise ValueError("more pieces than the segments gave")
-    return origins
+    for origin, segment in enumerate(segments):
+        if not segment.words:
+            mine = [replace(segment, speaker=_speaker_of(segment.start, segment.end, ordered))]
+        else:
+            mine = _split(segment, speakers[at:at + len(segment.words)])
+            at += len(segment.words)
+        pieces.extend(mine)
+        origins.extend([origin] * len(mine))
+    return [replace(piece, id=index) for index, piece in enumerate(pieces)], origins
 
 
 def joined_pieces(pieces: Sequence[Segment], origins: Sequence[int]) -> list[Segment]:
-    """The segments ``pieces`` were cut from (:func:`piece_origins`), without speakers: the
-    pieces of one segment joined, their words and times as the recogniser gave them (the text
-    of a segment that was split is its words' text joined, as its pieces' texts were)."""
+    """The segments ``pieces`` were cut from (:func:`assign_speakers_with_origins`), without
+    speakers: the pieces of one segment joined, their words and times as the recogniser gave
+    them (the text of a segment that was split is its words' text joined, as its pieces'
+    texts were)."""
     if len(pieces) != len(origins):
         raise ValueError(f"{len(pieces)} pieces but {len(origins)} origins")
-    groups: list[list[Segment]] = []
-    for index, (piece, origin) in enumerate(zip(pieces, origins, strict=True)):
-        if index and origin == origins[index - 1]:
-            groups[-1].append(piece)
-        else:
-            groups.append([piece])
     segments = []
-    for number, group in enumerate(groups):
+    for number, (_, run) in enumerate(itertools.groupby(zip(origins, pieces, strict=True),
+                                                        key=lambda pair: pair[0])):
+        group = [piece for _, piece in run]
         first = group[0]
         if len(group) > 1:
             words = tuple(word for piece in group for word in piece.words)

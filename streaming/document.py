@@ -97,9 +97,9 @@ class SpeakerAnnotations:
     speakers: tuple[SpeakerInfo, ...]
     origins: tuple[int, ...] | None = None
     """For each segment, the index of the recogniser's segment it was cut from
-    (:func:`speech.speakers.piece_origins`), so that another diarization can start from the
-    recogniser's segments without recognising the audio again; None in transcripts written
-    before it was kept."""
+    (:func:`speech.speakers.assign_speakers_with_origins`), so that another diarization can
+    start from the recogniser's segments without recognising the audio again; None in
+    transcripts written before it was kept."""
 
     def role_of(self, speaker: str | None) -> str | None:
         """The role of ``speaker`` (None for an unknown speaker or one without a role)."""

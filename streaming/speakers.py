@@ -26,7 +26,7 @@ import numpy as np
 from ner.dialogue import RULES_VERSION, DialogueTurn, mark_dialogue
 from ner.roles import joined_turns
 from speech.diarization import SpeakerTurn, load_diarizer
-from speech.speakers import SENTENCE_RUN, assign_speakers, joined_pieces, piece_origins
+from speech.speakers import SENTENCE_RUN, assign_speakers_with_origins, joined_pieces
 from speech.types import Segment
 from streaming.document import (
     SpeakerAnnotations,
@@ -110,8 +110,8 @@ class SpeakerStage:
                              "segments (without_speakers)")
         turns = self.diarizer.diarize(audio, None if self.count == "auto" else self.count)
         # No turn (silence): nobody spoke, and the segments, if any, keep no speaker.
-        assigned = assign_speakers(doc.segments, turns) if turns else list(doc.segments)
-        origins = piece_origins(doc.segments, assigned)
+        assigned, origins = assign_speakers_with_origins(doc.segments, turns) if turns \
+            else (list(doc.segments), list(range(len(doc.segments))))
         segments, turns = _numbered(assigned, turns)
         spoken = conversation_turns(segments)
         guesses = self.roles.speakers(spoken) if spoken else {}

@@ -369,11 +369,11 @@ class FileStages:
         def step(work: FileWork) -> FileWork:
             source = SourceFile.of(item.path)
             done = None if self.job.overwrite else self.existing(item, source)
-            joined = done is not None and done.speakers is not None \
-                and not self.prints.speakers_current(done)
-            if joined:  # split by another diarization: from the recogniser's segments again
-                assert done is not None
-                done = without_speakers(done)
+            joined = False
+            if done is not None and done.speakers is not None \
+                    and not self.prints.speakers_current(done):
+                # Split by another diarization: from the recogniser's segments again.
+                done, joined = without_speakers(done), True
             if done is not None and not joined and self.prints.entities_current(done) \
                     and self.prints.translations_current(done) \
                     and self.prints.speakers_current(done):
