@@ -3,6 +3,7 @@ recognition or translation fails is still sent."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import threading
@@ -144,6 +145,15 @@ def test_a_client_asks_for_the_trailing_hold_and_sentence_wait_in_its_start_mess
         engine.shutdown()
 
 
+class _NoEarlyFinals(Scripted):
+    """Every final is a final decode: no early final (a partial decoded as a final in a
+    silence, whose result becomes the final if the silence ends the utterance) can stand in for
+    it, whichever of the feed and the scheduler runs first."""
+
+    def open_stream(self, options: StreamOptions) -> OnlineTranscriber:
+        return super().open_stream(dataclasses.replace(options, early_final=None))
+
+
 def test_the_engine_counts_the_finals_it_decoded_in_a_hurry() -> None:
     """Finals decoded the faster, less accurate way (the server was behind) are counted, so
     that a benchmark can tell them from the policy's own errors."""
@@ -151,7 +161,8 @@ def test_the_engine_counts_the_finals_it_decoded_in_a_hurry() -> None:
     words = monologue(sentences)
     counts = []
     for behind in (1e9, -1.0):  # never behind; behind whenever a final is waiting
-        engine: Engine[Any, Any] = Engine(Scripted(words, 0.3, words[-1].end + 0.5), Stages(),
+        engine: Engine[Any, Any] = Engine(_NoEarlyFinals(words, 0.3, words[-1].end + 0.5),
+                                          Stages(),
                                           config=EngineConfig(hurry_backlog=behind))
         try:
             finals = [e for e in _serve(engine, Start(type="start", language="en"),
