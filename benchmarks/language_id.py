@@ -21,7 +21,8 @@ wrong language (by where they lie), with their seconds, and the partials (which 
 shows in the column of their language): what a user sees.
 
     python benchmarks/language_id.py [--model base] [--files choose|report|all]
-        [--conversation X] [--json OUT]
+        [--conversation X [--audio-out WAV]] [--english-discount D] [--first-guess S]
+        [--json OUT]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 
 from eval.readers import ManifestEntry, read_manifest
 from speech import load_asr
@@ -42,12 +44,13 @@ from speech.online import (
     OnlineTranscriber,
     StreamOptions,
     decode_jobs,
+    pick_language,
     replay,
 )
 from speech.vad import StreamingVAD
 
 FLEURS = Path(__file__).resolve().parents[1].parent / "shared/data/speech/fleurs_cuttledoc"
-HEARD = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0)
+HEARD = (0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0)
 SPLITS = {"choose": range(0, 5), "report": range(5, 10), "all": range(0, 10)}
 
 
@@ -58,13 +61,25 @@ def main() -> None:
     parser.add_argument("--conversation", metavar="X",
                         help="stream an en<->X conversation and count finals in the wrong language")
     parser.add_argument("--json", type=Path, help="write each turn's probabilities (or final) here")
+    parser.add_argument("--english-discount", type=float, default=StreamOptions.english_discount,
+                        help="divide English's probability by this (StreamOptions."
+                             "english_discount; 1: the model's own pick)")
+    parser.add_argument("--audio-out", type=Path, metavar="WAV",
+                        help="with --conversation: also write its audio here and its "
+                             "transcript beside it (.txt), for stream_latency.py")
+    parser.add_argument("--first-guess", type=float, default=StreamOptions.first_guess,
+                        help="seconds of a turn before its first partial (StreamOptions."
+                             "first_guess), with --conversation")
     args = parser.parse_args()
     asr = load_asr(args.model)
     numbers = SPLITS[args.files]
     rows = [entry for entry in read_manifest(FLEURS / "manifest.jsonl")
             if int(entry.audio_filepath.stem.rsplit("-", 1)[1]) in numbers]
     if args.conversation:
-        conversation(asr, rows, args.conversation, args.json)
+        conversation(asr, rows, args.conversation, args.json,
+                     StreamOptions(languages=("en", args.conversation),
+                                   english_discount=args.english_discount,
+                                   first_guess=args.first_guess), args.audio_out)
         return
     others = sorted({str(r.lang) for r in rows} - {"en"})
     turns: list[dict[str, Any]] = []
@@ -85,24 +100,31 @@ def main() -> None:
                           "pair": pair, "probabilities": heard})
     print(f"{len(turns)} turns ({len(rows)} recordings, {args.files}), {args.model}; "
           f"identification {spent / calls:.2f} s per call")
-    print(f"{'heard':>6} {'wrong':>6}  wrong turns (their share)")
+    print(f"{'heard':>6} {'model':>7} {'wrong':>7}  wrong turns with English's probability "
+          f"divided by {args.english_discount:g} (the share of the one picked)")
     for seconds in (*HEARD, None):
         key = str(seconds or "all")
+        raw = [t for t in turns if _guess(t["probabilities"][key], t["pair"], 1.0)[0]
+               != t["language"]]
         wrong = [(t["file"], share) for t in turns
-                 for guess, share in [_guess(t["probabilities"][key], t["pair"])]
+                 for guess, share in [_guess(t["probabilities"][key], t["pair"],
+                                             args.english_discount)]
                  if guess != t["language"]]
         marked = " <- IDENTIFY_AFTER" if seconds == IDENTIFY_AFTER else ""
         listed = ", ".join(f"{name} ({share:.2f})" for name, share in wrong)
-        print(f"{key:>6} {len(wrong):>3}/{len(turns):<3} {listed}{marked}")
+        print(f"{key:>6} {len(raw):>3}/{len(turns):<3} {len(wrong):>3}/{len(turns):<3} "
+              f"{listed}{marked}")
     if args.json:
         args.json.write_text(json.dumps(turns, indent=1))
 
 
-def conversation(asr: Any, rows: list[ManifestEntry], other: str, out: Path | None) -> None:
+def conversation(asr: Any, rows: list[ManifestEntry], other: str, out: Path | None,
+                 options: StreamOptions, audio_out: Path | None = None) -> None:
     """Stream en and ``other`` recordings of ``rows`` alternating; print the wrong finals."""
     gap = np.zeros(round(1.5 * SAMPLE_RATE), np.float32)
     pieces: list[np.ndarray] = []
     spans: list[tuple[float, float, str]] = []
+    said: list[str] = []
     by_language = {lang: [r for r in rows if r.lang == lang] for lang in ("en", other)}
     clock = 0.0
     for pair in zip(by_language["en"], by_language[other], strict=False):
@@ -111,7 +133,11 @@ def conversation(asr: Any, rows: list[ManifestEntry], other: str, out: Path | No
             spans.append((clock, clock + len(audio) / SAMPLE_RATE, str(row.lang)))
             pieces += [audio, gap]
             clock += (len(audio) + len(gap)) / SAMPLE_RATE
-    stream = OnlineTranscriber(StreamOptions(languages=("en", other)))
+            said.append(row.text)
+    if audio_out:
+        sf.write(audio_out, np.concatenate(pieces), SAMPLE_RATE)
+        audio_out.with_suffix(".txt").write_text(" ".join(said) + "\n")
+    stream = OnlineTranscriber(options)
     finals: list[dict[str, Any]] = []
     partials = [0, 0]  # in the wrong language, in all
     for update in replay(stream, np.concatenate(pieces), lambda job: decode_jobs(asr, [job])[0]):
@@ -137,11 +163,12 @@ def conversation(asr: Any, rows: list[ManifestEntry], other: str, out: Path | No
         out.write_text(json.dumps(finals, indent=1))
 
 
-def _guess(probabilities: dict[str, float], pair: tuple[str, str]) -> tuple[str, float]:
+def _guess(probabilities: dict[str, float], pair: tuple[str, str],
+           english_discount: float) -> tuple[str, float]:
     """The candidate identification picks, and its share of the candidates' probability."""
-    first, second = (probabilities.get(language, 0.0) for language in pair)
-    total = first + second or 1.0
-    return (pair[0], first / total) if first >= second else (pair[1], second / total)
+    guess = pick_language(list(probabilities.items()), pair, english_discount)
+    total = sum(probabilities.get(language, 0.0) for language in pair) or 1.0
+    return guess, probabilities.get(guess, 0.0) / total
 
 
 if __name__ == "__main__":

@@ -85,13 +85,13 @@ it hears, and settles it only from this long (a sentence cut from a turn after 2
 Whisper base on real read speech (FLEURS, ``benchmarks/language_id.py``), en against
 de/es/fr/pt: after 2 s from the turn's onset 3 of 40 turns of the choose split and 1 of 40
 of the report split were given the wrong one (all Portuguese, with up to a 0.95 share of the
-two), after 2.5 s and more none."""
+two; with ``english_discount`` 1 and 1), after 2.5 s and more none."""
 GUESS_AGAIN = 1.5
 """Seconds of a turn at which a partial identifies its language again, until
 ``IDENTIFY_AFTER`` settles it (interpreter mode): the turn's first partial guesses it on well
 under a second, and the partials after it are decoded (and shown, the web page puts them in
 that language's column) in that guess. Whisper base on FLEURS turns (``language_id.py``):
-14 of 80 wrong after 1 s, 5 of 80 after 1.5 s."""
+14 of 80 wrong after 1 s, 5 of 80 after 1.5 s; with ``english_discount`` 5 and 4."""
 AGREED_END = 0.25
 """Seconds two hypotheses' sentence ends may differ by and still be the same end."""
 CUT_MARGIN = 0.2
@@ -110,6 +110,20 @@ class StreamOptions:
     languages: tuple[str, ...] = ()
     """With ``language`` None: the languages identification may choose from (interpreter mode:
     the physician's and the patient's). Empty: any language the model knows."""
+    english_discount: float = 5.0
+    """With English among several ``languages``: English's probability is divided by this
+    before identification picks one of them. On a second or two of speech Whisper favours
+    English: base on FLEURS turns (``benchmarks/language_id.py``, en against de/es/fr/pt, the
+    choose split, from the turn's onset) picked the wrong candidate for 8 of 40 turns after
+    1 s, 4 after 1.5 s and 3 after 2 s, most of them other languages taken for English;
+    dividing by 5 left 4, 3 and 1, and nothing wrong from 2.5 s on (8 and 10 gave errors at
+    2.5 s). On the report split: 6, 1, 1 without it, 1, 1, 1 with it. 1 turns it off."""
+    first_guess: float = 0.75
+    """Seconds of an utterance its first partial waits for when the language is identified
+    (interpreter mode): that partial guesses the language, and the partials after it are
+    shown in that guess until ``GUESS_AGAIN``. On half a second Whisper base cannot tell
+    (FLEURS turns, choose split, en against de/es/fr/pt: 19 of 40 wrong, 10 at best whatever
+    ``english_discount``); on 0.75 s 5 with the discount, on 1 s 4."""
     task: Task = "transcribe"
     beam_size: int = 5
     """Beam width of final decodes; partials are greedy. 1 (greedy, with the temperature
@@ -272,6 +286,10 @@ class StreamOptions:
         if self.sentence_wait > self.final_ahead:
             raise ValueError("sentence_wait must not exceed final_ahead (a final hears no more "
                              "after its cut)")
+        if not 0 <= self.first_guess <= 3:
+            raise ValueError("first_guess must be between 0 and 3 seconds")
+        if self.english_discount <= 0:
+            raise ValueError("english_discount must be positive (1: none)")
         if self.context_gap is not None and not 0 <= self.context_gap <= 2:
             raise ValueError("context_gap must be between 0 and 2 seconds")
         if not 0 <= self.prompt_chars <= 800:
@@ -588,6 +606,9 @@ class OnlineTranscriber(UtteranceGate):
         if self._quiet() is not None:
             # An early final is due in this silence, or was decoded in it: nothing new since.
             return self._early(utterance) is not None
+        if self.options.identifies and utterance.language is None \
+                and utterance.samples < self.options.first_guess * SAMPLE_RATE:
+            return False  # too little of it to guess its language on
         fresh = (utterance.samples - utterance.decoded) / SAMPLE_RATE
         resumed = utterance.resumed
         return fresh >= self.options.partial_interval or (
@@ -1139,8 +1160,16 @@ def _language(recogniser: Recogniser, job: DecodeJob) -> str:
     # audio before it: :attr:`StreamOptions.identifies`), all of which identifies it.
     ranked = recogniser.detect_language(job.audio, vad_filter=False)
     if job.candidates:
-        allowed = [(lang, p) for lang, p in ranked if lang in job.candidates]
-        if allowed:
-            return allowed[0][0]
-        return job.candidates[0]
+        return pick_language(ranked, job.candidates, job.stream.options.english_discount)
     return ranked[0][0]
+
+
+def pick_language(ranked: Sequence[tuple[str, float]], candidates: Sequence[str],
+                  english_discount: float) -> str:
+    """The candidate identification picks from the model's language probabilities:
+    English's divided by ``english_discount`` (:attr:`StreamOptions.english_discount`) when
+    it competes with another candidate; the first candidate if the model knows none."""
+    discount = english_discount if "en" in candidates and len(set(candidates)) > 1 else 1.0
+    allowed = [(lang, p / discount if lang == "en" else p) for lang, p in ranked
+               if lang in candidates]
+    return max(allowed, key=lambda weighed: weighed[1])[0] if allowed else candidates[0]

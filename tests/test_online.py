@@ -26,6 +26,7 @@ from speech.online import (
     _common_prefix,
     _Utterance,
     decode_jobs,
+    pick_language,
 )
 from speech.options import TranscribeOptions
 from speech.types import Segment, Word
@@ -534,6 +535,62 @@ def test_a_sentence_cut_from_a_turn_too_early_does_not_settle_its_language() -> 
     assert identified[2][1] < IDENTIFY_AFTER - 0.01 < identified[4][1]
     last = max(i for i, (_, language) in enumerate(recogniser.languages) if language is None)
     assert all(language == "en" for _, language in recogniser.languages[last + 1:])
+
+
+def test_an_interpreter_turn_waits_for_its_first_guess_before_its_first_partial() -> None:
+    """Half a second of speech does not tell Whisper its language: where the stream identifies
+    it, a turn's first partial (which guesses it) waits for ``first_guess`` seconds."""
+    def first_partial(options: StreamOptions) -> float:
+        _, recogniser, _ = _turn(SENTENCES[:1], options)
+        return next(end - begin for kind, begin, end, _ in recogniser.calls if kind == "partial")
+
+    interpreter = StreamOptions(languages=("en", "es"))
+    assert first_partial(StreamOptions(language="en")) < interpreter.first_guess
+    assert first_partial(interpreter) >= interpreter.first_guess - 1e-6
+    assert first_partial(replace(interpreter, first_guess=1.5)) >= 1.5 - 1e-6
+
+
+def test_identification_discounts_english_against_the_other_party() -> None:
+    """Whisper favours English on a second or two of speech: with English among the
+    candidates its probability is divided by ``english_discount`` before one is picked."""
+    ranked = [("en", 0.6), ("es", 0.2), ("pt", 0.15)]
+    assert pick_language(ranked, ("en", "pt"), 5.0) == "pt"  # 0.12 < 0.15
+    assert pick_language(ranked, ("en", "pt"), 1.0) == "en"  # the model's own pick
+    assert pick_language([("en", 0.9), ("pt", 0.1)], ("en", "pt"), 5.0) == "en"  # sure of it
+    assert pick_language(ranked, ("es", "pt"), 5.0) == "es"  # no English among them
+    assert pick_language(ranked, ("en",), 5.0) == "en"
+    assert pick_language(ranked, ("de", "fr"), 5.0) == "de"  # none known: the first
+
+
+class _Identifies:
+    """A multilingual recogniser that hears no words and always ranks English first."""
+
+    multilingual = True
+
+    def detect_language(self, audio: np.ndarray, *, vad_filter: bool = True
+                        ) -> list[tuple[str, float]]:
+        return [("en", 0.6), ("pt", 0.3), ("es", 0.1)]
+
+    def transcribe_windows(self, windows: list[np.ndarray], options: TranscribeOptions,
+                           **kwargs: Any) -> list[list[Segment]]:
+        return [[] for _ in windows]
+
+
+@pytest.mark.parametrize(("discount", "picked"), [(5.0, "pt"), (1.0, "en")])
+def test_an_interpreter_stream_identifies_with_its_english_discount(discount: float,
+                                                                    picked: str) -> None:
+    words = monologue(["Sim, eu tomo aspirina todos os dias."])
+    stream = Scripted(words, 0.3, words[-1].end + 0.5).open_stream(
+        StreamOptions(languages=("en", "pt"), english_discount=discount))
+    languages: list[str] = []
+
+    def decode(job: DecodeJob) -> tuple[list[Segment], str]:
+        result = decode_jobs(_Identifies(), [job])[0]  # type: ignore[arg-type]
+        languages.append(result[1])
+        return result
+
+    stream_silence(stream, decode, words[-1].end + 2)
+    assert languages and set(languages) == {picked}
 
 
 def test_stream_options_refuse_a_pause_split_as_long_as_the_end_of_utterance() -> None:
