@@ -39,12 +39,12 @@ import soundfile as sf
 from eval.readers import ManifestEntry, read_manifest
 from speech import load_asr
 from speech.audio import SAMPLE_RATE, load_audio
+from speech.identify import pick_language
 from speech.online import (
     IDENTIFY_AFTER,
     OnlineTranscriber,
     StreamOptions,
     decode_jobs,
-    pick_language,
     replay,
 )
 from speech.vad import StreamingVAD

@@ -53,6 +53,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from speech.audio import SAMPLE_RATE
+from speech.identify import ENGLISH_DISCOUNT, pick_language
 from speech.options import TranscribeOptions
 from speech.types import Segment, Task, Word
 from speech.utterances import Utterance, UtteranceGate
@@ -110,14 +111,10 @@ class StreamOptions:
     languages: tuple[str, ...] = ()
     """With ``language`` None: the languages identification may choose from (interpreter mode:
     the physician's and the patient's). Empty: any language the model knows."""
-    english_discount: float = 5.0
+    english_discount: float = ENGLISH_DISCOUNT
     """With English among several ``languages``: English's probability is divided by this
-    before identification picks one of them. On a second or two of speech Whisper favours
-    English: base on FLEURS turns (``benchmarks/language_id.py``, en against de/es/fr/pt, the
-    choose split, from the turn's onset) picked the wrong candidate for 8 of 40 turns after
-    1 s, 4 after 1.5 s and 3 after 2 s, most of them other languages taken for English;
-    dividing by 5 left 4, 3 and 1, and nothing wrong from 2.5 s on (8 and 10 gave errors at
-    2.5 s). On the report split: 6, 1, 1 without it, 1, 1, 1 with it. 1 turns it off."""
+    before identification picks one of them (Whisper favours English on a second or two of
+    speech; :data:`speech.identify.ENGLISH_DISCOUNT`). 1 turns it off."""
     first_guess: float = 0.75
     """Seconds of an utterance its first partial waits for when the language is identified
     (interpreter mode): that partial guesses the language, and the partials after it are
@@ -280,22 +277,24 @@ class StreamOptions:
             raise ValueError("need 0 <= min_sentence < max_utterance seconds")
         for name, low, high in (("final_context", 0, 10), ("final_ahead", 0, 5),
                                 ("sentence_wait", 0, 5),
-                                ("trailing_hold", 0, 5), ("final_window", 10, 30)):
+                                ("trailing_hold", 0, 5), ("final_window", 10, 30),
+                                ("first_guess", 0, 3)):
             if not low <= getattr(self, name) <= high:
                 raise ValueError(f"{name} must be between {low} and {high} seconds")
         if self.sentence_wait > self.final_ahead:
             raise ValueError("sentence_wait must not exceed final_ahead (a final hears no more "
                              "after its cut)")
-        if not 0 <= self.first_guess <= 3:
-            raise ValueError("first_guess must be between 0 and 3 seconds")
-        if self.english_discount <= 0:
-            raise ValueError("english_discount must be positive (1: none)")
         if self.context_gap is not None and not 0 <= self.context_gap <= 2:
             raise ValueError("context_gap must be between 0 and 2 seconds")
+        self._check_counts()
+
+    def _check_counts(self) -> None:
         if not 0 <= self.prompt_chars <= 800:
             raise ValueError("prompt_chars must be between 0 and 800")
         if self.beam_size < 1:
             raise ValueError("beam_size must be at least 1")
+        if self.english_discount <= 0:
+            raise ValueError("english_discount must be positive (1: none)")
 
     @property
     def identifies(self) -> bool:
@@ -1163,13 +1162,3 @@ def _language(recogniser: Recogniser, job: DecodeJob) -> str:
         return pick_language(ranked, job.candidates, job.stream.options.english_discount)
     return ranked[0][0]
 
-
-def pick_language(ranked: Sequence[tuple[str, float]], candidates: Sequence[str],
-                  english_discount: float) -> str:
-    """The candidate identification picks from the model's language probabilities:
-    English's divided by ``english_discount`` (:attr:`StreamOptions.english_discount`) when
-    it competes with another candidate; the first candidate if the model knows none."""
-    discount = english_discount if "en" in candidates and len(set(candidates)) > 1 else 1.0
-    allowed = [(lang, p / discount if lang == "en" else p) for lang, p in ranked
-               if lang in candidates]
-    return max(allowed, key=lambda weighed: weighed[1])[0] if allowed else candidates[0]

@@ -12,6 +12,7 @@ from faster_whisper.vad import get_vad_model
 
 from eval.wer import error_rate
 from speech.audio import SAMPLE_RATE, load_audio
+from speech.identify import pick_language
 from speech.online import (
     AFTER_PAUSE,
     GUESS_AGAIN,
@@ -26,7 +27,6 @@ from speech.online import (
     _common_prefix,
     _Utterance,
     decode_jobs,
-    pick_language,
 )
 from speech.options import TranscribeOptions
 from speech.types import Segment, Word
@@ -600,6 +600,10 @@ def test_stream_options_refuse_a_pause_split_as_long_as_the_end_of_utterance() -
         StreamOptions(trim_after=-1)
     with pytest.raises(ValueError, match="long_sentence"):
         StreamOptions(long_sentence=1.0)
+    with pytest.raises(ValueError, match="first_guess"):
+        StreamOptions(first_guess=5.0)
+    with pytest.raises(ValueError, match="english_discount"):
+        StreamOptions(english_discount=0.0)
     with pytest.raises(ValueError, match="context_gap"):
         StreamOptions(context_gap=-0.1)
 
