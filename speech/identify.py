@@ -8,7 +8,9 @@ speech Whisper favours English. :func:`pick_language` corrects for that; the liv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+from speech.chunking import Span
 
 ENGLISH_DISCOUNT = 5.0
 """What English's probability is divided by when it competes with another candidate. Whisper
@@ -28,3 +30,17 @@ def pick_language(ranked: Sequence[tuple[str, float]], candidates: Sequence[str]
     allowed = [(lang, p / discount if lang == "en" else p) for lang, p in ranked
                if lang in candidates]
     return max(allowed, key=lambda weighed: weighed[1])[0] if allowed else candidates[0]
+
+
+def language_stretches(runs: Sequence[Span], identify: Callable[[Span], str]
+                       ) -> list[tuple[str, list[Span]]]:
+    """``runs`` (speech, in order) each identified, consecutive runs of one language together:
+    the stretches a bilingual recording is decoded in, each in its own language."""
+    stretches: list[tuple[str, list[Span]]] = []
+    for run in runs:
+        language = identify(run)
+        if stretches and stretches[-1][0] == language:
+            stretches[-1][1].append(run)
+        else:
+            stretches.append((language, [run]))
+    return stretches

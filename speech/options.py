@@ -38,6 +38,11 @@ class TranscribeOptions:
 
     language: str | None = None
     """ISO 639-1 code, or None to identify the language from the first 30 s of speech."""
+    languages: tuple[str, ...] = field(default=())
+    """With ``language`` None: the languages of a bilingual recording (an interpreted
+    consultation). Each speech run the VAD finds is identified among them
+    (:func:`speech.identify.pick_language`) and decoded in its own language, instead of the
+    whole recording in the language of its first 30 s."""
     task: Task = "transcribe"
     beam_size: int = 5
     batch_size: int = 1
@@ -59,8 +64,15 @@ class TranscribeOptions:
             raise ValueError("beam_size and batch_size must be at least 1")
         if not 1.0 <= self.chunk_seconds <= 30.0:
             raise ValueError("chunk_seconds must be between 1 and 30 (Whisper's window)")
+        if self.languages and (self.language is not None or len(set(self.languages)) < 2):
+            raise ValueError("languages names two or more languages of a recording whose "
+                             "language is not given")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["vocabulary"] = list(self.vocabulary)
+        if self.languages:
+            data["languages"] = list(self.languages)
+        else:
+            del data["languages"]  # transcripts made before it existed keep their settings
         return data

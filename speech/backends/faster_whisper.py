@@ -22,6 +22,7 @@ from speech.audio import SAMPLE_RATE
 from speech.catalog import ResolvedModel
 from speech.chunking import Span, merge_runs, uncovered_tails
 from speech.errors import InvalidOptionError
+from speech.identify import language_stretches, pick_language
 from speech.options import ModelOptions, TranscribeOptions
 from speech.types import Segment, TranscriptionInfo, Word
 from speech.vocabulary import hotwords
@@ -155,6 +156,8 @@ class FasterWhisperBackend:
                     f"{options.language!r} needs a multilingual model such as --model base")
             raise InvalidOptionError(f"unknown language code {options.language!r}; use an ISO "
                                      "639-1 code Whisper knows (en, de, fr, es, vi, zh …) or auto")
+        for language in options.languages:
+            self.check(replace(options, language=language, languages=()))
         if options.task == "translate" and not self.multilingual:
             raise InvalidOptionError(f"model {self._resolved.name} is English-only and cannot "
                                      "translate; use a multilingual model such as --model base")
@@ -184,6 +187,8 @@ class FasterWhisperBackend:
         """
         kwargs = {**self._decode_kwargs(options), "vad_filter": False}
         runs = list(speech) if speech is not None else speech_runs(audio, options)
+        if options.languages:
+            return self._transcribe_by_language(audio, runs, options)
         if options.batch_size > 1:
             return self._transcribe_batched(audio, runs, options, kwargs)
         if not options.vad_filter:
@@ -201,6 +206,30 @@ class FasterWhisperBackend:
         result = replace(self._info(info, options), duration=len(audio) / SAMPLE_RATE,
                          duration_after_vad=len(speech_audio) / SAMPLE_RATE)
         return _convert(segments, info.language), result
+
+    def _transcribe_by_language(self, audio: np.ndarray, runs: list[Span],
+                                options: TranscribeOptions
+                                ) -> tuple[Iterator[Segment], TranscriptionInfo]:
+        """A bilingual recording (``options.languages``): each speech run identified among
+        the languages, and each stretch of consecutive runs in one language decoded in it.
+        The recording's language is the one most of its speech is in."""
+        def identify(run: Span) -> str:
+            clip = audio[round(run.start * SAMPLE_RATE): round(run.end * SAMPLE_RATE)]
+            return pick_language(self.detect_language(clip, vad_filter=False), options.languages)
+
+        segments: list[Segment] = []
+        spoken: dict[str, float] = {}
+        for language, stretch in language_stretches(runs, identify):
+            found, _ = self.transcribe(audio, replace(options, language=language, languages=()),
+                                       speech=stretch)
+            segments += [replace(s, id=len(segments) + i) for i, s in enumerate(found)]
+            spoken[language] = spoken.get(language, 0.0) + sum(r.duration for r in stretch)
+        main = max(spoken, key=lambda language: spoken[language], default=options.languages[0])
+        total = sum(spoken.values())
+        return iter(segments), TranscriptionInfo(
+            language=main, language_probability=spoken.get(main, 0.0) / (total or 1.0),
+            duration=len(audio) / SAMPLE_RATE, duration_after_vad=total, task=options.task,
+            model=self.identifier, settings=options.to_dict())
 
     def _transcribe_batched(self, audio: np.ndarray, runs: list[Span],
                             options: TranscribeOptions,

@@ -57,6 +57,10 @@ def transcribe(
     model: Annotated[str, typer.Option(help="Model name (base, tiny.en, large-v3 …), Hub id or "
                                        "directory. See `medstream models list`.")] = "base",
     language: Annotated[str, typer.Option(help="Spoken language (ISO 639-1) or 'auto'.")] = "auto",
+    languages: Annotated[str | None, typer.Option(
+        help="A bilingual recording's languages, e.g. en,pt (an interpreted consultation): "
+             "each stretch of speech is identified among them and transcribed in its own "
+             "language. Needs --language auto and a multilingual model.")] = None,
     task: Annotated[str, typer.Option(help="transcribe, or translate (speech → English).")]
     = "transcribe",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -128,7 +132,8 @@ def transcribe(
         auto_workers, auto_batch = auto_parallelism(resolve_device(device) == "cuda", len(items))
         options = TranscribeOptions(
             language=None if language == "auto" else language,
-            task=_task(task), beam_size=beam_size, batch_size=batch_size or auto_batch,
+            languages=_languages(languages), task=_task(task), beam_size=beam_size,
+            batch_size=batch_size or auto_batch,
             vad_filter=vad, vocabulary=terms, initial_prompt=initial_prompt,
             word_timestamps=True)  # --speakers gives words to speakers
         job = BatchJob(out_dir=out, options=options,
@@ -169,6 +174,11 @@ def transcribe(
     for outcome in missing:
         _reporter(print_text)(outcome)
     _conclude(summary)
+
+
+def _languages(text: str | None) -> tuple[str, ...]:
+    """``--languages en,pt`` as a tuple (empty without it)."""
+    return tuple(x.strip() for x in (text or "").split(",") if x.strip())
 
 
 def _check_combinations(task: str, term_mode: str, *, entities: bool, lexicon: bool,
