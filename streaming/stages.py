@@ -20,7 +20,12 @@ from streaming.enrich import SegmentTranslator, TranslationTarget
 from streaming.speakers import SpeakerSpec, SpeakerStage
 from streaming.translation import SpeechTranslation, TextTranslation, glossary_digest
 from translate.catalog import load_mt_model
-from translate.defaults import PACKAGED_DIRECTIONS, PACKAGED_NAME, packaged_directions_into
+from translate.defaults import (
+    PACKAGED_DIRECTIONS,
+    PACKAGED_NAME,
+    packaged_directions,
+    packaged_directions_into,
+)
 from translate.glossary import read_glossary
 from translate.protocol import make_translator
 from translate.translator import Terminology
@@ -37,6 +42,14 @@ class TranslationSpec:
     mt_model: str | None = None
     glossaries: tuple[Path, ...] = ()
     terms: TermMode = "hard"
+    parties: tuple[str, str] | None = None
+    """``--translate-to other`` with ``--languages A,B`` (a bilingual recording): each
+    segment goes into the other party's language, as the live interpreter's finals do."""
+
+    @property
+    def target(self) -> TranslationTarget:
+        return (TranslationTarget(parties=self.parties) if self.parties is not None
+                else TranslationTarget(self.language))
 
     def packaged_default(self, spoken: str | None) -> str | None:
         """The packaged MT pair when no ``--mt-model`` is named and it translates what is
@@ -44,6 +57,8 @@ class TranslationSpec:
         speech is declared Portuguese (``--language pt``: the cascade scored chrF +14 over
         Whisper's speech translation, benchmarks/pt_speech_translation.py). None: Whisper's
         speech translation (into English from any language, and for auto-detected speech)."""
+        if self.parties is not None:  # both ways between the parties
+            return PACKAGED_NAME if len(packaged_directions(self.parties)) == 2 else None
         target = primary_language(self.language)
         directions = packaged_directions_into(target)
         if spoken is not None:
@@ -62,9 +77,13 @@ class TranslationSpec:
         mt_model = self.mt_model or self.packaged_default(options.language)
         if mt_model is not None:
             mt = load_mt_model(mt_model, device=device, allow_download=allow_download)
-            return TextTranslation(make_translator(mt, terminology),
-                                   TranslationTarget(self.language),
+            return TextTranslation(make_translator(mt, terminology), self.target,
                                    TranslateOptions(terms=self.terms), digest)
+        if self.parties is not None:
+            raise InvalidOptionError(
+                "--translate-to other translates between the --languages with a text MT model "
+                f"(--mt-model); the packaged pair ({PACKAGED_NAME}) translates between English "
+                "and Portuguese")
         if primary_language(self.language) != "en":
             raise InvalidOptionError(
                 f"--translate-to {self.language} needs a text MT model (--mt-model): Whisper "

@@ -35,6 +35,10 @@ def test_the_default_is_the_packaged_pair_where_it_translates_what_is_spoken() -
     assert TranslationSpec("en").packaged_default("de") is None
     # Nothing packaged translates into German.
     assert TranslationSpec("de").packaged_default("en") is None
+    # A bilingual recording translated into the other party's language: both directions.
+    assert TranslationSpec("other", parties=("en", "pt")).packaged_default(None) == "bergamot"
+    assert TranslationSpec("other", parties=("pt-BR", "en")).packaged_default(None) == "bergamot"
+    assert TranslationSpec("other", parties=("en", "de")).packaged_default(None) is None
 
 
 def test_packaged_directions_between_and_into_languages() -> None:

@@ -6,17 +6,21 @@ with the packaged Whisper base)."""
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import soundfile as sf
+from typer.testing import CliRunner
 
 from eval.wer import error_rate
 from speech.audio import SAMPLE_RATE, load_audio
 from speech.chunking import Span
 from speech.identify import language_stretches
 from speech.options import TranscribeOptions
+from streaming.cli.app import app
 from tests.conftest import SPEECH, read_manifest
 
 FLEURS = SPEECH / "fleurs_cuttledoc"
@@ -78,3 +82,23 @@ def test_each_turn_of_an_interpreted_conversation_is_transcribed_in_its_language
     assert info.language in ("en", "pt") and info.settings["languages"] == ["en", "pt"]
     one, both = (error_rate([said], [texts[k]]).score for k in ((), ("en", "pt")))
     assert both < 25 and both < one - 20, (one, both, texts)
+
+
+def test_transcribe_languages_translates_each_party_into_the_others_language(
+        base_model: Any, tmp_path: Path) -> None:
+    """``transcribe --languages en,pt --translate-to other`` with the packaged en↔pt pair: the
+    English turns get Portuguese translations and the Portuguese ones English."""
+    audio, spans, _ = _conversation()
+    two = round((spans[1][1] + 0.5) * SAMPLE_RATE)  # the first English and Portuguese turns
+    sf.write(tmp_path / "visit.wav", audio[:two], SAMPLE_RATE)
+    result = CliRunner().invoke(app, ["transcribe", str(tmp_path / "visit.wav"), "--out",
+                                      str(tmp_path / "out"), "--offline", "--languages",
+                                      "en,pt", "--translate-to", "other"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "out" / "visit.json").read_text())
+    pairs = [(s["language"], s["translation"]["target_language"]) for s in data["segments"]]
+    assert {"en", "pt"} <= {language for language, _ in pairs}
+    assert all(target == {"en": "pt", "pt": "en"}[language] for language, target in pairs)
+    assert data["translation"]["language"] == "en↔pt"
+    text = (tmp_path / "out" / "visit.txt").read_text()
+    assert "  [pt] " in text and "  [en] " in text

@@ -91,6 +91,11 @@ def test_speech_translation_to_english_with_glossary_report(german: Path,
     (["--mt-model", "/nowhere"], "--mt-model and --glossary are used by --translate-to"),
     (["--translate-to", "en", "--terms", "strict"], "--terms must be one of hard, soft, none"),
     (["--translate-to", "en", "--model", "tiny.en"], "is English-only and cannot translate"),
+    (["--translate-to", "other"], "--translate-to other needs the two languages"),
+    (["--languages", "en,de", "--translate-to", "other"],
+     "--translate-to other translates between the --languages with a text MT model"),
+    (["--languages", "en,pt", "--language", "de"], "languages names two or more languages"),
+    (["--languages", "en,pt", "--model", "tiny.en"], "is English-only"),
 ])
 def test_translation_options_are_checked_before_any_work(german: Path, tmp_path: Path,
                                                          args: list[str], message: str) -> None:

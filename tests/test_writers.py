@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import webvtt
 
 from speech.types import Segment, TranscriptionInfo, Word
 from streaming.batch.writers import render_srt, render_txt, render_vtt, write_atomic, write_outputs
-from streaming.document import SourceFile, TranscriptDocument
+from streaming.document import SourceFile, TranscriptDocument, TranslationAnnotations
+from translate.types import Translation
 
 
 def _doc() -> TranscriptDocument:
@@ -50,6 +52,20 @@ def test_vtt_parses_back() -> None:
 def test_txt_has_one_line_per_segment() -> None:
     assert render_txt(_doc()).splitlines() == [
         "What brought you in today?", "Chest pain --> left arm, since 8 p.m."]
+
+
+def test_txt_names_the_language_each_translation_went_into() -> None:
+    """An interpreted recording (``--translate-to other``): each party's segments are
+    translated into the other's language, and the txt says which."""
+    doc = _doc()
+    segments = (doc.segments[0], replace(doc.segments[1], text="Dor no peito.", language="pt"))
+    translations = (Translation("O que o traz aqui hoje?", segments[0].text, "en", "pt"),
+                    Translation("Chest pain.", segments[1].text, "pt", "en"))
+    doc = replace(doc, segments=segments, translations=TranslationAnnotations(
+        "en↔pt", "text", "bergamot", "b", translations))
+    assert render_txt(doc).splitlines() == [
+        "What brought you in today?", "  [pt] O que o traz aqui hoje?",
+        "Dor no peito.", "  [en] Chest pain."]
 
 
 def test_json_round_trips_segments_words_language_model_and_settings(tmp_path: Path) -> None:

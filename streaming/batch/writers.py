@@ -3,6 +3,7 @@ write files atomically."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -150,24 +151,34 @@ def render_txt(doc: TranscriptDocument, highlight: bool = True) -> str:
     """One line per segment, or with speakers one line per turn (``Clinician: …``, the turn's
     segments joined); with entities, each is written ``[text|TYPE]``; a translation follows
     its segment (its turn) on a line of its own, ``  [en] …``."""
-    language = doc.translations.language if doc.translations is not None else ""
-    lines: list[tuple[str | None, list[str], list[str]]] = []
-    for text, translated, label in zip(_segment_texts(doc, highlight, str, _txt_mark),
-                                       _translations(doc), _labels(doc), strict=True):
+    lines: list[tuple[str | None, list[str], list[tuple[str, str]]]] = []
+    for text, translated, target, label in zip(
+            _segment_texts(doc, highlight, str, _txt_mark), _translations(doc),
+            _targets(doc), _labels(doc), strict=True):
         if label is not None and lines and lines[-1][0] == label:
             lines[-1][1].append(text)
         else:
             lines.append((label, [text], []))
         if translated is not None:
-            lines[-1][2].append(translated)
+            lines[-1][2].append((target, translated))
     out = []
     for label, texts, translations in lines:
         out.append(f"{label}: " if label is not None else "")
         out.append(" ".join(t.strip() for t in texts) if label is not None else texts[0])
         out.append("\n")
-        if translations:
-            out.append(f"  [{language}] {' '.join(t.strip() for t in translations)}\n")
+        # Consecutive translations into one language share a line (a turn's, with speakers).
+        for target, group in itertools.groupby(translations, key=lambda t: t[0]):
+            out.append(f"  [{target}] {' '.join(t.strip() for _, t in group)}\n")
     return "".join(out)
+
+
+def _targets(doc: TranscriptDocument) -> list[str]:
+    """The language each segment is translated into (the document's target where a
+    segment has none: an interpreted recording's go into the other party's)."""
+    if doc.translations is None:
+        return [""] * len(doc.segments)
+    return [t.target_language if t is not None and t.target_language
+            else doc.translations.language for t in doc.translations.per_segment]
 
 
 def render_srt(doc: TranscriptDocument, highlight: bool = True) -> str:

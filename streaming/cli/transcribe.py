@@ -95,7 +95,9 @@ def transcribe(
     highlight: Annotated[bool, typer.Option(help="Mark the entities in txt, srt and vtt (json "
                                             "always carries them).")] = True,
     translate_to: Annotated[str | None, typer.Option(help="Translate each segment into this "
-                                                     "language (ISO 639-1).")] = None,
+                                                     "language (ISO 639-1), or with "
+                                                     "--languages A,B into 'other': the other "
+                                                     "party's.")] = None,
     mt_model: Annotated[str | None, typer.Option(help="MT model for --translate-to (directory, "
                                                  "catalog name or Hub id); without one, "
                                                  "English comes from Whisper's speech "
@@ -145,8 +147,8 @@ def transcribe(
             entities=RecognizerSpec(ner_model, resolve_device(device),
                                     "en" if language == "auto" else language,
                                     tuple(lexicon or ())) if entities else None,
-            translation=TranslationSpec(translate_to, mt_model, tuple(glossary or ()),
-                                        _term_mode(term_mode)) if translate_to else None,
+            translation=_translation(translate_to, options.languages, mt_model,
+                                     tuple(glossary or ()), _term_mode(term_mode)),
             allow_download=not offline, speakers=speaker_spec)
         runner: BatchTranscriber | RayBatch | None = None
         if ray is None:
@@ -179,6 +181,21 @@ def transcribe(
 def _languages(text: str | None) -> tuple[str, ...]:
     """``--languages en,pt`` as a tuple (empty without it)."""
     return tuple(x.strip() for x in (text or "").split(",") if x.strip())
+
+
+def _translation(translate_to: str | None, languages: tuple[str, ...], mt_model: str | None,
+                 glossaries: tuple[Path, ...], terms: TermMode) -> TranslationSpec | None:
+    """``--translate-to``: a language, or ``other`` (each segment into the other of the two
+    ``--languages``); None without it."""
+    if translate_to is None:
+        return None
+    if translate_to != "other":
+        return TranslationSpec(translate_to, mt_model, glossaries, terms)
+    if len(languages) != 2:
+        raise fail("--translate-to other needs the two languages of a bilingual recording: "
+                   "add --languages A,B")
+    return TranslationSpec(translate_to, mt_model, glossaries, terms,
+                           parties=(languages[0], languages[1]))
 
 
 def _check_combinations(task: str, term_mode: str, *, entities: bool, lexicon: bool,
