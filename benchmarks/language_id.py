@@ -21,8 +21,8 @@ wrong language (by where they lie), with their seconds, and the partials (which 
 shows in the column of their language): what a user sees.
 
     python benchmarks/language_id.py [--model base] [--files choose|report|all]
-        [--conversation X [--audio-out WAV]] [--english-discount D] [--first-guess S]
-        [--json OUT]
+        [--conversation X [--audio-out WAV] [--batch [--batch-size N]]]
+        [--english-discount D] [--first-guess S] [--json OUT]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ import numpy as np
 import soundfile as sf
 
 from eval.readers import ManifestEntry, read_manifest
+from eval.wer import error_rate
 from speech import load_asr
 from speech.audio import SAMPLE_RATE, load_audio
 from speech.identify import pick_language
@@ -47,6 +49,7 @@ from speech.online import (
     decode_jobs,
     replay,
 )
+from speech.options import TranscribeOptions
 from speech.vad import StreamingVAD
 
 FLEURS = Path(__file__).resolve().parents[1].parent / "shared/data/speech/fleurs_cuttledoc"
@@ -67,14 +70,21 @@ def main() -> None:
     parser.add_argument("--audio-out", type=Path, metavar="WAV",
                         help="with --conversation: also write its audio here and its "
                              "transcript beside it (.txt), for stream_latency.py")
+    parser.add_argument("--batch", action="store_true",
+                        help="with --conversation: transcribe it in batch instead, the whole "
+                             "in the language of its first 30 s against each stretch in its own "
+                             "(TranscribeOptions.languages)")
+    parser.add_argument("--batch-size", type=int, default=1, help="with --batch")
     parser.add_argument("--first-guess", type=float, default=StreamOptions.first_guess,
                         help="seconds of a turn before its first partial (StreamOptions."
                              "first_guess), with --conversation")
     args = parser.parse_args()
     asr = load_asr(args.model)
-    numbers = SPLITS[args.files]
-    rows = [entry for entry in read_manifest(FLEURS / "manifest.jsonl")
-            if int(entry.audio_filepath.stem.rsplit("-", 1)[1]) in numbers]
+    rows = split_rows(args.files)
+    if args.conversation and args.batch:
+        batch(asr, build_conversation(rows, args.conversation), args.conversation,
+              args.batch_size)
+        return
     if args.conversation:
         conversation(asr, rows, args.conversation, args.json,
                      StreamOptions(languages=("en", args.conversation),
@@ -118,9 +128,24 @@ def main() -> None:
         args.json.write_text(json.dumps(turns, indent=1))
 
 
-def conversation(asr: Any, rows: list[ManifestEntry], other: str, out: Path | None,
-                 options: StreamOptions, audio_out: Path | None = None) -> None:
-    """Stream en and ``other`` recordings of ``rows`` alternating; print the wrong finals."""
+@dataclass(frozen=True)
+class Conversation:
+    """FLEURS recordings in two languages alternating, 1.5 s apart."""
+
+    audio: np.ndarray
+    spans: list[tuple[float, float, str]]
+    """Each turn's start and end (seconds) and language."""
+    said: list[str]
+    """Each turn's transcript."""
+
+    def spoken(self, start: float, end: float) -> str:
+        """The language of the turn nearest the middle of ``start``-``end``."""
+        middle = (start + end) / 2
+        return min(self.spans, key=lambda s: max(s[0] - middle, middle - s[1], 0.0))[2]
+
+
+def build_conversation(rows: list[ManifestEntry], other: str) -> Conversation:
+    """The split's English and ``other`` recordings alternating (en 000, X 000, en 001, ...)."""
     gap = np.zeros(round(1.5 * SAMPLE_RATE), np.float32)
     pieces: list[np.ndarray] = []
     spans: list[tuple[float, float, str]] = []
@@ -134,18 +159,57 @@ def conversation(asr: Any, rows: list[ManifestEntry], other: str, out: Path | No
             pieces += [audio, gap]
             clock += (len(audio) + len(gap)) / SAMPLE_RATE
             said.append(row.text)
+    return Conversation(np.concatenate(pieces), spans, said)
+
+
+def split_rows(files: str) -> list[ManifestEntry]:
+    """The FLEURS recordings of a split (``SPLITS``)."""
+    numbers = SPLITS[files]
+    return [entry for entry in read_manifest(FLEURS / "manifest.jsonl")
+            if int(entry.audio_filepath.stem.rsplit("-", 1)[1]) in numbers]
+
+
+def batch(asr: Any, talk: Conversation, other: str, batch_size: int) -> None:
+    """Transcribe ``talk`` in batch, in one language (``--language auto``) and then stretch by
+    stretch (``--languages en,other``); print the WER, the seconds of segments given the
+    wrong language, the time each took and the ratio of the times (identifying each speech
+    run costs an encoder pass)."""
+    said = " ".join(talk.said)
+    print(f"en<->{other}, {len(talk.spans)} turns ({len(talk.audio) / SAMPLE_RATE:.0f} s), "
+          f"batch size {batch_size}")
+    print("| languages | WER | wrong-language segments (s) | seconds |\n|---|---|---|---|")
+    spent: dict[tuple[str, ...], float] = {}
+    for languages in ((), ("en", other)):
+        began = time.perf_counter()
+        found, info = asr.transcribe(talk.audio, TranscribeOptions(languages=languages,
+                                                                   batch_size=batch_size))
+        segments = list(found)
+        spent[languages] = time.perf_counter() - began
+        wrong = sum(s.end - s.start for s in segments
+                    if s.language != talk.spoken(s.start, s.end))
+        total = sum(s.end - s.start for s in segments)
+        wer = error_rate([said], [" ".join(s.text for s in segments)]).score
+        name = ",".join(languages) or f"auto ({info.language})"
+        print(f"| {name} | {wer:.1f} | {wrong:.1f} of {total:.1f} | {spent[languages]:.1f} |")
+    print(f"time, --languages against auto: {spent[('en', other)] / spent[()]:.2f}x")
+
+
+def conversation(asr: Any, rows: list[ManifestEntry], other: str, out: Path | None,
+                 options: StreamOptions, audio_out: Path | None = None) -> None:
+    """Stream en and ``other`` recordings of ``rows`` alternating; print the wrong finals."""
+    built = build_conversation(rows, other)
+    spans, clock = built.spans, len(built.audio) / SAMPLE_RATE
     if audio_out:
-        sf.write(audio_out, np.concatenate(pieces), SAMPLE_RATE)
-        audio_out.with_suffix(".txt").write_text(" ".join(said) + "\n")
+        sf.write(audio_out, built.audio, SAMPLE_RATE)
+        audio_out.with_suffix(".txt").write_text(" ".join(built.said) + "\n")
     stream = OnlineTranscriber(options)
     finals: list[dict[str, Any]] = []
     partials = [0, 0]  # in the wrong language, in all
-    for update in replay(stream, np.concatenate(pieces), lambda job: decode_jobs(asr, [job])[0]):
+    for update in replay(stream, built.audio, lambda job: decode_jobs(asr, [job])[0]):
         segment = update.segment
         if not segment.text:
             continue
-        middle = (segment.start + segment.end) / 2
-        truth = min(spans, key=lambda s: max(s[0] - middle, middle - s[1], 0.0))[2]
+        truth = built.spoken(segment.start, segment.end)
         if segment.is_final:
             finals.append({"start": segment.start, "end": segment.end, "text": segment.text,
                            "language": segment.language, "spoken": truth})
