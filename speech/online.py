@@ -1161,4 +1161,3 @@ def _language(recogniser: Recogniser, job: DecodeJob) -> str:
     if job.candidates:
         return pick_language(ranked, job.candidates, job.stream.options.english_discount)
     return ranked[0][0]
-

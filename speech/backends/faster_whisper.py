@@ -212,7 +212,8 @@ class FasterWhisperBackend:
                                 ) -> tuple[Iterator[Segment], TranscriptionInfo]:
         """A bilingual recording (``options.languages``): each speech run identified among
         the languages, and each stretch of consecutive runs in one language decoded in it.
-        The recording's language is the one most of its speech is in."""
+        The recording's language is the one most of its speech is in, and its probability
+        the share of the speech in it."""
         def identify(run: Span) -> str:
             clip = audio[round(run.start * SAMPLE_RATE): round(run.end * SAMPLE_RATE)]
             return pick_language(self.detect_language(clip, vad_filter=False), options.languages)
