@@ -16,9 +16,11 @@ Long turns: a whole OSCE interview (``--audio ../shared/data/speech/fareez_osce_
 CAR0001.mp3 --reference`` its transcript), or the synthetic long-turn conversation of
 ``benchmarks/long_turns.py`` with ``--sentences`` its ``sentences.jsonl``: then each spoken
 sentence's lag is measured too, from its exact end to the first final that reaches it.
-``--languages en,es`` streams in interpreter mode (language identified per final; needs a
-multilingual model); ``--model path.nemo`` serves a NeMo cache-aware model (part 1, Whisper's
-alone, is skipped). ``--no-cost`` skips part 1 (it decodes the whole recording twice).
+``--languages en,es`` streams in interpreter mode (each turn's language identified among
+them; needs a multilingual model), and the batch WER it is compared with is then
+``transcribe --languages``' (each stretch of speech in its own language); ``--model
+path.nemo`` serves a NeMo cache-aware model (part 1, Whisper's alone, is skipped).
+``--no-cost`` skips part 1 (it decodes the whole recording twice).
 
     python benchmarks/stream_latency.py [--model tiny.en] [--audio FILE --reference TXT]
         [--sentences JSONL] [--streams 1,2,4,6] [--languages en,es] [--no-cost]
@@ -190,7 +192,10 @@ def main() -> None:
         {"languages": languages} if languages else {"language": "en"})}
     sentences = [json.loads(line) for line in args.sentences.read_text(
         encoding="utf-8").splitlines()] if args.sentences else []
-    segments, _ = asr.transcribe(audio, TranscribeOptions(language=None if languages else "en"))
+    # Batch decodes an interpreted conversation stretch by stretch in its languages, as
+    # `transcribe --languages` does (in one language it translates the other party).
+    segments, _ = asr.transcribe(audio, TranscribeOptions(languages=tuple(languages))
+                                 if languages else TranscribeOptions(language="en"))
     batch_wer = error_rate([reference], [" ".join(s.text for s in segments)]).score
     report: dict[str, Any] = {"model": asr.identifier, "audio": str(args.audio),
                               "audio_seconds": seconds, "batch_wer": batch_wer}
