@@ -173,12 +173,11 @@ def render_txt(doc: TranscriptDocument, highlight: bool = True) -> str:
 
 
 def _targets(doc: TranscriptDocument) -> list[str]:
-    """The language each segment is translated into (the document's target where a
-    segment has none: an interpreted recording's go into the other party's)."""
+    """The language each segment is translated into ("" where it is not): an interpreted
+    recording's segments go into the other party's."""
     if doc.translations is None:
         return [""] * len(doc.segments)
-    return [t.target_language if t is not None and t.target_language
-            else doc.translations.language for t in doc.translations.per_segment]
+    return [t.target_language if t is not None else "" for t in doc.translations.per_segment]
 
 
 def render_srt(doc: TranscriptDocument, highlight: bool = True) -> str:
